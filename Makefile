@@ -1,0 +1,99 @@
+# luafutures -- build, test, install.
+#
+# Knobs (make VAR=value):
+#   LUA_INC   Lua 5.4 headers            (default: /usr/include/lua5.4)
+#   LUA       the Lua 5.4 interpreter    (default: lua5.4)
+#   BUSTED    busted, run under Lua 5.4  (default: lua5.4 /usr/bin/busted)
+#   SANITIZE  address | thread           (ASan+UBSan or TSan build and run)
+#   CFLAGS    extra compiler flags; OPT optimisation (default -O2 -g)
+#   PREFIX, LIBDIR, BINDIR  install places (set by the rockspec)
+#
+# Targets: all (default), test, test-c, test-lua, deps, demo, bench,
+# bench-check, install, clean.
+
+LUA      ?= lua5.4
+LUA_INC  ?= /usr/include/lua5.4
+BUSTED   ?= lua5.4 /usr/bin/busted
+OPT      ?= -O2 -g
+PREFIX   ?= /usr/local
+LIBDIR   ?= $(PREFIX)/lib/lua/5.4
+BINDIR   ?= $(PREFIX)/bin
+
+WARN     = -Wall -Wextra -Wno-unused-parameter
+BASEFLAGS = -std=c11 -D_GNU_SOURCE -fPIC -pthread $(OPT) $(WARN)
+ifeq ($(SANITIZE),address)
+  SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer
+  SANENV   = ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+  SANLIB   = $(shell $(CC) -print-file-name=libasan.so)
+else ifeq ($(SANITIZE),thread)
+  SANFLAGS = -fsanitize=thread -fno-omit-frame-pointer
+  SANENV   = TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/.ci/tsan.supp"
+  SANLIB   = $(shell $(CC) -print-file-name=libtsan.so)
+endif
+ALLFLAGS = $(BASEFLAGS) $(SANFLAGS) $(CFLAGS)
+# The sanitizer runtime must come first in a process that dlopens the module.
+PRELOAD  = $(if $(SANITIZE),LD_PRELOAD=$(SANLIB) $(SANENV))
+
+BUILD    = build$(if $(SANITIZE),-$(SANITIZE))
+RT_SRC   = $(wildcard runtime/*.c)
+LB_SRC   = $(filter-out bindings/cli.c,$(wildcard bindings/*.c))
+RT_OBJ   = $(RT_SRC:%.c=$(BUILD)/%.o)
+LB_OBJ   = $(LB_SRC:%.c=$(BUILD)/%.o)
+MODULE   = concurrent/futures.so
+
+.PHONY: all test test-c test-lua deps demo bench bench-check install clean
+
+all: $(MODULE)
+
+# runtime/ is compiled without the Lua include path: it must not see Lua.
+$(BUILD)/runtime/%.o: runtime/%.c runtime/*.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLFLAGS) -c $< -o $@
+
+$(BUILD)/bindings/%.o: bindings/%.c bindings/*.h runtime/lf.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLFLAGS) -I$(LUA_INC) -c $< -o $@
+
+$(BUILD)/stamp-$(SANITIZE):
+	@mkdir -p $(BUILD) && rm -f $(BUILD)/stamp-* && touch $@
+
+$(MODULE): $(RT_OBJ) $(LB_OBJ) $(BUILD)/stamp-$(SANITIZE)
+	@mkdir -p concurrent
+	$(CC) $(ALLFLAGS) -shared -o $@ $(RT_OBJ) $(LB_OBJ)
+
+$(BUILD)/test_runtime: runtime/tests/test_runtime.c $(RT_OBJ)
+	$(CC) $(ALLFLAGS) -Iruntime -o $@ $^
+
+test: deps all test-c test-lua
+
+test-c: $(BUILD)/test_runtime
+	$(if $(SANITIZE),$(SANENV)) ./$(BUILD)/test_runtime
+
+test-lua: all
+	$(PRELOAD) $(BUSTED) spec
+
+deps:
+	@missing=""; \
+	for p in lua5.4 liblua5.4-dev lua-cjson lua-busted luarocks lua-socket; do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+demo: deps all
+	$(LUA) scripts/demo.lua
+
+bench: all
+	bash bench/run.sh
+
+bench-check: all
+	bash bench/run.sh --check
+
+install: all
+	mkdir -p $(DESTDIR)$(LIBDIR)/concurrent
+	cp $(MODULE) $(DESTDIR)$(LIBDIR)/concurrent/futures.so
+
+clean:
+	rm -rf build build-* concurrent

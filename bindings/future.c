@@ -1,0 +1,493 @@
+/*
+ * future.c -- the Future class, done callbacks and blocking waits.
+ *
+ * A Future object is a box around a runtime future. A state keeps one
+ * object per runtime future it has handed out (the proxies table, weak), so
+ * a handle that comes back from a task is == to the original. Decoded
+ * results that contain tables or functions are cached in the object's user
+ * value, so result() returns the same table each time.
+ *
+ * Done callbacks never run on a foreign thread: the runtime hook posts an
+ * item to the inbox of the state that added the callback, and that state
+ * runs it the next time it enters the runtime (or at once, when it is the
+ * one completing or cancelling the future).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lfb.h"
+
+const char lfb_PROXIES[] = "luafutures.proxies";
+static const char TRACEBACK[] = "luafutures.traceback";
+
+/* ---- objects -------------------------------------------------------------- */
+
+lfb_future *lfb_future_test(lua_State *L, int idx) {
+  return luaL_testudata(L, idx, LFB_FUTURE);
+}
+
+lfb_future *lfb_future_check(lua_State *L, int idx) {
+  lfb_future *fu = luaL_checkudata(L, idx, LFB_FUTURE);
+  if (fu->f == NULL) luaL_argerror(L, idx, "Future is collected");
+  return fu;
+}
+
+static lfb_future *newbox(lua_State *L, lf_future *f) {
+  lfb_future *fu = lua_newuserdatauv(L, sizeof *fu, 1);
+  fu->f = f;
+  luaL_setmetatable(L, LFB_FUTURE);
+  return fu;
+}
+
+void lfb_proxy_remember(lua_State *L, const void *ptr, int idx) {
+  idx = lua_absindex(L, idx);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, lfb_PROXIES);
+  if (lua_rawgetp(L, -1, ptr) == LUA_TNIL) {
+    lua_pushvalue(L, idx);
+    lua_rawsetp(L, -3, ptr);
+  }
+  lua_pop(L, 2);
+}
+
+void lfb_future_push(lua_State *L, lf_future *f) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, lfb_PROXIES);
+  if (lua_rawgetp(L, -1, f) == LUA_TUSERDATA) {
+    lua_remove(L, -2);
+    return;
+  }
+  lua_pop(L, 1);
+  newbox(L, f);
+  lf_future_ref(f);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, -3, f);
+  lua_remove(L, -2);
+}
+
+/* ---- outcomes ------------------------------------------------------------- */
+
+/* Decodes one outcome at d (the caller has pushed the refs placeholder at
+ * d->refs). Pushes true, n values -- or false, error, traceback. Returns
+ * the number pushed. */
+static int push_outcome(lua_State *L, lfb_dec *d) {
+  unsigned ok = lfb_dec_u8(d);
+  lua_pushboolean(L, (int)ok);
+  if (!ok) {
+    lfb_dec_value(d, L);
+    lfb_dec_value(d, L);
+    return 3;
+  }
+  uint32_t n = lfb_dec_u32(d);
+  luaL_checkstack(L, (int)n + 8, "too many results");
+  for (uint32_t i = 0; i < n; i++) lfb_dec_value(d, L);
+  return (int)n + 1;
+}
+
+/* Pushes the cached outcome table of a finished future: {ok, n, ...} or
+ * {ok = false, err, tb}. Built once when the payload holds references. */
+static void outcome_table(lua_State *L, int idx, lfb_future *fu) {
+  if (lua_getiuservalue(L, idx, 1) == LUA_TTABLE) return;
+  lua_pop(L, 1);
+  const lf_payload *p = lf_future_result(fu->f, NULL);
+  lfb_dec d;
+  lfb_dec_init(&d, p);
+  lfb_dec_u32(&d);
+  int top = lua_gettop(L);
+  lua_pushnil(L);
+  d.refs = top + 1;
+  int n = push_outcome(L, &d);
+  lua_createtable(L, n, 2);
+  lua_insert(L, top + 2);
+  int ok = lua_toboolean(L, top + 3);
+  for (int i = n - 1; i >= 1; i--) lua_rawseti(L, top + 2, i);
+  lua_setfield(L, top + 2, "ok");
+  if (ok) {
+    lua_pushinteger(L, n - 1);
+    lua_setfield(L, top + 2, "n");
+  }
+  if (p->flags & LFB_HASREFS) {
+    lua_pushvalue(L, top + 2);
+    lua_setiuservalue(L, idx, 1);
+  }
+  lua_remove(L, top + 1);
+}
+
+enum { WANT_VALUES, WANT_ERROR, WANT_TRACEBACK };
+
+/* The future at idx is done: pushes what `want` asks for. */
+static int finished(lua_State *L, int idx, lfb_future *fu, int want) {
+  if (lf_future_state(fu->f) == LF_CANCELLED) {
+    if (want == WANT_TRACEBACK) return 0;
+    lua_pushvalue(L, idx);
+    const char *s = luaL_tolstring(L, -1, NULL);
+    return lfb_raise(L, "CancelledError", "%s", s);
+  }
+  const lf_payload *p = lf_future_result(fu->f, NULL);
+  if (!(p->flags & LFB_HASREFS) && want == WANT_VALUES) {
+    if (lua_getiuservalue(L, idx, 1) != LUA_TTABLE) {
+      /* Plain values: decode straight onto the stack, no table. */
+      lua_pop(L, 1);
+      lfb_dec d;
+      lfb_dec_init(&d, p);
+      lfb_dec_u32(&d);
+      int top = lua_gettop(L);
+      int n = push_outcome(L, &d);
+      if (!lua_toboolean(L, top + 1)) {
+        lua_pop(L, 1); /* the traceback */
+        return lua_error(L);
+      }
+      return n - 1;
+    }
+    lua_pop(L, 1);
+  }
+  outcome_table(L, idx, fu);
+  int t = lua_gettop(L);
+  lua_getfield(L, t, "ok");
+  int ok = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  if (want == WANT_ERROR) {
+    if (ok) return 0;
+    lua_rawgeti(L, t, 1);
+    return 1;
+  }
+  if (want == WANT_TRACEBACK) {
+    if (ok) return 0;
+    lua_rawgeti(L, t, 2);
+    return 1;
+  }
+  if (!ok) {
+    lua_rawgeti(L, t, 1);
+    return lua_error(L);
+  }
+  lua_getfield(L, t, "n");
+  int n = (int)lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  luaL_checkstack(L, n, "too many results");
+  for (int i = 1; i <= n; i++) lua_rawgeti(L, t, i);
+  return n;
+}
+
+/* ---- callbacks and waiting ----------------------------------------------- */
+
+typedef struct cbitem {
+  lf_item base;
+  lf_inbox *inbox;
+  int ref; /* registry: {future object, callback} */
+} cbitem;
+
+static void report(lua_State *L, const char *what) {
+  const char *msg = luaL_tolstring(L, -1, NULL);
+  fprintf(stderr, "luafutures: %s: %s\n", what, msg);
+  fflush(stderr);
+  lua_pop(L, 2);
+}
+
+static void cb_run(lf_item *it, void *ctx) {
+  cbitem *cb = (cbitem *)it;
+  lua_State *L = ctx;
+  if (L) {
+    lua_pushnil(L); /* no traceback: one line on stderr is enough */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, cb->ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, cb->ref);
+    lua_rawgeti(L, -1, 2);
+    lua_rawgeti(L, -2, 1);
+    lua_remove(L, -3);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+      lua_pushvalue(L, -1);
+      report(L, "exception calling a done callback");
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  lf_inbox_unref(cb->inbox);
+  free(cb);
+}
+
+static void cb_hook(void *arg, lf_future *f) {
+  (void)f;
+  cbitem *cb = arg;
+  lf_inbox_post(cb->inbox, &cb->base);
+}
+
+int lfb_poll(lua_State *L, lfb_ctx *ctx) {
+  if (ctx->inbox == NULL || !lf_inbox_pending(ctx->inbox)) return 0;
+  int n = 0;
+  for (lf_item *it = lf_inbox_take(ctx->inbox), *next; it; it = next, n++) {
+    next = it->next;
+    it->run(it, L);
+  }
+  return n;
+}
+
+int lfb_await(lua_State *L, lfb_ctx *ctx, lf_future *f, double timeout,
+              char *why, size_t whylen) {
+  if (lf_future_done(f)) {
+    lf_future_sync(f); /* its callbacks are posted: run them now */
+    lfb_poll(L, ctx);
+    return 0;
+  }
+  lfb_poll(L, ctx);
+  lf_waiter *w = lf_waiter_new();
+  if (w == NULL || lf_waiter_watch(w, f) != 0) {
+    lf_waiter_free(w);
+    return luaL_error(L, "not enough memory");
+  }
+  lf_waiter *prev = ctx->inbox ? lf_inbox_set_waiter(ctx->inbox, w) : NULL;
+  double deadline = lf_now() + timeout;
+  int rc;
+  for (;;) {
+    double left = timeout < 0 ? -1 : deadline - lf_now();
+    if (timeout >= 0 && left < 0) left = 0;
+    rc = lf_waiter_wait(w, left, f, why, whylen);
+    if (rc != LF_EKICKED) break;
+    lfb_poll(L, ctx);
+    if (lf_future_done(f)) {
+      rc = 0;
+      break;
+    }
+  }
+  if (ctx->inbox) lf_inbox_set_waiter(ctx->inbox, prev);
+  lf_waiter_free(w);
+  lfb_poll(L, ctx);
+  return rc;
+}
+
+void lfb_wait_one(lua_State *L, lfb_ctx *ctx, lf_future *f, double timeout) {
+  char why[400];
+  int rc = lfb_await(L, ctx, f, timeout, why, sizeof why);
+  if (rc == LF_ETIMEDOUT)
+    lfb_raise(L, "TimeoutError", "future did not finish within %f seconds",
+              timeout);
+  if (rc == LF_EDEADLK) lfb_raise(L, "DeadlockError", "%s", why);
+}
+
+double lfb_opt_timeout(lua_State *L, int idx, const char *fname) {
+  (void)fname;
+  if (lua_isnoneornil(L, idx)) return -1;
+  lua_Number t = luaL_checknumber(L, idx);
+  luaL_argcheck(L, t >= 0, idx, "timeout must be non-negative");
+  return (double)t;
+}
+
+/* ---- methods -------------------------------------------------------------- */
+
+static int f_wait_then(lua_State *L, int want) {
+  lfb_future *fu = lfb_future_check(L, 1);
+  double timeout = want == WANT_TRACEBACK ? 0 : lfb_opt_timeout(L, 2, NULL);
+  lfb_ctx *ctx = lfb_ctx_of(L);
+  if (want == WANT_TRACEBACK) {
+    if (!lf_future_done(fu->f)) return 0;
+  } else {
+    lfb_wait_one(L, ctx, fu->f, timeout);
+  }
+  lua_settop(L, 1);
+  return finished(L, 1, fu, want);
+}
+
+static int f_result(lua_State *L) { return f_wait_then(L, WANT_VALUES); }
+static int f_exception(lua_State *L) { return f_wait_then(L, WANT_ERROR); }
+static int f_traceback(lua_State *L) { return f_wait_then(L, WANT_TRACEBACK); }
+
+static int f_cancel(lua_State *L) {
+  lfb_future *fu = lfb_future_check(L, 1);
+  int ok = lf_future_cancel(fu->f);
+  lfb_poll(L, lfb_ctx_of(L)); /* our callbacks run at once */
+  lua_pushboolean(L, ok);
+  return 1;
+}
+
+static int f_state_is(lua_State *L, int st) {
+  lfb_future *fu = lfb_future_check(L, 1);
+  lua_pushboolean(L, lf_future_state(fu->f) == st);
+  return 1;
+}
+static int f_cancelled(lua_State *L) { return f_state_is(L, LF_CANCELLED); }
+static int f_running(lua_State *L) { return f_state_is(L, LF_RUNNING); }
+static int f_done(lua_State *L) {
+  lfb_future *fu = lfb_future_check(L, 1);
+  lua_pushboolean(L, lf_future_done(fu->f));
+  return 1;
+}
+
+static int f_add_done_callback(lua_State *L) {
+  lfb_future *fu = lfb_future_check(L, 1);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  lfb_ctx *ctx = lfb_ctx_of(L);
+  if (!lf_future_done(fu->f) && ctx->inbox) {
+    cbitem *cb = malloc(sizeof *cb);
+    if (cb == NULL) return luaL_error(L, "not enough memory");
+    lua_createtable(L, 2, 0);
+    lua_pushvalue(L, 1);
+    lua_rawseti(L, -2, 1);
+    lua_pushvalue(L, 2);
+    lua_rawseti(L, -2, 2);
+    cb->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    cb->base.run = cb_run;
+    cb->inbox = ctx->inbox;
+    lf_inbox_ref(ctx->inbox);
+    int rc = lf_future_add_hook(fu->f, cb_hook, cb);
+    if (rc == 0) return 0;
+    luaL_unref(L, LUA_REGISTRYINDEX, cb->ref);
+    lf_inbox_unref(cb->inbox);
+    free(cb);
+    if (rc < 0) return luaL_error(L, "not enough memory");
+  }
+  /* Already done: call it now, reporting (not raising) its error. */
+  lua_pushnil(L);
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, 1);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    lua_pushvalue(L, -1);
+    report(L, "exception calling a done callback");
+  }
+  return 0;
+}
+
+static int f_set_running(lua_State *L) {
+  lfb_future *fu = lfb_future_check(L, 1);
+  int rc = lf_future_set_running(fu->f);
+  if (rc == LF_EINVALSTATE) {
+    lua_pushvalue(L, 1);
+    return lfb_raise(L, "InvalidStateError", "future in unexpected state: %s",
+                     luaL_tolstring(L, -1, NULL));
+  }
+  if (rc == LF_ECANCELLED) lfb_poll(L, lfb_ctx_of(L));
+  lua_pushboolean(L, rc == 0);
+  return 1;
+}
+
+/* set_result(...) and set_exception(err): one outcome, encoded so that any
+ * state can read it, and cached so that this state gets the very values. */
+static int f_set(lua_State *L, int ok) {
+  lfb_future *fu = lfb_future_check(L, 1);
+  int n = lua_gettop(L) - 1;
+  if (lf_future_done(fu->f)) goto done_already;
+  lfb_enc e;
+  lfb_enc_init(&e, L);
+  e.what = ok ? "result" : "error value";
+  lfb_enc_u32(&e, 1);
+  lfb_enc_u8(&e, (unsigned)ok);
+  if (ok) lfb_enc_u32(&e, (uint32_t)n);
+  int rc = 0;
+  for (int i = 0; i < (ok ? n : 1) && rc == 0; i++) {
+    e.argno = ok ? i + 1 : 0;
+    rc = lfb_enc_value(&e, L, 2 + i);
+  }
+  if (!ok) lfb_enc_u8(&e, 0); /* T_NIL: no traceback */
+  if (rc != 0) {
+    lfb_enc_free(&e, L); /* the message survives in e.err */
+    lfb_enc_pusherror(&e, L);
+    return lua_error(L);
+  }
+  lf_payload *p = lfb_enc_finish(&e, L);
+  if (p == NULL) return luaL_error(L, "not enough memory");
+  lua_settop(L, 1 + (ok ? n : 1));
+  lua_createtable(L, n, 2); /* the cache: this state sees its own values */
+  lua_insert(L, 2);
+  if (ok) {
+    for (int i = n; i >= 1; i--) lua_rawseti(L, 2, i);
+    lua_pushinteger(L, n);
+    lua_setfield(L, 2, "n");
+  } else {
+    lua_rawseti(L, 2, 1);
+  }
+  lua_pushboolean(L, ok);
+  lua_setfield(L, 2, "ok");
+  lua_pushvalue(L, 2);
+  lua_setiuservalue(L, 1, 1);
+  if (lf_future_finish(fu->f, p, !ok) != 0) {
+    lua_pushnil(L);
+    lua_setiuservalue(L, 1, 1);
+    goto done_already;
+  }
+  lfb_poll(L, lfb_ctx_of(L)); /* our callbacks run at once */
+  return 0;
+done_already:
+  lua_pushvalue(L, 1);
+  return lfb_raise(L, "InvalidStateError", "future is already done: %s",
+                   luaL_tolstring(L, -1, NULL));
+}
+static int f_set_result(lua_State *L) { return f_set(L, 1); }
+static int f_set_exception(lua_State *L) {
+  luaL_checkany(L, 2);
+  lua_settop(L, 2);
+  return f_set(L, 0);
+}
+
+static int f_tostring(lua_State *L) {
+  lfb_future *fu = luaL_checkudata(L, 1, LFB_FUTURE);
+  if (fu->f == NULL) {
+    lua_pushliteral(L, "<Future (collected)>");
+    return 1;
+  }
+  static const char *const names[] = {"pending", "running", "cancelled",
+                                      "finished"};
+  int st = lf_future_state(fu->f);
+  if (st != LF_FINISHED) {
+    lua_pushfstring(L, "<Future at %p state=%s>", (void *)fu->f, names[st]);
+    return 1;
+  }
+  int failed;
+  const lf_payload *p = lf_future_result(fu->f, &failed);
+  lfb_dec d;
+  lfb_dec_init(&d, p);
+  lfb_dec_u32(&d);
+  int ok = (int)lfb_dec_u8(&d);
+  const char *type = "nil";
+  if (!ok || lfb_dec_u32(&d) > 0) type = lfb_dec_peek_type(&d);
+  lua_pushfstring(L, "<Future at %p state=finished %s %s>", (void *)fu->f,
+                  ok ? "returned" : "raised", type);
+  return 1;
+}
+
+static int f_gc(lua_State *L) {
+  lfb_future *fu = luaL_checkudata(L, 1, LFB_FUTURE);
+  lf_future_unref(fu->f);
+  fu->f = NULL;
+  return 0;
+}
+
+/* futures.Future(): an unbound future, for bridging. */
+static int m_future(lua_State *L) {
+  lf_future *f = lf_future_new();
+  if (f == NULL) return luaL_error(L, "not enough memory");
+  newbox(L, f);
+  return 1;
+}
+
+static const luaL_Reg meta[] = {
+    {"__tostring", f_tostring},
+    {"__gc", f_gc},
+    {NULL, NULL},
+};
+
+static const luaL_Reg methods[] = {
+    {"result", f_result},
+    {"exception", f_exception},
+    {"traceback", f_traceback},
+    {"cancel", f_cancel},
+    {"cancelled", f_cancelled},
+    {"running", f_running},
+    {"done", f_done},
+    {"add_done_callback", f_add_done_callback},
+    {"set_running_or_notify_cancel", f_set_running},
+    {"set_result", f_set_result},
+    {"set_exception", f_set_exception},
+    {NULL, NULL},
+};
+
+static const luaL_Reg funcs[] = {
+    {"Future", m_future},
+    {NULL, NULL},
+};
+
+void lfb_open_future(lua_State *L) {
+  luaL_newmetatable(L, LFB_FUTURE); /* mod mt */
+  lfb_setfuncs(L, meta);
+  lua_newtable(L);
+  lfb_setfuncs(L, methods);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+  lfb_setfuncs(L, funcs);
+  (void)TRACEBACK;
+}

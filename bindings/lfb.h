@@ -1,0 +1,158 @@
+/*
+ * lfb.h -- what the files of the Lua bindings share.
+ *
+ * Every Lua state that loads the module (the main state and each worker's)
+ * gets one context, `lfb_ctx`: its inbox of done callbacks, its thread name
+ * and its caches. Module functions and methods reach it as upvalue 1.
+ */
+#ifndef LFB_H
+#define LFB_H
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+
+#include "../runtime/lf.h"
+
+#define LFB_MODNAME "concurrent.futures"
+
+typedef struct lfb_ctx {
+  lf_inbox *inbox; /* NULL once the state is closing */
+  char name[64];   /* "MainThread" or the worker's name */
+  int nloaded;     /* entries in this state's function cache */
+  int names_count; /* package.loaded entries when names were indexed */
+} lfb_ctx;
+
+/* The context of the running function (upvalue 1). */
+#define lfb_ctx_of(L) ((lfb_ctx *)lua_touserdata(L, lua_upvalueindex(1)))
+/* Creates this state's context (or finds it) and leaves it on the stack. */
+lfb_ctx *lfb_ctx_push(lua_State *L);
+/* Registers `l` with the context as upvalue (table on top). */
+void lfb_setfuncs(lua_State *L, const luaL_Reg *l);
+
+/* Registry keys (addresses) of per-state tables. */
+extern const char lfb_PROXIES[], lfb_FNCACHE[], lfb_LOADED[], lfb_NAMES[];
+void lfb_push_weak(lua_State *L, const char *key, const char *mode);
+
+/* ---- errors (errors.c) ---------------------------------------------------- */
+
+/* Pushes a new error object of class `type` ("TimeoutError", ...). */
+void lfb_pusherror(lua_State *L, const char *type, const char *fmt, ...);
+/* Raises it. */
+int lfb_raise(lua_State *L, const char *type, const char *fmt, ...);
+void lfb_open_errors(lua_State *L); /* module table on top */
+
+/* ---- codec (codec.c) ------------------------------------------------------ */
+
+/* Payload flag: the payload holds tables, functions or handles, so the
+ * decoded values must be cached to keep their identity. */
+#define LFB_HASREFS 1u
+
+typedef struct lfb_enc {
+  char *buf;
+  size_t len, cap;
+  lf_obj **objs;
+  uint32_t nobjs, capobjs;
+  int cache;     /* stack index of the reference cache, or 0 */
+  int nrefs;     /* references assigned */
+  int names;     /* stack index of the names index, or 0 */
+  int depth;
+  unsigned flags;
+  int handles_ok; /* 0 for another process */
+  const char *what; /* "argument", "result", ... */
+  int argno;        /* its number, or 0 */
+  char err[320];    /* the message when encoding failed */
+  struct { int kind; int idx; } path[16];
+  int npath;
+  char ibuf[192];
+  lf_obj *iobjs[4];
+} lfb_enc;
+
+void lfb_enc_init(lfb_enc *e, lua_State *L);
+/* Appends the value at `idx`; 0 on success, else -1 with e->err set.
+ * Leaves the stack as it was (except for cache tables it may create below
+ * the caller's values, which lfb_enc_end removes). */
+int lfb_enc_value(lfb_enc *e, lua_State *L, int idx);
+void lfb_enc_u32(lfb_enc *e, uint32_t v);
+void lfb_enc_u8(lfb_enc *e, unsigned v);
+void lfb_enc_str(lfb_enc *e, const char *s, size_t len);
+/* Forgets shared references (a new, independent group of values). */
+void lfb_enc_reset_refs(lfb_enc *e, lua_State *L);
+/* Builds the payload (NULL when out of memory) and releases the encoder. */
+lf_payload *lfb_enc_finish(lfb_enc *e, lua_State *L);
+void lfb_enc_free(lfb_enc *e, lua_State *L);
+/* Pushes the TransferError for a failed encode. */
+void lfb_enc_pusherror(lfb_enc *e, lua_State *L);
+
+typedef struct lfb_dec {
+  const lf_payload *p;
+  size_t pos;
+  int refs; /* stack index of the id -> value table, or 0 */
+  int nrefs;
+} lfb_dec;
+
+void lfb_dec_init(lfb_dec *d, const lf_payload *p);
+uint32_t lfb_dec_u32(lfb_dec *d);
+unsigned lfb_dec_u8(lfb_dec *d);
+/* Pushes the next value (may raise a Lua error on a corrupt payload or a
+ * module that cannot be loaded). The refs table, if created, sits below. */
+void lfb_dec_value(lfb_dec *d, lua_State *L);
+void lfb_dec_skip(lfb_dec *d); /* skips one value without Lua */
+void lfb_dec_reset_refs(lfb_dec *d, lua_State *L);
+/* Lua type name of the next value, without decoding it. */
+const char *lfb_dec_peek_type(const lfb_dec *d);
+
+/* A result payload holds outcomes: u32 count, then each: u8 ok, and either
+ * u32 n + n values, or the error value + its traceback (string or nil). */
+lf_payload *lfb_error_payload(const char *type, const char *message);
+
+/* ---- classes -------------------------------------------------------------- */
+
+typedef struct lfb_future {
+  lf_future *f;
+} lfb_future;
+#define LFB_FUTURE "Future"
+
+typedef struct lfb_executor {
+  lf_pool *pool;
+  int owner; /* this object shuts the pool down when collected */
+} lfb_executor;
+#define LFB_THREADPOOL "ThreadPoolExecutor"
+
+/* Pushes the state's object for a runtime future (a cached proxy, or a new
+ * one that takes a reference of its own). */
+void lfb_future_push(lua_State *L, lf_future *f);
+lfb_future *lfb_future_check(lua_State *L, int idx);
+lfb_future *lfb_future_test(lua_State *L, int idx);
+void lfb_executor_push(lua_State *L, lf_pool *p);
+/* Registers the object at idx as the state's proxy for ptr. */
+void lfb_proxy_remember(lua_State *L, const void *ptr, int idx);
+
+void lfb_open_future(lua_State *L);
+void lfb_open_executor(lua_State *L);
+void lfb_open_wait(lua_State *L);
+void lfb_open_map(lua_State *L);
+
+/* Runs the done callbacks posted to this state; returns how many ran. */
+int lfb_poll(lua_State *L, lfb_ctx *ctx);
+
+/* Blocks until `f` is done or `timeout` passes (timeout < 0: no limit),
+ * running this state's callbacks meanwhile. Raises TimeoutError or
+ * DeadlockError. */
+void lfb_wait_one(lua_State *L, lfb_ctx *ctx, lf_future *f, double timeout);
+/* The same, returning 0, LF_ETIMEDOUT or LF_EDEADLK (message in why). */
+int lfb_await(lua_State *L, lfb_ctx *ctx, lf_future *f, double timeout,
+              char *why, size_t whylen);
+
+/* executor.c helpers shared with map.c and wait.c */
+lf_pool *lfb_check_pool(lua_State *L);
+int lfb_submit_error(lua_State *L, int rc);
+void lfb_check_options(lua_State *L, int idx, const char *const known[]);
+extern int lfb_default_max_workers;
+
+/* The optional timeout argument at idx: -1 when absent; misuse raises. */
+double lfb_opt_timeout(lua_State *L, int idx, const char *fname);
+
+int luaopen_concurrent_futures(lua_State *L);
+
+#endif

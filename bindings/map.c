@@ -1,0 +1,288 @@
+/*
+ * map.c -- ex:map(fn, iter1, iter2, ..., [opts]) and its iterator.
+ *
+ * All inputs are read at once and cut into chunks of `chunksize` calls; a
+ * chunk is one task (one queue entry, one payload, one future), whose
+ * result holds one outcome per call. The iterator walks the chunks in
+ * order, decoding one outcome per step, so results come in input order and
+ * a task's error is raised at its own turn. Chunk futures are dropped as
+ * soon as they are consumed; the executor object is not kept alive.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lfb.h"
+
+#define LFB_MAPITER "MapIterator"
+
+typedef struct mapiter {
+  lf_future **chunks;
+  size_t nchunks;
+  size_t n;         /* calls */
+  size_t chunksize;
+  size_t pos;       /* calls consumed */
+  size_t cursor;    /* byte offset of the next outcome in the chunk */
+  uint32_t noutcomes; /* outcomes in the current chunk */
+  double deadline;  /* < 0: none */
+  double start;
+  int finished;
+} mapiter;
+
+static void release(mapiter *it, int cancel) {
+  for (size_t c = 0; c < it->nchunks; c++) {
+    if (it->chunks[c] == NULL) continue;
+    if (cancel) lf_future_cancel(it->chunks[c]);
+    lf_future_unref(it->chunks[c]);
+    it->chunks[c] = NULL;
+  }
+  free(it->chunks);
+  it->chunks = NULL;
+  it->nchunks = 0;
+  it->finished = 1;
+}
+
+static mapiter *check_iter(lua_State *L, int idx) {
+  return luaL_checkudata(L, idx, LFB_MAPITER);
+}
+
+/* Pushes `i, values...` of the next call, or raises its error. */
+static int step(lua_State *L, mapiter *it) {
+  if (it->finished || it->pos >= it->n) {
+    release(it, 0);
+    return 0;
+  }
+  size_t c = it->pos / it->chunksize, k = it->pos % it->chunksize;
+  lf_future *f = it->chunks[c];
+  lfb_ctx *ctx = lfb_ctx_of(L);
+  if (!lf_future_done(f)) {
+    double timeout = -1;
+    if (it->deadline >= 0) {
+      timeout = it->deadline - lf_now();
+      if (timeout < 0) timeout = 0;
+    }
+    char why[400];
+    int rc = lfb_await(L, ctx, f, timeout, why, sizeof why);
+    if (rc == LF_ETIMEDOUT) { /* the map is over: cancel what has not started */
+      release(it, 1);
+      return lfb_raise(L, "TimeoutError", "map did not finish within %f seconds",
+                       it->deadline - it->start);
+    }
+    if (rc == LF_EDEADLK) return lfb_raise(L, "DeadlockError", "%s", why);
+  }
+  it->pos++;
+  if (lf_future_state(f) == LF_CANCELLED) {
+    if (k + 1 == it->chunksize || it->pos == it->n) {
+      lf_future_unref(f);
+      it->chunks[c] = NULL;
+    }
+    return lfb_raise(L, "CancelledError", "map call %d was cancelled",
+                     (int)it->pos);
+  }
+  const lf_payload *p = lf_future_result(f, NULL);
+  lfb_dec d;
+  lfb_dec_init(&d, p);
+  if (k == 0) {
+    it->noutcomes = lfb_dec_u32(&d);
+    it->cursor = d.pos;
+  }
+  /* A chunk that failed as a whole has one outcome standing for all. */
+  d.pos = it->noutcomes == 1 ? 4 : it->cursor;
+  int top = lua_gettop(L);
+  lua_pushnil(L); /* refs */
+  d.refs = top + 1;
+  lua_pushinteger(L, (lua_Integer)it->pos);
+  unsigned ok = lfb_dec_u8(&d);
+  int n = 1;
+  if (ok) {
+    uint32_t nres = lfb_dec_u32(&d);
+    luaL_checkstack(L, (int)nres + 8, "too many results");
+    for (uint32_t i = 0; i < nres; i++) lfb_dec_value(&d, L);
+    n += (int)nres;
+  } else {
+    lfb_dec_value(&d, L);
+    lfb_dec_skip(&d); /* the traceback */
+  }
+  it->cursor = d.pos;
+  int last = k + 1 == it->chunksize || it->pos == it->n;
+  if (last) { /* consumed: let it go */
+    lf_future_unref(f);
+    it->chunks[c] = NULL;
+  }
+  if (!ok) return lua_error(L);
+  lua_remove(L, top + 1);
+  return n;
+}
+
+static int it_call(lua_State *L) {
+  mapiter *it = check_iter(L, 1);
+  lua_settop(L, 1);
+  return step(L, it);
+}
+
+static int it_collect(lua_State *L) {
+  mapiter *it = check_iter(L, 1);
+  lua_settop(L, 1);
+  lua_createtable(L, (int)(it->n - it->pos), 1);
+  lua_Integer count = 0;
+  for (;;) {
+    int n = step(L, it);
+    if (n == 0) break;
+    lua_settop(L, 4); /* it list i first */
+    lua_rawseti(L, 2, ++count);
+    lua_settop(L, 2);
+  }
+  lua_pushinteger(L, count);
+  lua_setfield(L, 2, "n");
+  return 1;
+}
+
+static int it_close(lua_State *L) {
+  release(check_iter(L, 1), 1);
+  return 0;
+}
+
+static int it_tostring(lua_State *L) {
+  mapiter *it = check_iter(L, 1);
+  lua_pushfstring(L, "<MapIterator at %p %d/%d>", (void *)it, (int)it->pos,
+                  (int)it->n);
+  return 1;
+}
+
+/* Reads iterable `idx` into a table (pushed): a sequence table as it is, an
+ * iterator function called until it returns nil. */
+static void read_iterable(lua_State *L, int idx, int argn) {
+  if (lua_istable(L, idx)) {
+    lua_pushvalue(L, idx);
+    return;
+  }
+  if (!lua_isfunction(L, idx))
+    luaL_typeerror(L, argn, "table or function");
+  lua_newtable(L);
+  for (lua_Integer i = 1;; i++) {
+    lua_pushvalue(L, idx);
+    lua_call(L, 0, 1);
+    if (lua_isnil(L, -1)) {
+      lua_pop(L, 1);
+      break;
+    }
+    lua_rawseti(L, -2, i);
+  }
+}
+
+
+int lfb_map(lua_State *L) {
+  lf_pool *pool = lfb_check_pool(L);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  int last = lua_gettop(L);
+  double timeout = -1;
+  lua_Integer chunksize = 1;
+  /* A final table with fields and no [1] is the options table. */
+  if (last >= 4 && lua_istable(L, last) && lua_rawlen(L, last) == 0) {
+    lua_pushnil(L);
+    int has = lua_next(L, last);
+    if (has) lua_pop(L, 2);
+    if (has) {
+      static const char *const known[] = {"timeout", "chunksize", NULL};
+      lfb_check_options(L, last, known);
+      lua_getfield(L, last, "timeout");
+      timeout = lfb_opt_timeout(L, -1, "map");
+      lua_pop(L, 1);
+      if (lua_getfield(L, last, "chunksize") != LUA_TNIL) {
+        luaL_argexpected(L, lua_isinteger(L, -1), last - 1, "integer 'chunksize'");
+        chunksize = lua_tointeger(L, -1);
+        luaL_argcheck(L, chunksize >= 1, last - 1, "'chunksize' must be at least 1");
+      }
+      lua_pop(L, 1);
+      last--;
+    }
+  }
+  double start = lf_now();
+  int niter = last - 2;
+  luaL_argcheck(L, niter >= 1, 2, "at least one iterable expected");
+  int base = lua_gettop(L);
+  lua_Integer n = -1;
+  for (int j = 0; j < niter; j++) {
+    read_iterable(L, 3 + j, 2 + j);
+    lua_Integer len = (lua_Integer)lua_rawlen(L, -1);
+    if (n < 0 || len < n) n = len;
+  }
+  mapiter *it = lua_newuserdatauv(L, sizeof *it, 0);
+  memset(it, 0, sizeof *it);
+  it->finished = 1;
+  luaL_setmetatable(L, LFB_MAPITER);
+  int itidx = lua_gettop(L);
+  it->n = (size_t)n;
+  it->chunksize = (size_t)chunksize;
+  it->deadline = timeout >= 0 ? start + timeout : -1;
+  it->start = start;
+  size_t nchunks = ((size_t)n + it->chunksize - 1) / it->chunksize;
+  it->chunks = calloc(nchunks ? nchunks : 1, sizeof *it->chunks);
+  if (it->chunks == NULL) return luaL_error(L, "not enough memory");
+  it->nchunks = nchunks;
+  it->finished = 0;
+  for (size_t c = 0; c < nchunks; c++) {
+    size_t first = c * it->chunksize + 1;
+    size_t k = it->n - (first - 1) < it->chunksize ? it->n - (first - 1)
+                                                    : it->chunksize;
+    lfb_enc e;
+    lfb_enc_init(&e, L);
+    lfb_enc_u32(&e, (uint32_t)k);
+    e.argno = 1;
+    int rc = lfb_enc_value(&e, L, 2);
+    for (size_t i = first; i < first + k && rc == 0; i++) {
+      lfb_enc_u32(&e, (uint32_t)niter);
+      for (int j = 0; j < niter && rc == 0; j++) {
+        lua_rawgeti(L, base + 1 + j, (lua_Integer)i);
+        e.argno = j + 2;
+        rc = lfb_enc_value(&e, L, -1);
+        lua_pop(L, 1);
+      }
+    }
+    if (rc != 0) {
+      lfb_enc_free(&e, L); /* the message survives in e.err */
+      lfb_enc_pusherror(&e, L);
+      release(it, 1);
+      return lua_error(L);
+    }
+    lf_payload *task = lfb_enc_finish(&e, L);
+    lf_future *f = task ? lf_future_new() : NULL;
+    if (f == NULL) {
+      lf_payload_free(task);
+      release(it, 1);
+      return luaL_error(L, "not enough memory");
+    }
+    lf_future_set_task(f, task);
+    rc = lf_pool_submit(pool, f);
+    if (rc != 0) {
+      lf_future_unref(f);
+      release(it, 1);
+      return lfb_submit_error(L, rc);
+    }
+    it->chunks[c] = f;
+  }
+  lua_pushvalue(L, itidx);
+  return 1;
+}
+
+static const luaL_Reg meta[] = {
+    {"__call", it_call},
+    {"__close", it_close},
+    {"__gc", it_close},
+    {"__tostring", it_tostring},
+    {NULL, NULL},
+};
+
+static const luaL_Reg methods[] = {
+    {"collect", it_collect},
+    {"close", it_close},
+    {NULL, NULL},
+};
+
+void lfb_open_map(lua_State *L) {
+  luaL_newmetatable(L, LFB_MAPITER);
+  lfb_setfuncs(L, meta);
+  lua_newtable(L);
+  lfb_setfuncs(L, methods);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+}

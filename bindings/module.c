@@ -1,0 +1,133 @@
+/*
+ * module.c -- luaopen_concurrent_futures, the per-state context and the
+ * helpers usable in every state (sleep, now, thread_name, getpid, ...).
+ *
+ * The context is a userdata in the registry, created by the first luaopen
+ * in a state and shared as upvalue 1 by every function of the module. Its
+ * __gc closes the inbox: the state is going away and callbacks posted to it
+ * afterwards are dropped. It is created before any executor, so during
+ * lua_close it is finalised after them.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lfb.h"
+
+static const char CTX[] = "luafutures.ctx";
+
+static int ctx_gc(lua_State *L) {
+  lfb_ctx *ctx = lua_touserdata(L, 1);
+  if (ctx->inbox) {
+    lf_inbox_close(ctx->inbox);
+    lf_inbox_unref(ctx->inbox);
+    ctx->inbox = NULL;
+  }
+  return 0;
+}
+
+void lfb_push_weak(lua_State *L, const char *key, const char *mode) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, key) != LUA_TNIL) return;
+  lua_pop(L, 1);
+  lua_newtable(L);
+  if (mode) {
+    lua_createtable(L, 0, 1);
+    lua_pushstring(L, mode);
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+  }
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, key);
+}
+
+lfb_ctx *lfb_ctx_push(lua_State *L) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, CTX) == LUA_TUSERDATA)
+    return lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  lfb_ctx *ctx = lua_newuserdatauv(L, sizeof *ctx, 0);
+  memset(ctx, 0, sizeof *ctx);
+  strcpy(ctx->name, "MainThread");
+  ctx->inbox = lf_inbox_new();
+  if (ctx->inbox == NULL) luaL_error(L, "not enough memory");
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, ctx_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, CTX);
+  return ctx;
+}
+
+void lfb_setfuncs(lua_State *L, const luaL_Reg *l) {
+  lfb_ctx_push(L);
+  luaL_setfuncs(L, l, 1);
+}
+
+static int m_sleep(lua_State *L) {
+  lua_Number s = luaL_checknumber(L, 1);
+  luaL_argcheck(L, s >= 0, 1, "non-negative number expected");
+  lfb_ctx *ctx = lfb_ctx_of(L);
+  lfb_poll(L, ctx);
+  lf_sleep((double)s);
+  lfb_poll(L, ctx);
+  return 0;
+}
+
+static int m_now(lua_State *L) {
+  lua_pushnumber(L, lf_now());
+  return 1;
+}
+
+static int m_thread_name(lua_State *L) {
+  lua_pushstring(L, lfb_ctx_of(L)->name);
+  return 1;
+}
+
+static int m_getpid(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)getpid());
+  return 1;
+}
+
+static int m_cpu_count(lua_State *L) {
+  lua_pushinteger(L, lf_cpu_count());
+  return 1;
+}
+
+static int m_poll(lua_State *L) {
+  lua_pushinteger(L, lfb_poll(L, lfb_ctx_of(L)));
+  return 1;
+}
+
+static const luaL_Reg funcs[] = {
+    {"sleep", m_sleep},
+    {"now", m_now},
+    {"thread_name", m_thread_name},
+    {"getpid", m_getpid},
+    {"cpu_count", m_cpu_count},
+    {"poll", m_poll},
+    {NULL, NULL},
+};
+
+extern const char lfb_PROXIES[];
+
+int luaopen_concurrent_futures(lua_State *L) {
+  lfb_ctx_push(L);
+  lua_pop(L, 1);
+  lfb_push_weak(L, lfb_PROXIES, "v");
+  lfb_push_weak(L, lfb_FNCACHE, "k");
+  lfb_push_weak(L, lfb_LOADED, NULL);
+  lua_pop(L, 3);
+  /* A reload makes new module tables: names must be indexed afresh. */
+  lua_pushnil(L);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, lfb_NAMES);
+  lua_newtable(L);
+  lfb_setfuncs(L, funcs);
+  lua_pushliteral(L, "luafutures 0.1");
+  lua_setfield(L, -2, "_VERSION");
+  lfb_open_errors(L);
+  lfb_open_future(L);
+  lfb_open_wait(L);
+  lfb_open_executor(L);
+  lfb_open_map(L);
+  return 1;
+}

@@ -1,0 +1,307 @@
+/*
+ * wait.c -- futures.wait and futures.as_completed over any futures, from
+ * any executors, bare futures included.
+ *
+ * Both collect the futures (an array, or the keys of a table), drop
+ * duplicates, and watch the unfinished ones with one runtime waiter, which
+ * records completions -- cancellations included -- in the order they
+ * happen. While blocked, the waiter is also the one this state's inbox
+ * kicks, so done callbacks keep running. The caller's own Future objects
+ * are handed back: a table maps each runtime future to its object.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lfb.h"
+
+static const char *const modes[] = {"FIRST_COMPLETED", "FIRST_EXCEPTION",
+                                    "ALL_COMPLETED", NULL};
+enum { FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED };
+
+static void add(lua_State *L, int list, int seen, int *n) {
+  lfb_future *fu = lua_touserdata(L, -1);
+  if (lua_rawgetp(L, seen, fu->f) == LUA_TNIL) {
+    lua_pushboolean(L, 1);
+    lua_rawsetp(L, seen, fu->f);
+    lua_pushvalue(L, -2);
+    lua_rawseti(L, list, ++*n);
+  }
+  lua_pop(L, 1);
+}
+
+/* Collects the futures of the table at idx (an array, else its keys) into
+ * a new array, pushed, without duplicates and in order. Returns how many. */
+static int collect(lua_State *L, int idx, const char *fname) {
+  luaL_checktype(L, idx, LUA_TTABLE);
+  lua_newtable(L); /* list */
+  lua_newtable(L); /* seen */
+  int list = lua_gettop(L) - 1, seen = list + 1, n = 0;
+  lua_Integer len = (lua_Integer)lua_rawlen(L, idx);
+  if (len > 0) {
+    for (lua_Integer i = 1; i <= len; i++) {
+      lua_rawgeti(L, idx, i);
+      lfb_future *fu = lfb_future_test(L, -1);
+      if (fu == NULL || fu->f == NULL)
+        return luaL_error(L,
+                          "bad argument #1 to '%s' (Future expected at index "
+                          "%d, got %s)",
+                          fname, (int)i, luaL_typename(L, -1));
+      add(L, list, seen, &n);
+      lua_pop(L, 1);
+    }
+  } else {
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+      lfb_future *fu = lfb_future_test(L, -2);
+      if (fu == NULL || fu->f == NULL)
+        return luaL_error(L,
+                          "bad argument #1 to '%s' (Future expected as key, "
+                          "got %s)",
+                          fname, luaL_typename(L, -2));
+      lua_pop(L, 1);
+      lua_pushvalue(L, -1);
+      add(L, list, seen, &n);
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+  return n;
+}
+
+/* The waiter lives in a userdata so that an error cannot leak it. */
+typedef struct wbox {
+  lf_waiter *w;
+  lf_inbox *inbox; /* kicking this waiter while set */
+  lf_waiter *prev;
+  double deadline; /* < 0: none */
+  int total;
+} wbox;
+
+static const char WBOX[] = "luafutures.waiter";
+
+static void wbox_release(wbox *b) {
+  if (b->inbox) {
+    lf_inbox_set_waiter(b->inbox, b->prev);
+    b->inbox = NULL;
+  }
+  lf_waiter_free(b->w);
+  b->w = NULL;
+}
+
+static int wbox_gc(lua_State *L) {
+  wbox_release(luaL_checkudata(L, 1, WBOX));
+  return 0;
+}
+
+static wbox *wbox_new(lua_State *L) {
+  wbox *b = lua_newuserdatauv(L, sizeof *b, 1);
+  memset(b, 0, sizeof *b);
+  if (luaL_newmetatable(L, WBOX)) {
+    lua_pushcfunction(L, wbox_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, wbox_gc);
+    lua_setfield(L, -2, "__close");
+  }
+  lua_setmetatable(L, -2);
+  b->w = lf_waiter_new();
+  if (b->w == NULL) luaL_error(L, "not enough memory");
+  return b;
+}
+
+/* Blocks until a completion is recorded; LF_ETIMEDOUT or LF_EDEADLK with a
+ * message in why. `target`: the future whose wait counts for deadlocks. */
+static int block(lua_State *L, lfb_ctx *ctx, wbox *b, lf_future *target,
+                 char *why, size_t len) {
+  if (ctx->inbox && b->inbox == NULL) {
+    b->inbox = ctx->inbox;
+    b->prev = lf_inbox_set_waiter(ctx->inbox, b->w);
+  }
+  for (;;) {
+    lfb_poll(L, ctx);
+    if (lf_waiter_ncompleted(b->w) > 0) return 0;
+    double left = -1;
+    if (b->deadline >= 0) {
+      left = b->deadline - lf_now();
+      if (left < 0) left = 0;
+    }
+    int rc = lf_waiter_wait(b->w, left, target, why, len);
+    if (rc != LF_EKICKED) return rc;
+  }
+}
+
+static int unblock(lua_State *L, lfb_ctx *ctx, wbox *b) {
+  if (b->inbox) {
+    lf_inbox_set_waiter(b->inbox, b->prev);
+    b->inbox = NULL;
+  }
+  return lfb_poll(L, ctx);
+}
+
+/* futures.wait(fs, [timeout], [return_when]) or wait(fs, {...}) */
+static int m_wait(lua_State *L) {
+  lfb_ctx *ctx = lfb_ctx_of(L);
+  double timeout = -1;
+  int mode = ALL_COMPLETED;
+  if (lua_istable(L, 2)) {
+    static const char *const known[] = {"timeout", "return_when", NULL};
+    lfb_check_options(L, 2, known);
+    lua_getfield(L, 2, "timeout");
+    lua_getfield(L, 2, "return_when");
+    timeout = lfb_opt_timeout(L, 3, "wait");
+    mode = luaL_checkoption(L, 4, "ALL_COMPLETED", modes);
+  } else {
+    timeout = lfb_opt_timeout(L, 2, "wait");
+    mode = luaL_checkoption(L, 3, "ALL_COMPLETED", modes);
+  }
+  lua_settop(L, 1);
+  int n = collect(L, 1, "wait"); /* fs list */
+  lfb_poll(L, ctx);
+  wbox *b = wbox_new(L); /* fs list box */
+  b->deadline = timeout >= 0 ? lf_now() + timeout : -1;
+  int pending = 0, failed = 0;
+  lf_future *last = NULL;
+  for (int i = 1; i <= n; i++) {
+    lua_rawgeti(L, 2, i);
+    lf_future *f = ((lfb_future *)lua_touserdata(L, -1))->f;
+    lua_pop(L, 1);
+    if (lf_future_done(f)) {
+      int fl = 0;
+      lf_future_result(f, &fl);
+      failed |= fl;
+    } else {
+      if (lf_waiter_watch(b->w, f) != 0) return luaL_error(L, "not enough memory");
+      pending++;
+      last = f;
+    }
+  }
+  int done_count = n - pending;
+  char why[400];
+  int rc = 0;
+  while (pending > 0) {
+    if (mode == FIRST_COMPLETED && done_count > 0) break;
+    if (mode == FIRST_EXCEPTION && failed) break;
+    /* Only an all-or-nothing wait on futures that must all end blocks on
+     * each of them; then it counts for deadlocks like result(). */
+    lf_future *target = (mode != FIRST_COMPLETED || pending == 1) ? last : NULL;
+    if (target && lf_future_done(target)) target = NULL;
+    rc = block(L, ctx, b, target, why, sizeof why);
+    if (rc != 0) break;
+    for (lf_future *f; (f = lf_waiter_pop(b->w)) != NULL; lf_future_unref(f)) {
+      int fl = 0;
+      lf_future_result(f, &fl);
+      failed |= fl;
+      pending--;
+      done_count++;
+      if (f == last) last = NULL;
+    }
+    if (last == NULL && pending > 0) { /* pick any unfinished one */
+      for (int i = 1; i <= n && last == NULL; i++) {
+        lua_rawgeti(L, 2, i);
+        lf_future *f = ((lfb_future *)lua_touserdata(L, -1))->f;
+        lua_pop(L, 1);
+        if (!lf_future_done(f)) last = f;
+      }
+    }
+  }
+  unblock(L, ctx, b);
+  wbox_release(b);
+  if (rc == LF_EDEADLK) return lfb_raise(L, "DeadlockError", "%s", why);
+  lua_newtable(L);
+  lua_newtable(L); /* fs list box done not_done */
+  int nd = 0, nn = 0;
+  for (int i = 1; i <= n; i++) {
+    lua_rawgeti(L, 2, i);
+    int d = lf_future_done(((lfb_future *)lua_touserdata(L, -1))->f);
+    lua_rawseti(L, d ? 4 : 5, d ? ++nd : ++nn);
+  }
+  return 2;
+}
+
+/* ---- as_completed --------------------------------------------------------- */
+
+/* Upvalues of the iterator: 1 the box, 2 runtime future -> object. */
+static int ac_next(lua_State *L) {
+  wbox *b = lua_touserdata(L, lua_upvalueindex(1));
+  if (b->w == NULL) return 0;
+  lfb_ctx *ctx = lfb_ctx_push(L);
+  lua_pop(L, 1);
+  lf_future *f = lf_waiter_pop(b->w);
+  if (f == NULL) {
+    lua_Integer left = 0;
+    lua_pushnil(L);
+    while (lua_next(L, lua_upvalueindex(2))) {
+      left++;
+      lua_pop(L, 1);
+    }
+    if (left == 0) {
+      wbox_release(b);
+      return 0;
+    }
+    lf_future *target = NULL;
+    if (left == 1) {
+      lua_pushnil(L);
+      lua_next(L, lua_upvalueindex(2));
+      target = lua_touserdata(L, -2);
+      lua_pop(L, 2);
+    }
+    char why[400];
+    int rc = block(L, ctx, b, target, why, sizeof why);
+    unblock(L, ctx, b);
+    if (rc == LF_ETIMEDOUT) {
+      wbox_release(b);
+      return lfb_raise(L, "TimeoutError", "%d (of %d) futures unfinished",
+                       (int)left, b->total);
+    }
+    if (rc == LF_EDEADLK) {
+      wbox_release(b);
+      return lfb_raise(L, "DeadlockError", "%s", why);
+    }
+    f = lf_waiter_pop(b->w);
+    if (f == NULL) return luaL_error(L, "as_completed: woke with nothing");
+  }
+  /* Hand back the caller's object, and forget it. */
+  lua_rawgetp(L, lua_upvalueindex(2), f);
+  lua_pushnil(L);
+  lua_rawsetp(L, lua_upvalueindex(2), f);
+  lf_future_unref(f);
+  return 1;
+}
+
+/* futures.as_completed(fs, [timeout]) */
+static int m_as_completed(lua_State *L) {
+  double timeout = lfb_opt_timeout(L, 2, "as_completed");
+  lua_settop(L, 1);
+  int n = collect(L, 1, "as_completed"); /* fs list */
+  lfb_poll(L, lfb_ctx_of(L));
+  wbox *b = wbox_new(L); /* fs list box */
+  b->deadline = timeout >= 0 ? lf_now() + timeout : -1;
+  b->total = n;
+  lua_createtable(L, 0, n); /* fs list box map */
+  for (int i = 1; i <= n; i++) {
+    lua_rawgeti(L, 2, i);
+    lf_future *f = ((lfb_future *)lua_touserdata(L, -1))->f;
+    lua_rawsetp(L, 4, f);
+    if (lf_waiter_watch(b->w, f) != 0) return luaL_error(L, "not enough memory");
+  }
+  lua_pushvalue(L, 3);
+  lua_pushvalue(L, 4);
+  lua_pushcclosure(L, ac_next, 2);
+  lua_pushnil(L);
+  lua_pushnil(L);
+  lua_pushvalue(L, 3); /* to-be-closed: breaking out frees the waiter */
+  return 4;
+}
+
+static const luaL_Reg funcs[] = {
+    {"wait", m_wait},
+    {"as_completed", m_as_completed},
+    {NULL, NULL},
+};
+
+void lfb_open_wait(lua_State *L) {
+  lfb_setfuncs(L, funcs);
+  for (int i = 0; modes[i]; i++) {
+    lua_pushstring(L, modes[i]);
+    lua_setfield(L, -2, modes[i]);
+  }
+}

@@ -1,0 +1,138 @@
+/*
+ * base.c -- the runtime's small shared pieces: error table, sync wrappers,
+ * the future lock stripes, reference counts, payloads and the clock.
+ *
+ * Nothing here blocks except the condition waits; the stripes are plain
+ * mutexes initialised statically, one per 64 futures' worth of address space.
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+const char *lf_strerror(int err) {
+  switch (err) {
+#define LF__TEXT(name, code, text) \
+  case code:                       \
+    return text;
+    LF_ERRORS(LF__TEXT)
+#undef LF__TEXT
+    case 0:
+      return "success";
+  }
+  return "unknown error";
+}
+
+const char *lf_err_name(int err) {
+  switch (err) {
+#define LF__NAME(name, code, text) \
+  case code:                       \
+    return "LF_" #name;
+    LF_ERRORS(LF__NAME)
+#undef LF__NAME
+  }
+  return "LF_UNKNOWN";
+}
+
+void lf__die(const char *call, int rc, const char *file, int line) {
+  fprintf(stderr, "luafutures: %s failed (%s) at %s:%d\n", call, strerror(rc),
+          file, line);
+  abort();
+}
+
+void lf__cond_init(pthread_cond_t *c) {
+  pthread_condattr_t a;
+  LF__CHECK(pthread_condattr_init(&a));
+  LF__CHECK(pthread_condattr_setclock(&a, CLOCK_MONOTONIC));
+  LF__CHECK(pthread_cond_init(c, &a));
+  pthread_condattr_destroy(&a);
+}
+
+void lf__cond_wait(pthread_cond_t *c, pthread_mutex_t *m) {
+  LF__CHECK(pthread_cond_wait(c, m));
+}
+
+int lf__cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, double secs) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  if (secs > 1e9) secs = 1e9; /* about 31 years: no overflow */
+  time_t whole = (time_t)secs;
+  long nsec = ts.tv_nsec + (long)((secs - (double)whole) * 1e9);
+  ts.tv_sec += whole + nsec / 1000000000L;
+  ts.tv_nsec = nsec % 1000000000L;
+  int rc = pthread_cond_timedwait(c, m, &ts);
+  if (rc == ETIMEDOUT) return 1;
+  if (rc != 0) lf__die("pthread_cond_timedwait", rc, __FILE__, __LINE__);
+  return 0;
+}
+
+#define LF__NSTRIPES 256
+static pthread_mutex_t stripes[LF__NSTRIPES];
+static pthread_once_t stripes_once = PTHREAD_ONCE_INIT;
+static void stripes_init(void) {
+  for (int i = 0; i < LF__NSTRIPES; i++)
+    LF__CHECK(pthread_mutex_init(&stripes[i], NULL));
+}
+
+pthread_mutex_t *lf__stripe(const void *f) {
+  pthread_once(&stripes_once, stripes_init);
+  uintptr_t h = (uintptr_t)f >> 4;
+  h ^= h >> 8;
+  return &stripes[h % LF__NSTRIPES];
+}
+
+void lf_obj_ref(lf_obj *o) {
+  atomic_fetch_add_explicit(&o->refs, 1, memory_order_relaxed);
+}
+
+void lf_obj_unref(lf_obj *o) {
+  if (o == NULL) return;
+  if (atomic_fetch_sub_explicit(&o->refs, 1, memory_order_acq_rel) == 1)
+    o->destroy(o);
+}
+
+lf_payload *lf_payload_new(const void *data, size_t len, lf_obj *const *objs,
+                           uint32_t nobjs, uint32_t flags) {
+  size_t head = sizeof(lf_payload) + len;
+  head = (head + sizeof(void *) - 1) & ~(sizeof(void *) - 1);
+  lf_payload *p = malloc(head + nobjs * sizeof(lf_obj *));
+  if (p == NULL) return NULL;
+  p->len = len;
+  p->nobjs = nobjs;
+  p->flags = flags;
+  p->objs = (lf_obj **)((char *)p + head);
+  if (len) memcpy(p->data, data, len);
+  if (nobjs) memcpy(p->objs, objs, nobjs * sizeof(lf_obj *));
+  return p;
+}
+
+void lf_payload_free(lf_payload *p) {
+  if (p == NULL) return;
+  for (uint32_t i = 0; i < p->nobjs; i++) lf_obj_unref(p->objs[i]);
+  free(p);
+}
+
+double lf_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void lf_sleep(double seconds) {
+  if (!(seconds > 0)) return;
+  struct timespec ts;
+  ts.tv_sec = (time_t)seconds;
+  ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+int lf_cpu_count(void) {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? (int)n : 1;
+}

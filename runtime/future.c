@@ -1,0 +1,449 @@
+/*
+ * future.c -- futures, the waiters that watch them, and inboxes.
+ *
+ * A future's fields are guarded by its stripe (lf__stripe(f)); `state` is
+ * also atomic so done() can be read without the lock. Completion happens
+ * once: under the stripe the state moves to CANCELLED or FINISHED, the done
+ * hooks run (they only post to inboxes), every watching waiter is told
+ * (waiter lock nested inside the stripe), then the stripe is released.
+ *
+ * A waiter is owned by one thread. Its completed-array is guarded by its
+ * mutex and is reserved one slot per watched future, so recording a
+ * completion never allocates under a lock.
+ *
+ * An inbox is a FIFO of items posted from any thread to the thread that
+ * owns it; its mutex guards the list and the waiter to kick.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct lf_wnode {
+  lf_waiter *w;
+  lf_future *f;
+  lf_wnode *next;  /* in f->waiters */
+  lf_wnode *wnext; /* in w->nodes */
+  int linked;      /* still in f->waiters */
+};
+
+struct lf_hook {
+  lf_hook *next;
+  lf_hook_fn fn;
+  void *arg;
+};
+
+struct lf_waiter {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  lf_future **done; /* completions, oldest at done[head] */
+  size_t head, n, cap, nwatched;
+  int kicked;
+  lf_wnode *nodes;
+};
+
+/* ---- futures ------------------------------------------------------------ */
+
+static void future_destroy(lf_obj *o) {
+  lf_future *f = (lf_future *)o;
+  lf_payload_free(f->task);
+  lf_payload_free(f->result);
+  /* Hooks that never ran are told to drop their argument. */
+  for (lf_hook *h = f->hooks, *next; h; h = next) {
+    next = h->next;
+    h->fn(h->arg, NULL);
+    free(h);
+  }
+  free(f);
+}
+
+lf_future *lf_future_new(void) {
+  lf_future *f = calloc(1, sizeof *f);
+  if (f == NULL) return NULL;
+  atomic_init(&f->obj.refs, 1);
+  f->obj.destroy = future_destroy;
+  atomic_init(&f->state, LF_PENDING);
+  return f;
+}
+
+void lf_future_ref(lf_future *f) { lf_obj_ref(&f->obj); }
+void lf_future_unref(lf_future *f) {
+  if (f) lf_obj_unref(&f->obj);
+}
+
+int lf_future_state(const lf_future *f) {
+  return atomic_load_explicit(&((lf_future *)f)->state, memory_order_acquire);
+}
+
+int lf_future_done(const lf_future *f) {
+  return lf_future_state(f) >= LF_CANCELLED;
+}
+
+int lf_future_set_running(lf_future *f) {
+  pthread_mutex_t *m = lf__stripe(f);
+  lf__lock(m);
+  int st = atomic_load_explicit(&f->state, memory_order_relaxed);
+  int rc = 0;
+  if (st == LF_PENDING) {
+    atomic_store_explicit(&f->state, LF_RUNNING, memory_order_release);
+    f->pool = NULL;
+    if (f->bound) f->runner = lf__self;
+  } else {
+    rc = st == LF_CANCELLED ? LF_ECANCELLED : LF_EINVALSTATE;
+  }
+  lf__unlock(m);
+  return rc;
+}
+
+static void waiter_record_locked(lf_waiter *w, lf_future *f);
+
+void lf__future_complete_locked(lf_future *f, pthread_mutex_t *stripe) {
+  /* Hooks first, still under the stripe: whoever is woken below, or sees
+   * the future done and passes lf_future_sync(), finds them posted. */
+  lf_hook *hooks = f->hooks;
+  f->hooks = NULL;
+  for (lf_hook *h = hooks; h; h = h->next) h->fn(h->arg, f);
+  for (lf_wnode *n = f->waiters; n; n = n->next) {
+    lf__lock(&n->w->mu);
+    waiter_record_locked(n->w, f);
+    lf__unlock(&n->w->mu);
+    n->linked = 0;
+  }
+  f->waiters = NULL;
+  lf__unlock(stripe);
+  for (lf_hook *h = hooks, *next; h; h = next) {
+    next = h->next;
+    free(h);
+  }
+}
+
+void lf_future_sync(lf_future *f) {
+  pthread_mutex_t *m = lf__stripe(f);
+  lf__lock(m);
+  lf__unlock(m);
+}
+
+int lf_future_cancel(lf_future *f) {
+  pthread_mutex_t *m = lf__stripe(f);
+  lf__lock(m);
+  int st = atomic_load_explicit(&f->state, memory_order_relaxed);
+  if (st != LF_PENDING) {
+    lf__unlock(m);
+    return st == LF_CANCELLED;
+  }
+  atomic_store_explicit(&f->state, LF_CANCELLED, memory_order_release);
+  lf_payload *task = f->task;
+  f->task = NULL;
+  f->pool = NULL;
+  lf__future_complete_locked(f, m);
+  lf_payload_free(task);
+  return 1;
+}
+
+int lf_future_finish(lf_future *f, lf_payload *result, int failed) {
+  pthread_mutex_t *m = lf__stripe(f);
+  lf__lock(m);
+  int st = atomic_load_explicit(&f->state, memory_order_relaxed);
+  if (st >= LF_CANCELLED) {
+    lf__unlock(m);
+    lf_payload_free(result);
+    return LF_EINVALSTATE;
+  }
+  f->result = result;
+  f->failed = failed;
+  f->runner = NULL;
+  f->pool = NULL;
+  lf_payload *task = f->task;
+  f->task = NULL;
+  atomic_store_explicit(&f->state, LF_FINISHED, memory_order_release);
+  lf__future_complete_locked(f, m);
+  lf_payload_free(task);
+  return 0;
+}
+
+const lf_payload *lf_future_result(const lf_future *f, int *failed) {
+  if (lf_future_state(f) != LF_FINISHED) {
+    if (failed) *failed = 0;
+    return NULL;
+  }
+  if (failed) *failed = f->failed;
+  return f->result;
+}
+
+lf_payload *lf_future_take_task(lf_future *f) {
+  pthread_mutex_t *m = lf__stripe(f);
+  lf__lock(m);
+  lf_payload *t = f->task;
+  f->task = NULL;
+  lf__unlock(m);
+  return t;
+}
+
+void lf_future_set_task(lf_future *f, lf_payload *task) {
+  pthread_mutex_t *m = lf__stripe(f);
+  lf__lock(m);
+  lf_payload *old = f->task;
+  f->task = task;
+  lf__unlock(m);
+  lf_payload_free(old);
+}
+
+int lf_future_add_hook(lf_future *f, lf_hook_fn fn, void *arg) {
+  lf_hook *h = malloc(sizeof *h);
+  if (h == NULL) return LF_ENOMEM;
+  h->fn = fn;
+  h->arg = arg;
+  h->next = NULL;
+  pthread_mutex_t *m = lf__stripe(f);
+  lf__lock(m);
+  if (lf_future_done(f)) {
+    lf__unlock(m);
+    free(h);
+    return 1;
+  }
+  lf_hook **tail = &f->hooks;
+  while (*tail) tail = &(*tail)->next;
+  *tail = h;
+  lf__unlock(m);
+  return 0;
+}
+
+/* ---- waiters ------------------------------------------------------------ */
+
+lf_waiter *lf_waiter_new(void) {
+  lf_waiter *w = calloc(1, sizeof *w);
+  if (w == NULL) return NULL;
+  LF__CHECK(pthread_mutex_init(&w->mu, NULL));
+  lf__cond_init(&w->cv);
+  return w;
+}
+
+static void waiter_record_locked(lf_waiter *w, lf_future *f) {
+  lf_future_ref(f);
+  w->done[(w->head + w->n) % w->cap] = f;
+  w->n++;
+  lf__signal(&w->cv);
+}
+
+/* Makes room for one more completion; the ring is re-laid from 0. */
+static int waiter_reserve(lf_waiter *w) {
+  lf__lock(&w->mu);
+  if (w->nwatched + 1 > w->cap) {
+    size_t cap = w->cap ? w->cap * 2 : 4;
+    lf_future **d = malloc(cap * sizeof *d);
+    if (d == NULL) {
+      lf__unlock(&w->mu);
+      return LF_ENOMEM;
+    }
+    for (size_t i = 0; i < w->n; i++) d[i] = w->done[(w->head + i) % w->cap];
+    free(w->done);
+    w->done = d;
+    w->head = 0;
+    w->cap = cap;
+  }
+  w->nwatched++;
+  lf__unlock(&w->mu);
+  return 0;
+}
+
+int lf_waiter_watch(lf_waiter *w, lf_future *f) {
+  lf_wnode *n = malloc(sizeof *n);
+  if (n == NULL) return LF_ENOMEM;
+  if (waiter_reserve(w) != 0) {
+    free(n);
+    return LF_ENOMEM;
+  }
+  lf_future_ref(f);
+  n->w = w;
+  n->f = f;
+  n->wnext = w->nodes;
+  w->nodes = n;
+  pthread_mutex_t *m = lf__stripe(f);
+  lf__lock(m);
+  if (lf_future_done(f)) {
+    n->linked = 0;
+    lf__lock(&w->mu);
+    waiter_record_locked(w, f);
+    lf__unlock(&w->mu);
+  } else {
+    n->linked = 1;
+    n->next = f->waiters;
+    f->waiters = n;
+  }
+  lf__unlock(m);
+  return 0;
+}
+
+lf_future *lf_waiter_pop(lf_waiter *w) {
+  lf__lock(&w->mu);
+  lf_future *f = NULL;
+  if (w->n > 0) {
+    f = w->done[w->head];
+    w->head = (w->head + 1) % w->cap;
+    w->n--;
+  }
+  lf__unlock(&w->mu);
+  return f;
+}
+
+size_t lf_waiter_ncompleted(lf_waiter *w) {
+  lf__lock(&w->mu);
+  size_t n = w->n;
+  lf__unlock(&w->mu);
+  return n;
+}
+
+void lf_waiter_kick(lf_waiter *w) {
+  lf__lock(&w->mu);
+  w->kicked = 1;
+  lf__signal(&w->cv);
+  lf__unlock(&w->mu);
+}
+
+int lf_waiter_wait(lf_waiter *w, double timeout, lf_future *target, char *why,
+                   size_t whylen) {
+  lf_worker *self = lf__self;
+  int tracked = 0;
+  if (target && timeout < 0 && self) {
+    lf__lock(&lf__graph_mu);
+    self->waiting_on = target;
+    if (lf__doomed(self, target, why, whylen)) {
+      self->waiting_on = NULL;
+      lf__unlock(&lf__graph_mu);
+      return LF_EDEADLK;
+    }
+    lf__unlock(&lf__graph_mu);
+    tracked = 1;
+  }
+  int rc = 0;
+  lf__lock(&w->mu);
+  double deadline = timeout >= 0 ? lf_now() + timeout : 0;
+  while (w->n == 0 && !w->kicked) {
+    if (timeout < 0) {
+      lf__cond_wait(&w->cv, &w->mu);
+    } else {
+      double left = deadline - lf_now();
+      if (left <= 0 || lf__cond_timedwait(&w->cv, &w->mu, left)) {
+        if (w->n == 0 && !w->kicked) rc = LF_ETIMEDOUT;
+        break;
+      }
+    }
+  }
+  if (rc == 0 && w->n == 0 && w->kicked) rc = LF_EKICKED;
+  w->kicked = 0;
+  lf__unlock(&w->mu);
+  if (tracked) {
+    lf__lock(&lf__graph_mu);
+    self->waiting_on = NULL;
+    lf__unlock(&lf__graph_mu);
+  }
+  return rc;
+}
+
+void lf_waiter_free(lf_waiter *w) {
+  if (w == NULL) return;
+  for (lf_wnode *n = w->nodes, *next; n; n = next) {
+    next = n->wnext;
+    pthread_mutex_t *m = lf__stripe(n->f);
+    lf__lock(m);
+    if (n->linked) {
+      lf_wnode **pp = &n->f->waiters;
+      while (*pp != n) pp = &(*pp)->next;
+      *pp = n->next;
+    }
+    lf__unlock(m);
+    lf_future_unref(n->f);
+    free(n);
+  }
+  for (size_t i = 0; i < w->n; i++)
+    lf_future_unref(w->done[(w->head + i) % w->cap]);
+  free(w->done);
+  pthread_mutex_destroy(&w->mu);
+  pthread_cond_destroy(&w->cv);
+  free(w);
+}
+
+/* ---- inboxes ------------------------------------------------------------ */
+
+struct lf_inbox {
+  _Atomic int refs;
+  pthread_mutex_t mu;
+  lf_item *head, *tail;
+  lf_waiter *waiter;
+  int closed;
+  _Atomic int pending;
+};
+
+lf_inbox *lf_inbox_new(void) {
+  lf_inbox *b = calloc(1, sizeof *b);
+  if (b == NULL) return NULL;
+  atomic_init(&b->refs, 1);
+  LF__CHECK(pthread_mutex_init(&b->mu, NULL));
+  return b;
+}
+
+void lf_inbox_ref(lf_inbox *b) { atomic_fetch_add(&b->refs, 1); }
+
+static void drop_items(lf_item *it) {
+  for (lf_item *next; it; it = next) {
+    next = it->next;
+    it->run(it, NULL);
+  }
+}
+
+void lf_inbox_unref(lf_inbox *b) {
+  if (b == NULL || atomic_fetch_sub(&b->refs, 1) != 1) return;
+  drop_items(b->head);
+  pthread_mutex_destroy(&b->mu);
+  free(b);
+}
+
+void lf_inbox_post(lf_inbox *b, lf_item *it) {
+  it->next = NULL;
+  lf__lock(&b->mu);
+  if (b->closed) {
+    lf__unlock(&b->mu);
+    it->run(it, NULL);
+    return;
+  }
+  if (b->tail)
+    b->tail->next = it;
+  else
+    b->head = it;
+  b->tail = it;
+  atomic_store(&b->pending, 1);
+  if (b->waiter) lf_waiter_kick(b->waiter);
+  lf__unlock(&b->mu);
+}
+
+lf_item *lf_inbox_take(lf_inbox *b) {
+  lf__lock(&b->mu);
+  lf_item *it = b->head;
+  b->head = b->tail = NULL;
+  atomic_store(&b->pending, 0);
+  lf__unlock(&b->mu);
+  return it;
+}
+
+int lf_inbox_pending(lf_inbox *b) { return atomic_load(&b->pending); }
+
+lf_waiter *lf_inbox_set_waiter(lf_inbox *b, lf_waiter *w) {
+  lf__lock(&b->mu);
+  lf_waiter *old = b->waiter;
+  b->waiter = w;
+  /* A post that came before the waiter was set still has to wake it. */
+  if (w && b->head) lf_waiter_kick(w);
+  lf__unlock(&b->mu);
+  return old;
+}
+
+void lf_inbox_close(lf_inbox *b) {
+  lf__lock(&b->mu);
+  b->closed = 1;
+  lf_item *it = b->head;
+  b->head = b->tail = NULL;
+  b->waiter = NULL;
+  lf__unlock(&b->mu);
+  drop_items(it);
+}

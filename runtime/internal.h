@@ -1,0 +1,77 @@
+/*
+ * internal.h -- what the runtime's own files share: sync wrappers and the
+ * bodies of the structs that lf.h keeps opaque. Never included by hosts.
+ *
+ * Lock order (a thread holding one may take those to its right, never the
+ * reverse): graph lock -> pool lock -> future stripe -> inbox -> waiter.
+ * No runtime lock is held while a host hook runs.
+ */
+#ifndef LF_INTERNAL_H
+#define LF_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "lf.h"
+
+/* Thin wrappers: a failing pthread call is a bug, so abort with its place. */
+void lf__die(const char *call, int rc, const char *file, int line);
+#define LF__CHECK(call)                                      \
+  do {                                                       \
+    int lf__rc = (call);                                     \
+    if (lf__rc != 0) lf__die(#call, lf__rc, __FILE__, __LINE__); \
+  } while (0)
+#define lf__lock(m) LF__CHECK(pthread_mutex_lock(m))
+#define lf__unlock(m) LF__CHECK(pthread_mutex_unlock(m))
+#define lf__signal(c) LF__CHECK(pthread_cond_signal(c))
+#define lf__broadcast(c) LF__CHECK(pthread_cond_broadcast(c))
+void lf__cond_init(pthread_cond_t *c); /* on CLOCK_MONOTONIC */
+void lf__cond_wait(pthread_cond_t *c, pthread_mutex_t *m);
+/* Relative timeout in seconds; returns 1 when it timed out. */
+int lf__cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, double secs);
+
+/* Futures have no mutex of their own: a fixed table of stripes keeps them
+ * small (100,000 pending futures must fit in a few MiB). */
+pthread_mutex_t *lf__stripe(const void *f);
+
+typedef struct lf_wnode lf_wnode;
+typedef struct lf_hook lf_hook;
+typedef struct lf_worker lf_worker;
+
+struct lf_future {
+  lf_obj obj;
+  _Atomic int state;      /* enum lf_state; written under the stripe */
+  int failed;
+  lf_payload *task;       /* pending: the task to run; freed once it ran */
+  lf_payload *result;     /* finished: the result or error */
+  lf_wnode *waiters;      /* waiters watching it */
+  lf_hook *hooks;         /* done hooks, in order added */
+  lf_future *next;        /* pool queue link */
+  lf_pool *pool;          /* pending in this pool's queue, else NULL */
+  lf_worker *runner;      /* running on this worker, else NULL */
+  int bound;              /* submitted to a pool (not a bare Future()) */
+};
+
+/* Completes `f` (already moved to a done state under its stripe, which the
+ * caller passes locked): notifies waiters, unlocks, runs hooks. */
+void lf__future_complete_locked(lf_future *f, pthread_mutex_t *stripe);
+
+/* Deadlock graph (deadlock.c). */
+struct lf_worker {
+  lf_pool *pool;
+  pthread_t thread;
+  char *name;
+  lf_future *waiting_on; /* a future it blocks on with no timeout, or NULL */
+  int started;
+};
+extern pthread_mutex_t lf__graph_mu;
+extern _Thread_local lf_worker *lf__self;
+/* With the graph lock held: would `self` waiting on `target` never end?
+ * Writes the reason into why. */
+int lf__doomed(lf_worker *self, lf_future *target, char *why, size_t whylen);
+
+/* Pool internals the deadlock check reads (under the graph lock). */
+int lf__pool_can_run_more(lf_pool *p);
+size_t lf__pool_workers(lf_pool *p, lf_worker ***out);
+
+#endif

@@ -1,0 +1,230 @@
+/*
+ * lf.h -- the luafutures runtime: futures, waiters and thread pools.
+ *
+ * Pure C11 + pthreads; no Lua anywhere below this header. The runtime moves
+ * opaque byte payloads between threads and calls the host's hooks; the Lua
+ * bindings are one such host. Every function returns 0 or a negative LF_E*
+ * code unless its comment says otherwise. Objects are reference counted;
+ * who owns what is written beside each prototype.
+ */
+#ifndef LF_H
+#define LF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Error codes: one table, see lf_strerror() and lf_err_name(). */
+#define LF_ERRORS(X)                                                     \
+  X(ENOMEM, -1, "out of memory")                                         \
+  X(ETIMEDOUT, -2, "timed out")                                          \
+  X(ECANCELLED, -3, "future was cancelled")                              \
+  X(EINVALSTATE, -4, "invalid state")                                    \
+  X(ESHUTDOWN, -5, "cannot schedule new futures after shutdown")         \
+  X(EBROKEN, -6, "a thread initializer failed, the pool is not usable anymore") \
+  X(EDEADLK, -7, "deadlock")                                             \
+  X(ETHREAD, -8, "cannot start thread")                                  \
+  X(EKICKED, -9, "interrupted by a posted callback")                     \
+  X(ESELF, -10, "a worker cannot join its own pool")
+
+enum {
+#define LF__ENUM(name, code, text) LF_##name = code,
+  LF_ERRORS(LF__ENUM)
+#undef LF__ENUM
+};
+
+const char *lf_strerror(int err);
+const char *lf_err_name(int err);
+
+/* ---- reference-counted objects ---------------------------------------- */
+
+/* Every shareable runtime object starts with this header, so a payload can
+ * hold references to objects of any kind and drop them when freed. */
+typedef struct lf_obj lf_obj;
+struct lf_obj {
+  _Atomic int refs;
+  void (*destroy)(lf_obj *o); /* called when refs drops to zero */
+};
+void lf_obj_ref(lf_obj *o);
+void lf_obj_unref(lf_obj *o); /* NULL is ignored */
+
+/* ---- payloads ----------------------------------------------------------- */
+
+/* An immutable byte string plus the objects it references. One allocation;
+ * `objs` points inside it. The payload owns one reference to each object. */
+typedef struct lf_payload {
+  size_t len;
+  uint32_t nobjs;
+  uint32_t flags; /* free for the host's use */
+  lf_obj **objs;
+  char data[];
+} lf_payload;
+
+/* Copies `len` bytes and takes over one reference to each of `objs` (the
+ * caller's references move into the payload). NULL when out of memory; then
+ * the caller still owns its references. */
+lf_payload *lf_payload_new(const void *data, size_t len, lf_obj *const *objs,
+                           uint32_t nobjs, uint32_t flags);
+void lf_payload_free(lf_payload *p); /* NULL is ignored */
+
+/* ---- clock -------------------------------------------------------------- */
+
+double lf_now(void);          /* monotonic seconds */
+void lf_sleep(double seconds); /* seconds >= 0 */
+int lf_cpu_count(void);        /* online CPUs, at least 1 */
+
+/* ---- futures ------------------------------------------------------------ */
+
+typedef struct lf_future lf_future;
+typedef struct lf_pool lf_pool;
+typedef struct lf_waiter lf_waiter;
+
+enum lf_state { LF_PENDING, LF_RUNNING, LF_CANCELLED, LF_FINISHED };
+
+/* A new pending future with one reference, owned by the caller. */
+lf_future *lf_future_new(void);
+#define lf_future_obj(f) ((lf_obj *)(f))
+void lf_future_ref(lf_future *f);
+void lf_future_unref(lf_future *f);
+
+int lf_future_state(const lf_future *f);
+int lf_future_done(const lf_future *f); /* cancelled or finished */
+
+/* PENDING -> RUNNING. LF_ECANCELLED when it was cancelled (then the caller
+ * must not run it), LF_EINVALSTATE when it is already running or done. */
+int lf_future_set_running(lf_future *f);
+
+/* PENDING -> CANCELLED: returns 1 when the future is (now or already)
+ * cancelled, 0 when it is running or finished. Its task payload is freed. */
+int lf_future_cancel(lf_future *f);
+
+/* RUNNING or PENDING -> FINISHED. Takes ownership of `result` whatever it
+ * returns; LF_EINVALSTATE when the future was already done. `failed` says
+ * whether the result is an error. */
+int lf_future_finish(lf_future *f, lf_payload *result, int failed);
+
+/* After done: the result payload (owned by the future, valid while the
+ * caller holds a reference) and whether it is an error. NULL when cancelled. */
+const lf_payload *lf_future_result(const lf_future *f, int *failed);
+
+/* The task payload of a pending future (used by pools), and taking it. */
+lf_payload *lf_future_take_task(lf_future *f);
+void lf_future_set_task(lf_future *f, lf_payload *task); /* owns it */
+
+/* Done hooks: called once, on whichever thread completes or cancels the
+ * future, under the future's lock and before any waiter wakes, so a hook
+ * must be quick and must not touch futures (posting to an inbox is what
+ * they are for). A future dropped while pending calls them with f == NULL,
+ * outside any lock. If the future is already done the hook is not added
+ * and 1 is returned: the caller handles it itself. */
+typedef void (*lf_hook_fn)(void *arg, lf_future *f);
+int lf_future_add_hook(lf_future *f, lf_hook_fn fn, void *arg);
+
+/* Returns once a completion of f under way on another thread is over (its
+ * hooks have run). For readers that saw lf_future_done() without a lock. */
+void lf_future_sync(lf_future *f);
+
+/* ---- waiters ------------------------------------------------------------ */
+
+/* A waiter collects completions of the futures it watches, in completion
+ * order, and can be kicked awake by posted callbacks (see lf_inbox). */
+lf_waiter *lf_waiter_new(void);
+void lf_waiter_free(lf_waiter *w); /* unwatches everything first */
+
+/* Watches `f` (takes a reference). If `f` is already done it is recorded as
+ * completed at once. */
+int lf_waiter_watch(lf_waiter *w, lf_future *f);
+
+/* Pops the oldest recorded completion, or NULL. The caller gets the
+ * waiter's reference to it. */
+lf_future *lf_waiter_pop(lf_waiter *w);
+size_t lf_waiter_ncompleted(lf_waiter *w);
+
+/* Blocks until a completion is recorded, the waiter is kicked, or `timeout`
+ * seconds pass (timeout < 0: no limit). 0 when a completion is ready,
+ * LF_EKICKED, LF_ETIMEDOUT, or LF_EDEADLK (see lf_deadlock_check) with a
+ * message in `why`. `deadlock_target` is the future whose wait is checked
+ * for a deadlock, or NULL. */
+int lf_waiter_wait(lf_waiter *w, double timeout, lf_future *deadlock_target,
+                   char *why, size_t whylen);
+void lf_waiter_kick(lf_waiter *w);
+
+/* ---- inboxes: completions handed to an owning thread --------------------- */
+
+/* An inbox belongs to one thread (one Lua state): other threads post items
+ * to it and the owner drains them. While the owner blocks in a waiter it
+ * registers that waiter, and a post kicks it awake. Reference counted. */
+typedef struct lf_inbox lf_inbox;
+typedef struct lf_item lf_item;
+struct lf_item {
+  lf_item *next;
+  void (*run)(lf_item *it, void *ctx); /* ctx NULL: drop without running */
+};
+lf_inbox *lf_inbox_new(void);
+void lf_inbox_ref(lf_inbox *b);
+void lf_inbox_unref(lf_inbox *b);
+/* Posts `it`; if the inbox is closed the item is dropped (run with NULL). */
+void lf_inbox_post(lf_inbox *b, lf_item *it);
+/* Whether items wait (a hint, read without the lock). */
+int lf_inbox_pending(lf_inbox *b);
+/* Takes every posted item, oldest first, as a list. */
+lf_item *lf_inbox_take(lf_inbox *b);
+/* Sets the waiter a post should kick (NULL: none); returns the previous. */
+lf_waiter *lf_inbox_set_waiter(lf_inbox *b, lf_waiter *w);
+/* Closes it: pending and later items are dropped. */
+void lf_inbox_close(lf_inbox *b);
+
+/* ---- thread pools ------------------------------------------------------- */
+
+/* The host's side of a pool. `init` runs first on each new worker thread
+ * and returns that worker's context (NULL: the initializer failed and the
+ * pool breaks, with `fini` still called). `run` executes one task: it takes
+ * ownership of `task` and returns the result payload (or NULL when out of
+ * memory) with *failed set; the runtime publishes it. `fini` ends a worker.
+ * `release` is called once when the pool is destroyed. Hooks run with no
+ * runtime lock held. */
+typedef struct lf_pool_hooks {
+  void *(*init)(void *ud, const char *worker_name);
+  lf_payload *(*run)(void *wctx, lf_payload *task, int *failed);
+  void (*fini)(void *wctx);
+  void (*release)(void *ud);
+  /* The error payload that fails a queued future when the pool breaks. */
+  lf_payload *(*broken)(void *ud);
+} lf_pool_hooks;
+
+/* A new pool with one reference owned by the caller. `prefix` is copied;
+ * workers are named prefix_0, prefix_1, ... On error *err is set. */
+lf_pool *lf_pool_new(size_t max_workers, const char *prefix,
+                     const lf_pool_hooks *hooks, void *ud, int *err);
+#define lf_pool_obj(p) ((lf_obj *)(p))
+void lf_pool_ref(lf_pool *p);
+void lf_pool_unref(lf_pool *p); /* never joins: call lf_pool_shutdown first */
+
+/* Queues `f` (which must be pending and hold its task payload); the pool
+ * takes its own reference. LF_ESHUTDOWN, LF_EBROKEN or LF_ETHREAD (no worker
+ * could be started and none runs) on failure, the future untouched. */
+int lf_pool_submit(lf_pool *p, lf_future *f);
+
+/* Stops accepting work; with `cancel_futures` cancels every queued future
+ * before returning; with `wait` joins every worker (after the queue drains).
+ * LF_ESELF when `wait` is asked from one of the pool's own workers (the
+ * others are still told to stop). Idempotent. */
+int lf_pool_shutdown(lf_pool *p, int wait, int cancel_futures);
+
+enum lf_pool_status { LF_POOL_RUNNING, LF_POOL_SHUTDOWN, LF_POOL_BROKEN };
+int lf_pool_status(lf_pool *p);
+size_t lf_pool_nworkers(lf_pool *p);
+size_t lf_pool_max_workers(lf_pool *p);
+size_t lf_pool_nqueued(lf_pool *p);
+const char *lf_pool_prefix(lf_pool *p);
+void *lf_pool_ud(lf_pool *p);
+
+/* The name of the pool worker running on this thread, or NULL. */
+const char *lf_current_worker_name(void);
+/* The pool whose worker runs on this thread, or NULL. */
+lf_pool *lf_current_pool(void);
+
+/* Live pools and worker threads in this process (for tests' teardown). */
+long lf_live_pools(void);
+long lf_live_threads(void);
+
+#endif

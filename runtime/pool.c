@@ -1,0 +1,326 @@
+/*
+ * pool.c -- the thread pool: a FIFO of pending futures and lazily started
+ * workers that run them through the host's hooks.
+ *
+ * The pool mutex guards the queue, the worker list and every counter. A
+ * worker takes a future from the queue, runs it with no lock held, marks
+ * itself free *before* publishing the result (so a submit that follows a
+ * result() finds it free and starts no second worker), then publishes.
+ * `nfree` counts workers not running a task; a submit starts a worker when
+ * the queue holds more futures than there are free workers.
+ *
+ * Joining is serialised by `join_mu`, taken without the pool lock. Workers
+ * hold no reference to the pool: its owner joins them before dropping its
+ * reference, and destroy joins any it was not asked to.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct lf_pool {
+  lf_obj obj;
+  pthread_mutex_t mu;
+  pthread_cond_t cv; /* workers sleep here waiting for futures */
+  pthread_mutex_t join_mu;
+  lf_future *qhead, *qtail;
+  size_t nqueued;
+  lf_worker **workers;
+  size_t nworkers, cap, max, nfree, nsleeping, nexited;
+  int status;
+  char *prefix;
+  lf_pool_hooks hooks;
+  void *ud;
+};
+
+static _Atomic long live_pools, live_threads;
+long lf_live_pools(void) { return atomic_load(&live_pools); }
+long lf_live_threads(void) { return atomic_load(&live_threads); }
+
+_Thread_local lf_worker *lf__self;
+
+const char *lf_current_worker_name(void) {
+  return lf__self ? lf__self->name : NULL;
+}
+lf_pool *lf_current_pool(void) { return lf__self ? lf__self->pool : NULL; }
+
+static void pool_destroy(lf_obj *o);
+
+lf_pool *lf_pool_new(size_t max_workers, const char *prefix,
+                     const lf_pool_hooks *hooks, void *ud, int *err) {
+  lf_pool *p = calloc(1, sizeof *p);
+  char *pre = strdup(prefix ? prefix : "");
+  if (p == NULL || pre == NULL) {
+    free(p);
+    free(pre);
+    *err = LF_ENOMEM;
+    return NULL;
+  }
+  atomic_init(&p->obj.refs, 1);
+  p->obj.destroy = pool_destroy;
+  LF__CHECK(pthread_mutex_init(&p->mu, NULL));
+  LF__CHECK(pthread_mutex_init(&p->join_mu, NULL));
+  lf__cond_init(&p->cv);
+  p->max = max_workers ? max_workers : 1;
+  p->prefix = pre;
+  p->hooks = *hooks;
+  p->ud = ud;
+  p->status = LF_POOL_RUNNING;
+  atomic_fetch_add(&live_pools, 1);
+  *err = 0;
+  return p;
+}
+
+void lf_pool_ref(lf_pool *p) { lf_obj_ref(&p->obj); }
+void lf_pool_unref(lf_pool *p) {
+  if (p) lf_obj_unref(&p->obj);
+}
+
+/* Takes the whole queue; the caller owns the queue's references. */
+static lf_future *take_queue_locked(lf_pool *p) {
+  lf_future *q = p->qhead;
+  p->qhead = p->qtail = NULL;
+  p->nqueued = 0;
+  return q;
+}
+
+/* Fails every future of a taken queue with the pool's broken error. */
+static void fail_queue(lf_pool *p, lf_future *q) {
+  for (lf_future *f = q, *next; f; f = next) {
+    next = f->next;
+    f->next = NULL;
+    lf_future_finish(f, p->hooks.broken(p->ud), 1);
+    lf_future_unref(f);
+  }
+}
+
+static void *worker_main(void *arg) {
+  lf_worker *w = arg;
+  lf_pool *p = w->pool;
+  lf__self = w;
+  char short_name[16];
+  snprintf(short_name, sizeof short_name, "%s", w->name);
+  pthread_setname_np(pthread_self(), short_name);
+
+  void *wctx = p->hooks.init(p->ud, w->name);
+  lf__lock(&p->mu);
+  if (wctx == NULL && p->status != LF_POOL_BROKEN) {
+    p->status = LF_POOL_BROKEN;
+    lf__broadcast(&p->cv);
+    lf_future *q = take_queue_locked(p);
+    lf__unlock(&p->mu);
+    fail_queue(p, q);
+    lf__lock(&p->mu);
+  }
+  while (wctx != NULL) {
+    while (p->qhead == NULL && p->status == LF_POOL_RUNNING) {
+      p->nsleeping++;
+      lf__cond_wait(&p->cv, &p->mu);
+      p->nsleeping--;
+    }
+    lf_future *f = p->qhead;
+    if (f == NULL || p->status == LF_POOL_BROKEN) break;
+    p->qhead = f->next;
+    if (p->qhead == NULL) p->qtail = NULL;
+    p->nqueued--;
+    p->nfree--;
+    lf__unlock(&p->mu);
+
+    f->next = NULL;
+    lf_payload *task = lf_future_take_task(f);
+    if (lf_future_set_running(f) == 0) {
+      int failed = 0;
+      lf_payload *res = p->hooks.run(wctx, task, &failed);
+      lf__lock(&p->mu);
+      p->nfree++;
+      lf__unlock(&p->mu);
+      if (res == NULL) {
+        res = p->hooks.broken(p->ud); /* best effort: out of memory */
+        failed = 1;
+      }
+      lf_future_finish(f, res, failed);
+    } else {
+      lf_payload_free(task);
+      lf__lock(&p->mu);
+      p->nfree++;
+      lf__unlock(&p->mu);
+    }
+    lf_future_unref(f);
+    lf__lock(&p->mu);
+  }
+  p->nexited++;
+  lf__unlock(&p->mu);
+  if (wctx) p->hooks.fini(wctx);
+  lf__self = NULL;
+  atomic_fetch_sub(&live_threads, 1);
+  return NULL;
+}
+
+/* Starts one worker; called with the pool lock held. */
+static int start_worker_locked(lf_pool *p) {
+  if (p->nworkers == p->cap) {
+    size_t cap = p->cap ? p->cap * 2 : 4;
+    lf_worker **ws = realloc(p->workers, cap * sizeof *ws);
+    if (ws == NULL) return LF_ENOMEM;
+    p->workers = ws;
+    p->cap = cap;
+  }
+  lf_worker *w = calloc(1, sizeof *w);
+  size_t len = strlen(p->prefix) + 24;
+  char *name = malloc(len);
+  if (w == NULL || name == NULL) {
+    free(w);
+    free(name);
+    return LF_ENOMEM;
+  }
+  snprintf(name, len, "%s_%zu", p->prefix, p->nworkers);
+  w->pool = p;
+  w->name = name;
+  atomic_fetch_add(&live_threads, 1);
+  if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+    atomic_fetch_sub(&live_threads, 1);
+    free(name);
+    free(w);
+    return LF_ETHREAD;
+  }
+  w->started = 1;
+  /* The graph lock is not needed: the deadlock check copies the list under
+   * this pool lock. */
+  p->workers[p->nworkers++] = w;
+  p->nfree++;
+  return 0;
+}
+
+int lf_pool_submit(lf_pool *p, lf_future *f) {
+  lf__lock(&p->mu);
+  if (p->status != LF_POOL_RUNNING) {
+    int rc = p->status == LF_POOL_BROKEN ? LF_EBROKEN : LF_ESHUTDOWN;
+    lf__unlock(&p->mu);
+    return rc;
+  }
+  if (p->nqueued + 1 > p->nfree && p->nworkers < p->max) {
+    int rc = start_worker_locked(p);
+    if (rc != 0 && p->nworkers == 0) {
+      lf__unlock(&p->mu);
+      return rc;
+    }
+  }
+  lf_future_ref(f);
+  pthread_mutex_t *m = lf__stripe(f);
+  lf__lock(m);
+  f->bound = 1;
+  f->pool = p;
+  lf__unlock(m);
+  f->next = NULL;
+  if (p->qtail)
+    p->qtail->next = f;
+  else
+    p->qhead = f;
+  p->qtail = f;
+  p->nqueued++;
+  if (p->nsleeping > 0) lf__signal(&p->cv);
+  lf__unlock(&p->mu);
+  return 0;
+}
+
+static int join_workers(lf_pool *p) {
+  int rc = 0;
+  lf__lock(&p->join_mu);
+  lf__lock(&p->mu);
+  size_t n = p->nworkers;
+  lf__unlock(&p->mu);
+  for (size_t i = 0; i < n; i++) {
+    lf_worker *w = p->workers[i]; /* no more are added once stopped */
+    if (!w->started) continue;
+    if (w == lf__self) {
+      rc = LF_ESELF;
+      continue;
+    }
+    LF__CHECK(pthread_join(w->thread, NULL));
+    w->started = 0;
+  }
+  lf__unlock(&p->join_mu);
+  return rc;
+}
+
+int lf_pool_shutdown(lf_pool *p, int wait, int cancel_futures) {
+  lf__lock(&p->mu);
+  if (p->status == LF_POOL_RUNNING) p->status = LF_POOL_SHUTDOWN;
+  lf_future *q = cancel_futures ? take_queue_locked(p) : NULL;
+  lf__broadcast(&p->cv);
+  lf__unlock(&p->mu);
+  for (lf_future *f = q, *next; f; f = next) {
+    next = f->next;
+    f->next = NULL;
+    lf_future_cancel(f);
+    lf_future_unref(f);
+  }
+  return wait ? join_workers(p) : 0;
+}
+
+static void pool_destroy(lf_obj *o) {
+  lf_pool *p = (lf_pool *)o;
+  lf_pool_shutdown(p, 1, 1);
+  /* Wait out any deadlock check that may still read this pool. */
+  lf__lock(&lf__graph_mu);
+  lf__unlock(&lf__graph_mu);
+  for (size_t i = 0; i < p->nworkers; i++) {
+    if (p->workers[i]->started) pthread_detach(p->workers[i]->thread);
+    free(p->workers[i]->name);
+    free(p->workers[i]);
+  }
+  free(p->workers);
+  if (p->hooks.release) p->hooks.release(p->ud);
+  pthread_mutex_destroy(&p->mu);
+  pthread_mutex_destroy(&p->join_mu);
+  pthread_cond_destroy(&p->cv);
+  free(p->prefix);
+  free(p);
+  atomic_fetch_sub(&live_pools, 1);
+}
+
+int lf_pool_status(lf_pool *p) {
+  lf__lock(&p->mu);
+  int s = p->status;
+  lf__unlock(&p->mu);
+  return s;
+}
+
+size_t lf_pool_nworkers(lf_pool *p) {
+  lf__lock(&p->mu);
+  size_t n = p->nworkers - p->nexited;
+  lf__unlock(&p->mu);
+  return n;
+}
+
+size_t lf_pool_max_workers(lf_pool *p) { return p->max; }
+
+size_t lf_pool_nqueued(lf_pool *p) {
+  lf__lock(&p->mu);
+  size_t n = p->nqueued;
+  lf__unlock(&p->mu);
+  return n;
+}
+
+const char *lf_pool_prefix(lf_pool *p) { return p->prefix; }
+void *lf_pool_ud(lf_pool *p) { return p->ud; }
+
+int lf__pool_can_run_more(lf_pool *p) {
+  lf__lock(&p->mu);
+  int more = p->status == LF_POOL_BROKEN ||
+             (p->status == LF_POOL_RUNNING && p->nworkers < p->max);
+  lf__unlock(&p->mu);
+  return more;
+}
+
+size_t lf__pool_workers(lf_pool *p, lf_worker ***out) {
+  lf__lock(&p->mu);
+  size_t n = p->nworkers;
+  *out = n ? malloc(n * sizeof **out) : NULL;
+  if (*out) memcpy(*out, p->workers, n * sizeof **out);
+  else n = 0;
+  lf__unlock(&p->mu);
+  return n;
+}

@@ -1,0 +1,322 @@
+/*
+ * test_runtime.c -- unit tests of the runtime, in libuv's manner: one list
+ * of tests, each run in a forked child with a time limit, so a hang or a
+ * crash fails that test alone. Every test ends by checking that no pool and
+ * no worker thread is left.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lf.h"
+
+#define ASSERT(c)                                                        \
+  do {                                                                   \
+    if (!(c)) {                                                          \
+      fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #c); \
+      exit(1);                                                           \
+    }                                                                    \
+  } while (0)
+#define ASSERT_EQ(a, b)                                                  \
+  do {                                                                   \
+    long long a_ = (long long)(a), b_ = (long long)(b);                  \
+    if (a_ != b_) {                                                      \
+      fprintf(stderr, "%s:%d: %s == %s failed: %lld != %lld\n", __FILE__, \
+              __LINE__, #a, #b, a_, b_);                                 \
+      exit(1);                                                           \
+    }                                                                    \
+  } while (0)
+
+/* ---- a tiny host: a task payload is an int and an op ---------------------- */
+
+enum { OP_ADD1, OP_BLOCK, OP_WAIT_SELF };
+
+typedef struct task {
+  int op, value;
+  lf_future *other; /* OP_WAIT_SELF: submitted from the task */
+} task;
+
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static int gate_open, blocked;
+static lf_pool *self_pool;
+static int deadlock_seen;
+static char deadlock_why[400];
+
+static lf_payload *int_payload(int v) { return lf_payload_new(&v, sizeof v, NULL, 0, 0); }
+static int payload_int(const lf_payload *p) {
+  int v;
+  memcpy(&v, p->data, sizeof v);
+  return v;
+}
+static lf_payload *task_payload(int op, int value) {
+  task t = {op, value, NULL};
+  return lf_payload_new(&t, sizeof t, NULL, 0, 0);
+}
+
+static void *h_init(void *ud, const char *name) {
+  return strstr(name, "bad") ? NULL : ud ? ud : (void *)1;
+}
+static lf_payload *h_run(void *w, lf_payload *p, int *failed) {
+  task t;
+  memcpy(&t, p->data, sizeof t);
+  lf_payload_free(p);
+  *failed = 0;
+  if (t.op == OP_BLOCK) {
+    pthread_mutex_lock(&gate_mu);
+    blocked++;
+    pthread_cond_broadcast(&gate_cv);
+    while (!gate_open) pthread_cond_wait(&gate_cv, &gate_mu);
+    pthread_mutex_unlock(&gate_mu);
+  } else if (t.op == OP_WAIT_SELF) {
+    lf_future *g = lf_future_new();
+    lf_future_set_task(g, task_payload(OP_ADD1, 0));
+    ASSERT_EQ(lf_pool_submit(self_pool, g), 0);
+    lf_waiter *wt = lf_waiter_new();
+    lf_waiter_watch(wt, g);
+    int rc = lf_waiter_wait(wt, -1, g, deadlock_why, sizeof deadlock_why);
+    deadlock_seen = rc == LF_EDEADLK;
+    lf_waiter_free(wt);
+    lf_future_cancel(g);
+    lf_future_unref(g);
+  }
+  return int_payload(t.value + 1);
+}
+static void h_fini(void *w) {}
+static lf_payload *h_broken(void *ud) { return int_payload(-1); }
+static const lf_pool_hooks hooks = {h_init, h_run, h_fini, NULL, h_broken};
+
+static void open_gate(void) {
+  pthread_mutex_lock(&gate_mu);
+  gate_open = 1;
+  pthread_cond_broadcast(&gate_cv);
+  pthread_mutex_unlock(&gate_mu);
+}
+
+static void wait_blocked(int n) {
+  pthread_mutex_lock(&gate_mu);
+  while (blocked < n) pthread_cond_wait(&gate_cv, &gate_mu);
+  pthread_mutex_unlock(&gate_mu);
+}
+
+static lf_future *submit(lf_pool *p, int op, int v) {
+  lf_future *f = lf_future_new();
+  lf_future_set_task(f, task_payload(op, v));
+  ASSERT_EQ(lf_pool_submit(p, f), 0);
+  return f;
+}
+
+static void wait_done(lf_future *f) {
+  lf_waiter *w = lf_waiter_new();
+  lf_waiter_watch(w, f);
+  ASSERT_EQ(lf_waiter_wait(w, 10, NULL, NULL, 0), 0);
+  lf_waiter_free(w);
+}
+
+/* ---- tests ---------------------------------------------------------------- */
+
+static void test_future_states(void) {
+  lf_future *f = lf_future_new();
+  ASSERT_EQ(lf_future_state(f), LF_PENDING);
+  ASSERT_EQ(lf_future_set_running(f), 0);
+  ASSERT_EQ(lf_future_cancel(f), 0); /* running: cannot cancel */
+  ASSERT_EQ(lf_future_finish(f, int_payload(7), 0), 0);
+  ASSERT_EQ(lf_future_finish(f, int_payload(8), 0), LF_EINVALSTATE);
+  int failed = 1;
+  ASSERT_EQ(payload_int(lf_future_result(f, &failed)), 7);
+  ASSERT_EQ(failed, 0);
+  lf_future_unref(f);
+
+  lf_future *g = lf_future_new();
+  ASSERT_EQ(lf_future_cancel(g), 1);
+  ASSERT_EQ(lf_future_cancel(g), 1);
+  ASSERT_EQ(lf_future_set_running(g), LF_ECANCELLED);
+  ASSERT(lf_future_result(g, NULL) == NULL);
+  lf_future_unref(g);
+}
+
+static int hook_calls[4], nhook;
+static void hook(void *arg, lf_future *f) {
+  if (f) hook_calls[nhook++] = (int)(intptr_t)arg;
+}
+
+static void test_hooks_in_order(void) {
+  lf_future *f = lf_future_new();
+  for (int i = 1; i <= 3; i++)
+    ASSERT_EQ(lf_future_add_hook(f, hook, (void *)(intptr_t)i), 0);
+  lf_future_finish(f, int_payload(0), 0);
+  ASSERT_EQ(nhook, 3);
+  ASSERT_EQ(hook_calls[0] * 100 + hook_calls[1] * 10 + hook_calls[2], 123);
+  ASSERT_EQ(lf_future_add_hook(f, hook, NULL), 1); /* done: not added */
+  lf_future_unref(f);
+}
+
+static void test_waiter_order_and_timeout(void) {
+  lf_future *a = lf_future_new(), *b = lf_future_new(), *c = lf_future_new();
+  lf_future_finish(c, int_payload(3), 0);
+  lf_waiter *w = lf_waiter_new();
+  lf_waiter_watch(w, a);
+  lf_waiter_watch(w, b);
+  lf_waiter_watch(w, c); /* already done: recorded at once */
+  lf_future *x = lf_waiter_pop(w);
+  ASSERT(x == c);
+  lf_future_unref(x);
+  ASSERT_EQ(lf_waiter_wait(w, 0.01, NULL, NULL, 0), LF_ETIMEDOUT);
+  lf_future_cancel(b);
+  lf_future_finish(a, int_payload(1), 0);
+  ASSERT_EQ(lf_waiter_wait(w, 1, NULL, NULL, 0), 0);
+  x = lf_waiter_pop(w);
+  ASSERT(x == b); /* cancellation counts as completion */
+  lf_future_unref(x);
+  x = lf_waiter_pop(w);
+  ASSERT(x == a);
+  lf_future_unref(x);
+  lf_waiter_free(w);
+  lf_future_unref(a);
+  lf_future_unref(b);
+  lf_future_unref(c);
+}
+
+static void test_pool_runs_fifo_lazily(void) {
+  int err;
+  lf_pool *p = lf_pool_new(4, "T", &hooks, NULL, &err);
+  ASSERT(p != NULL);
+  ASSERT_EQ(lf_pool_nworkers(p), 0);
+  for (int i = 0; i < 50; i++) {
+    lf_future *f = submit(p, OP_ADD1, i);
+    wait_done(f);
+    ASSERT_EQ(payload_int(lf_future_result(f, NULL)), i + 1);
+    lf_future_unref(f);
+  }
+  /* Sequential submit/result never needs a second worker. */
+  ASSERT_EQ(lf_pool_nworkers(p), 1);
+  ASSERT_EQ(lf_pool_shutdown(p, 1, 0), 0);
+  lf_future *f = lf_future_new();
+  lf_future_set_task(f, task_payload(OP_ADD1, 0));
+  ASSERT_EQ(lf_pool_submit(p, f), LF_ESHUTDOWN);
+  lf_future_unref(f);
+  lf_pool_unref(p);
+}
+
+static void test_shutdown_cancels_queued(void) {
+  int err;
+  lf_pool *p = lf_pool_new(1, "T", &hooks, NULL, &err);
+  lf_future *blocker = submit(p, OP_BLOCK, 0);
+  wait_blocked(1);
+  lf_future *queued[5];
+  for (int i = 0; i < 5; i++) queued[i] = submit(p, OP_ADD1, i);
+  ASSERT_EQ(lf_pool_shutdown(p, 0, 1), 0);
+  for (int i = 0; i < 5; i++) {
+    ASSERT_EQ(lf_future_state(queued[i]), LF_CANCELLED);
+    lf_future_unref(queued[i]);
+  }
+  open_gate();
+  ASSERT_EQ(lf_pool_shutdown(p, 1, 0), 0);
+  ASSERT_EQ(lf_future_state(blocker), LF_FINISHED);
+  lf_future_unref(blocker);
+  lf_pool_unref(p);
+}
+
+static void test_broken_initializer(void) {
+  int err;
+  lf_pool *p = lf_pool_new(1, "bad", &hooks, NULL, &err);
+  lf_future *f = submit(p, OP_ADD1, 1);
+  wait_done(f);
+  int failed;
+  ASSERT_EQ(payload_int(lf_future_result(f, &failed)), -1);
+  ASSERT_EQ(failed, 1);
+  ASSERT_EQ(lf_pool_status(p), LF_POOL_BROKEN);
+  lf_future *g = lf_future_new();
+  lf_future_set_task(g, task_payload(OP_ADD1, 0));
+  ASSERT_EQ(lf_pool_submit(p, g), LF_EBROKEN);
+  lf_future_unref(g);
+  lf_future_unref(f);
+  lf_pool_shutdown(p, 1, 0);
+  lf_pool_unref(p);
+}
+
+static void test_deadlock_own_pool(void) {
+  int err;
+  self_pool = lf_pool_new(1, "Solo", &hooks, NULL, &err);
+  lf_future *f = submit(self_pool, OP_WAIT_SELF, 0);
+  wait_done(f);
+  ASSERT(deadlock_seen);
+  ASSERT(strstr(deadlock_why, "worker 'Solo_0' waits on <Future at") != NULL);
+  ASSERT(strstr(deadlock_why, "queued on its own pool, which has no other worker"));
+  lf_future_unref(f);
+  lf_pool_shutdown(self_pool, 1, 0);
+  lf_pool_unref(self_pool);
+}
+
+static void test_no_deadlock_with_room(void) {
+  int err;
+  self_pool = lf_pool_new(2, "Duo", &hooks, NULL, &err);
+  lf_future *f = submit(self_pool, OP_WAIT_SELF, 0);
+  wait_done(f);
+  ASSERT(!deadlock_seen); /* a second worker can run the inner task */
+  lf_future_unref(f);
+  lf_pool_shutdown(self_pool, 1, 0);
+  lf_pool_unref(self_pool);
+}
+
+static void test_payload_refs(void) {
+  lf_future *f = lf_future_new();
+  lf_obj *o = lf_future_obj(f);
+  lf_future_ref(f);
+  lf_payload *p = lf_payload_new("ab", 2, &o, 1, 0);
+  ASSERT_EQ(p->len, 2);
+  ASSERT(memcmp(p->data, "ab", 2) == 0);
+  lf_payload_free(p); /* drops the reference it was given */
+  lf_future_unref(f);
+  ASSERT_EQ(lf_strerror(LF_ETIMEDOUT)[0], 't');
+  ASSERT(strcmp(lf_err_name(LF_EDEADLK), "LF_EDEADLK") == 0);
+}
+
+typedef struct test {
+  const char *name;
+  void (*fn)(void);
+} test;
+
+static const test tests[] = {
+    {"future_states", test_future_states},
+    {"hooks_in_order", test_hooks_in_order},
+    {"waiter_order_and_timeout", test_waiter_order_and_timeout},
+    {"pool_runs_fifo_lazily", test_pool_runs_fifo_lazily},
+    {"shutdown_cancels_queued", test_shutdown_cancels_queued},
+    {"broken_initializer", test_broken_initializer},
+    {"deadlock_own_pool", test_deadlock_own_pool},
+    {"no_deadlock_with_room", test_no_deadlock_with_room},
+    {"payload_refs", test_payload_refs},
+};
+
+int main(int argc, char **argv) {
+  int failures = 0, n = (int)(sizeof tests / sizeof tests[0]);
+  for (int i = 0; i < n; i++) {
+    if (argc > 1 && strcmp(argv[1], tests[i].name) != 0) continue;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+      alarm(20);
+      tests[i].fn();
+      if (lf_live_pools() != 0 || lf_live_threads() != 0) {
+        fprintf(stderr, "left behind: %ld pools, %ld threads\n",
+                lf_live_pools(), lf_live_threads());
+        _exit(1);
+      }
+      _exit(0);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    int ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    printf("%s %d - %s", ok ? "ok" : "not ok", i + 1, tests[i].name);
+    if (WIFSIGNALED(st)) printf(" (signal %d)", WTERMSIG(st));
+    printf("\n");
+    failures += !ok;
+  }
+  printf("%d of %d runtime tests failed\n", failures, n);
+  return failures != 0;
+}

@@ -1,0 +1,98 @@
+local support = require "support"
+local futures = support.futures
+
+describe("map", function()
+  local ex
+  before_each(function() ex = futures.ThreadPoolExecutor(3) end)
+  after_each(function() ex:shutdown() ex = nil support.collect() end)
+
+  it("yields i and the results in input order under out-of-order completion", function()
+    local gates = {support.gate(), support.gate(), support.gate()}
+    local it = ex:map(function(g, v) return g:result() + v end, gates, {10, 20, 30})
+    gates[3]:set_result(3) gates[2]:set_result(2) gates[1]:set_result(1)
+    local got = {}
+    for i, v in it do got[#got + 1] = {i, v} end
+    assert.same({{1, 11}, {2, 22}, {3, 33}}, got)
+  end)
+
+  it("stops at the shortest iterable and takes iterator functions", function()
+    local function count(n) local i = 0 return function() i = i + 1 if i <= n then return i end end end
+    local r = ex:map(function(a, b) return a * b end, count(5), {1, 1, 1}):collect()
+    assert.same({1, 2, 3, n = 3}, r)
+  end)
+
+  it("keeps nil results and multiple returns", function()
+    local seen = {}
+    for i, a, b in ex:map(function(x) if x == 2 then return nil, "two" end return x end, {1, 2, 3}) do
+      seen[i] = {a, b}
+    end
+    assert.same({{1}, {nil, "two"}, {3}}, seen)
+  end)
+
+  it("honours chunksize with every result in order", function()
+    local input = {}
+    for i = 1, 1000 do input[i] = i end
+    for _, cs in ipairs{1, 7, 100, 1000, 5000} do
+      local r = ex:map(function(x) return x * x end, input, {chunksize = cs}):collect()
+      assert.equal(1000, r.n)
+      for i = 1, 1000 do assert.equal(i * i, r[i]) end
+    end
+  end)
+
+  it("raises a task error at its turn and then goes on", function()
+    local it = ex:map(function(x) if x == 2 then error("two", 0) end return x end, {1, 2, 3}, {chunksize = 2})
+    local i, v = it()
+    assert.equal(1, v)
+    assert.equal("two", support.error_of(it))
+    i, v = it()
+    assert.equal(3, i) assert.equal(3, v)
+    assert.is_nil(it())
+  end)
+
+  it("collect raises the first task error", function()
+    local it = ex:map(function(x) error({at = x}) end, {5, 6})
+    assert.same({at = 5}, support.error_of(it.collect, it))
+  end)
+
+  it("times out from the call, then is finished with the rest cancelled", function()
+    local one <close> = futures.ThreadPoolExecutor(1)
+    local gate = support.gate()
+    local it = one:map(function(g) return g:result() end, {gate, gate, gate}, {timeout = 0.05})
+    local err = support.error_of(it)
+    assert.is_true(futures.TimeoutError:is(err))
+    assert.is_nil(it())
+    gate:set_result(1)
+  end)
+
+  it("close cancels what has not started", function()
+    local one <close> = futures.ThreadPoolExecutor(1)
+    local gate, started = support.gate(), support.gate()
+    local ran = futures.Future()
+    local first = one:submit(function(g, s) s:set_result(true) return g:result() end, gate, started)
+    started:result()
+    do
+      local it <close> = one:map(function(r) r:set_result("ran") end, {ran})
+    end
+    gate:set_result(1)
+    first:result()
+    one:shutdown()
+    assert.is_false(ran:done())
+  end)
+
+  it("a trailing {} is an empty iterable", function()
+    assert.same({n = 0}, ex:map(function(a, b) return a end, {1, 2}, {}):collect())
+  end)
+
+  it("does not keep the executor alive", function()
+    local weak = setmetatable({}, {__mode = "v"})
+    local it
+    do
+      local e = futures.ThreadPoolExecutor(1)
+      weak.e = e
+      it = e:map(function(x) return x end, {1, 2})
+    end
+    support.collect()
+    assert.is_nil(weak.e)
+    assert.same({1, 2, n = 2}, it:collect())
+  end)
+end)
