@@ -159,7 +159,6 @@ static lf_payload *w_run(void *wctx, lf_payload *task, int *failed) {
   *failed = ra.failed;
   lf_payload *p = lfb_enc_finish(&out, NULL);
   lua_settop(L, 0);
-  lua_gc(L, LUA_GCSTEP, 0);
   return p;
 }
 

@@ -221,7 +221,7 @@ int lfb_poll(lua_State *L, lfb_ctx *ctx) {
 
 int lfb_await(lua_State *L, lfb_ctx *ctx, lf_future *f, double timeout,
               char *why, size_t whylen) {
-  if (lf_future_done(f)) {
+  if (lf_future_done(f) || (timeout != 0 && lf_future_wait_spin(f))) {
     lf_future_sync(f); /* its callbacks are posted: run them now */
     lfb_poll(L, ctx);
     return 0;

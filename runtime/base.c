@@ -117,6 +117,40 @@ void lf_payload_free(lf_payload *p) {
   free(p);
 }
 
+static inline void relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ volatile("yield");
+#endif
+}
+
+int lf__spin_until_nonzero(_Atomic size_t *v, double secs) {
+  double end = 0;
+  for (unsigned i = 0;; i++) {
+    if (atomic_load_explicit(v, memory_order_relaxed) != 0) return 1;
+    relax();
+    if ((i & 63) == 63) {
+      double now = lf_now();
+      if (end == 0) end = now + secs;
+      else if (now > end) return 0;
+    }
+  }
+}
+
+int lf__spin_until_done(lf_future *f, double secs) {
+  double end = 0;
+  for (unsigned i = 0;; i++) {
+    if (lf_future_done(f)) return 1;
+    relax();
+    if ((i & 63) == 63) {
+      double now = lf_now();
+      if (end == 0) end = now + secs;
+      else if (now > end) return 0;
+    }
+  }
+}
+
 double lf_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -96,6 +96,32 @@ int lf_future_set_running(lf_future *f) {
   return rc;
 }
 
+int lf_future_start(lf_future *f, lf_payload **task) {
+  pthread_mutex_t *m = lf__stripe(f);
+  lf__lock(m);
+  int st = atomic_load_explicit(&f->state, memory_order_relaxed);
+  *task = f->task;
+  f->task = NULL;
+  int rc = 0;
+  if (st == LF_PENDING) {
+    atomic_store_explicit(&f->state, LF_RUNNING, memory_order_release);
+    f->pool = NULL;
+    f->runner = lf__self;
+  } else {
+    rc = st == LF_CANCELLED ? LF_ECANCELLED : LF_EINVALSTATE;
+  }
+  lf__unlock(m);
+  if (rc != 0) {
+    lf_payload_free(*task);
+    *task = NULL;
+  }
+  return rc;
+}
+
+int lf_future_wait_spin(lf_future *f) {
+  return lf__spin_until_done(f, LF__SPIN_SECONDS);
+}
+
 static void waiter_record_locked(lf_waiter *w, lf_future *f);
 
 void lf__future_complete_locked(lf_future *f, pthread_mutex_t *stripe) {

@@ -30,6 +30,15 @@ void lf__cond_wait(pthread_cond_t *c, pthread_mutex_t *m);
 /* Relative timeout in seconds; returns 1 when it timed out. */
 int lf__cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, double secs);
 
+/* Spins (politely) until *v is non-zero or `secs` pass; returns whether it
+ * became non-zero. Used before sleeping, where a wake-up costs more. */
+#define LF__SPIN_SECONDS 50e-6
+int lf__spin_until_nonzero(_Atomic size_t *v, double secs);
+int lf__spin_until_done(lf_future *f, double secs);
+
+/* PENDING -> RUNNING and take the task in one step; as set_running. */
+int lf_future_start(lf_future *f, lf_payload **task);
+
 /* Futures have no mutex of their own: a fixed table of stripes keeps them
  * small (100,000 pending futures must fit in a few MiB). */
 pthread_mutex_t *lf__stripe(const void *f);

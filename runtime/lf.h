@@ -119,6 +119,10 @@ void lf_future_set_task(lf_future *f, lf_payload *task); /* owns it */
 typedef void (*lf_hook_fn)(void *arg, lf_future *f);
 int lf_future_add_hook(lf_future *f, lf_hook_fn fn, void *arg);
 
+/* Spins a few microseconds for f to be done, before a caller sleeps on it
+ * (a sleep and a wake-up cost far more); returns whether it is done. */
+int lf_future_wait_spin(lf_future *f);
+
 /* Returns once a completion of f under way on another thread is over (its
  * hooks have run). For readers that saw lf_future_done() without a lock. */
 void lf_future_sync(lf_future *f);
