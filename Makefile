@@ -54,10 +54,12 @@ $(BUILD)/bindings/%.o: bindings/%.c bindings/*.h runtime/lf.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLFLAGS) -I$(LUA_INC) -c $< -o $@
 
-$(BUILD)/stamp-$(SANITIZE):
-	@mkdir -p $(BUILD) && rm -f $(BUILD)/stamp-* && touch $@
+# The module's path is the same for every flavour: relink when it changes.
+FLAVOR   = concurrent/.flavor-$(or $(SANITIZE),plain)
+$(FLAVOR):
+	@mkdir -p concurrent && rm -f concurrent/.flavor-* && touch $@
 
-$(MODULE): $(RT_OBJ) $(LB_OBJ) $(BUILD)/stamp-$(SANITIZE)
+$(MODULE): $(RT_OBJ) $(LB_OBJ) $(FLAVOR)
 	@mkdir -p concurrent
 	$(CC) $(ALLFLAGS) -shared -o $@ $(RT_OBJ) $(LB_OBJ)
 

@@ -58,6 +58,7 @@ static int error_is(lua_State *L) {
 
 /* Class(message) or Class{message = ...}: a new instance. */
 static int error_new(lua_State *L) {
+  lua_settop(L, 2);
   lua_getfield(L, 1, "__name");
   const char *name = lua_tostring(L, -1);
   if (lua_istable(L, 2)) {

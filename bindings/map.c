@@ -150,13 +150,13 @@ static int it_tostring(lua_State *L) {
 
 /* Reads iterable `idx` into a table (pushed): a sequence table as it is, an
  * iterator function called until it returns nil. */
-static void read_iterable(lua_State *L, int idx, int argn) {
+static void read_iterable(lua_State *L, int idx) {
   if (lua_istable(L, idx)) {
     lua_pushvalue(L, idx);
     return;
   }
   if (!lua_isfunction(L, idx))
-    luaL_typeerror(L, argn, "table or function");
+    luaL_typeerror(L, idx, "table or function");
   lua_newtable(L);
   for (lua_Integer i = 1;; i++) {
     lua_pushvalue(L, idx);
@@ -184,13 +184,16 @@ int lfb_map(lua_State *L) {
     if (has) {
       static const char *const known[] = {"timeout", "chunksize", NULL};
       lfb_check_options(L, last, known);
-      lua_getfield(L, last, "timeout");
-      timeout = lfb_opt_timeout(L, -1, "map");
+      if (lua_getfield(L, last, "timeout") != LUA_TNIL) {
+        luaL_argexpected(L, lua_type(L, -1) == LUA_TNUMBER, last, "number 'timeout'");
+        timeout = (double)lua_tonumber(L, -1);
+        luaL_argcheck(L, timeout >= 0, last, "timeout must be non-negative");
+      }
       lua_pop(L, 1);
       if (lua_getfield(L, last, "chunksize") != LUA_TNIL) {
-        luaL_argexpected(L, lua_isinteger(L, -1), last - 1, "integer 'chunksize'");
+        luaL_argexpected(L, lua_isinteger(L, -1), last, "integer 'chunksize'");
         chunksize = lua_tointeger(L, -1);
-        luaL_argcheck(L, chunksize >= 1, last - 1, "'chunksize' must be at least 1");
+        luaL_argcheck(L, chunksize >= 1, last, "'chunksize' must be at least 1");
       }
       lua_pop(L, 1);
       last--;
@@ -202,7 +205,7 @@ int lfb_map(lua_State *L) {
   int base = lua_gettop(L);
   lua_Integer n = -1;
   for (int j = 0; j < niter; j++) {
-    read_iterable(L, 3 + j, 2 + j);
+    read_iterable(L, 3 + j);
     lua_Integer len = (lua_Integer)lua_rawlen(L, -1);
     if (n < 0 || len < n) n = len;
   }

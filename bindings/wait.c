@@ -145,10 +145,18 @@ static int m_wait(lua_State *L) {
   if (lua_istable(L, 2)) {
     static const char *const known[] = {"timeout", "return_when", NULL};
     lfb_check_options(L, 2, known);
-    lua_getfield(L, 2, "timeout");
-    lua_getfield(L, 2, "return_when");
-    timeout = lfb_opt_timeout(L, 3, "wait");
-    mode = luaL_checkoption(L, 4, "ALL_COMPLETED", modes);
+    if (lua_getfield(L, 2, "timeout") != LUA_TNIL) {
+      luaL_argexpected(L, lua_type(L, -1) == LUA_TNUMBER, 2, "number 'timeout'");
+      timeout = (double)lua_tonumber(L, -1);
+      luaL_argcheck(L, timeout >= 0, 2, "timeout must be non-negative");
+    }
+    if (lua_getfield(L, 2, "return_when") != LUA_TNIL) {
+      const char *w = lua_tostring(L, -1);
+      for (mode = 0; w && modes[mode] && strcmp(modes[mode], w) != 0; mode++) {}
+      if (w == NULL || modes[mode] == NULL)
+        luaL_argerror(L, 2, lua_pushfstring(L, "invalid return_when '%s'",
+                                            luaL_tolstring(L, -1, NULL)));
+    }
   } else {
     timeout = lfb_opt_timeout(L, 2, "wait");
     mode = luaL_checkoption(L, 3, "ALL_COMPLETED", modes);

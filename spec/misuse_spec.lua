@@ -1,0 +1,56 @@
+local support = require "support"
+local futures = support.futures
+
+-- Misuse gets a plain Lua error in lauxlib's words: call -> exact message.
+describe("misuse", function()
+  local ex, f
+  setup(function() ex = futures.ThreadPoolExecutor(1) f = futures.Future() end)
+  teardown(function() ex:shutdown() ex = nil support.collect() end)
+
+  local cases = {
+    {function() ex:submit(nil) end, "bad argument #1 to 'submit' (function expected, got nil)"},
+    {function() ex:submit(42) end, "bad argument #1 to 'submit' (function expected, got number)"},
+    {function() ex.submit({}, print) end, "bad argument #1 to 'submit' (ThreadPoolExecutor expected, got table)"},
+    {function() futures.ThreadPoolExecutor(0) end, "bad argument #1 to 'ThreadPoolExecutor' ('max_workers' must be greater than 0)"},
+    {function() futures.ThreadPoolExecutor{max_workers = -1} end, "bad argument #1 to 'ThreadPoolExecutor' ('max_workers' must be greater than 0)"},
+    {function() futures.ThreadPoolExecutor{max_tasks_per_child = 1} end, "bad argument #1 to 'ThreadPoolExecutor' (unknown option 'max_tasks_per_child')"},
+    {function() futures.ThreadPoolExecutor{max_worker = 1} end, "bad argument #1 to 'ThreadPoolExecutor' (unknown option 'max_worker')"},
+    {function() futures.ThreadPoolExecutor("x") end, "bad argument #1 to 'ThreadPoolExecutor' (table or integer expected, got string)"},
+    {function() futures.ThreadPoolExecutor{initializer = 1} end, "bad argument #1 to 'ThreadPoolExecutor' ('initializer' must be a function)"},
+    {function() ex:shutdown{cancel = true} end, "bad argument #1 to 'shutdown' (unknown option 'cancel')"},
+    {function() ex:map(print, {1}, {chunksize = 0}) end, "bad argument #3 to 'map' ('chunksize' must be at least 1)"},
+    {function() ex:map(print, {1}, {chunk_size = 2, timeout = 1}) end, "bad argument #3 to 'map' (unknown option 'chunk_size')"},
+    {function() ex:map(print, 5) end, "bad argument #2 to 'map' (table or function expected, got number)"},
+    {function() ex:map(print) end, "bad argument #1 to 'map' (at least one iterable expected)"},
+    {function() f:result(-1) end, "bad argument #1 to 'result' (timeout must be non-negative)"},
+    {function() f:result("soon") end, "bad argument #1 to 'result' (number expected, got string)"},
+    {function() f:add_done_callback(nil) end, "bad argument #1 to 'add_done_callback' (function expected, got nil)"},
+    {function() futures.wait({f}, -1) end, "bad argument #2 to 'wait' (timeout must be non-negative)"},
+    {function() futures.wait({f}, 1, "SOMETIMES") end, "bad argument #3 to 'wait' (invalid option 'SOMETIMES')"},
+    {function() futures.wait({f}, {timeout = 1, when = 1}) end, "bad argument #2 to 'wait' (unknown option 'when')"},
+    {function() futures.wait({f}, {timeout = -2}) end, "bad argument #2 to 'wait' (timeout must be non-negative)"},
+    {function() futures.wait({f}, {return_when = "NEVER"}) end, "bad argument #2 to 'wait' (invalid return_when 'NEVER')"},
+    {function() ex:map(print, {1}, {timeout = -1}) end, "bad argument #3 to 'map' (timeout must be non-negative)"},
+    {function() futures.wait({f, 3}) end, "bad argument #1 to 'wait' (Future expected at index 2, got number)"},
+    {function() futures.wait(nil) end, "bad argument #1 to 'wait' (table expected, got nil)"},
+    {function() futures.as_completed({f}, -0.5) end, "bad argument #2 to 'as_completed' (timeout must be non-negative)"},
+    {function() futures.as_completed({"x"}) end, "bad argument #1 to 'as_completed' (Future expected at index 1, got string)"},
+    {function() futures.sleep(-1) end, "bad argument #1 to 'sleep' (non-negative number expected)"},
+    {function() f.result(ex) end, "bad argument #1 to 'result' (Future expected, got ThreadPoolExecutor)"},
+  }
+
+  for _, case in ipairs(cases) do
+    it(case[2], function()
+      local ok, err = pcall(case[1])
+      assert.is_false(ok)
+      assert.equal("string", type(err))
+      assert.equal(case[2], (err:gsub("^[^:]*:%d+: ", "")))
+    end)
+  end
+
+  it("leaves no future pending after a refused submit", function()
+    local before = collectgarbage("count")
+    for _ = 1, 100 do pcall(ex.submit, ex, print, coroutine.create(print)) end
+    assert.equal(1, ex:submit(function() return 1 end):result())
+  end)
+end)
