@@ -502,17 +502,17 @@ static int enc_function(lfb_enc *e, lua_State *L, int idx) {
   }
   blob *b = function_blob(L, idx);
   if (b == NULL) return oom(e);
+  /* One flag byte: bit 0 bytecode inline (another process), bit 1 all
+   * upvalues are _ENV. */
   lfb_enc_u8(e, T_FUNC);
+  lfb_enc_u8(e, (e->handles_ok ? 0u : 1u) | (allenv ? 2u : 0u));
   if (e->handles_ok) {
-    lfb_enc_u8(e, 0);
     put(e, &b, sizeof b);
     if (add_obj(e, &b->obj) != 0) return -1;
   } else {
-    lfb_enc_u8(e, 1);
     lfb_enc_u32(e, (uint32_t)b->len);
     put(e, b->data, b->len);
   }
-  lfb_enc_u8(e, (unsigned)allenv);
   lfb_enc_u8(e, (unsigned)ar.nups);
   if (allenv) return 0;
   for (int i = 1; i <= ar.nups; i++) {
@@ -743,7 +743,7 @@ static void push_named(lua_State *L, const char *name, size_t len) {
 }
 
 static void dec_function(lfb_dec *d, lua_State *L) {
-  unsigned inl = lfb_dec_u8(d);
+  unsigned fl = lfb_dec_u8(d), inl = fl & 1u, allenv = (fl >> 1) & 1u;
   const char *code;
   size_t len;
   blob *b = NULL;
@@ -755,7 +755,7 @@ static void dec_function(lfb_dec *d, lua_State *L) {
     code = b->data;
     len = b->len;
   }
-  unsigned allenv = lfb_dec_u8(d), nups = lfb_dec_u8(d);
+  unsigned nups = lfb_dec_u8(d);
   if (allenv && b) { /* the state's own copy, loaded once */
     lua_rawgetp(L, LUA_REGISTRYINDEX, lfb_LOADED);
     if (lua_rawgetp(L, -1, b) == LUA_TUSERDATA) {
@@ -921,9 +921,10 @@ void lfb_dec_skip(lfb_dec *d) {
     }
     case T_REF: take(d, 4); break;
     case T_FUNC: {
-      if (lfb_dec_u8(d)) take(d, lfb_dec_u32(d));
+      unsigned fl = lfb_dec_u8(d), allenv = (fl >> 1) & 1u;
+      if (fl & 1u) take(d, lfb_dec_u32(d));
       else take(d, sizeof(void *));
-      unsigned allenv = lfb_dec_u8(d), nups = lfb_dec_u8(d);
+      unsigned nups = lfb_dec_u8(d);
       if (!allenv)
         for (unsigned i = 0; i < nups; i++) lfb_dec_skip(d);
       break;

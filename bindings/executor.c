@@ -309,7 +309,7 @@ static int e_submit(lua_State *L) {
     lf_future_unref(f);
     return lfb_submit_error(L, rc);
   }
-  lfb_future *fu = lua_newuserdatauv(L, sizeof *fu, 1);
+  lfb_future *fu = lua_newuserdatauv(L, sizeof *fu, 0);
   fu->f = f;
   luaL_setmetatable(L, LFB_FUTURE);
   return 1;

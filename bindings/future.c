@@ -19,6 +19,27 @@
 #include "lfb.h"
 
 const char lfb_PROXIES[] = "luafutures.proxies";
+/* Future object -> its decoded outcome, for results holding tables (weak
+ * keys: most futures never need an entry, so objects stay small). */
+static const char RESULTS[] = "luafutures.results";
+
+static int get_cached(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  lfb_push_weak(L, RESULTS, "k");
+  lua_pushvalue(L, idx);
+  int t = lua_rawget(L, -2);
+  lua_remove(L, -2);
+  return t;
+}
+
+static void set_cached(lua_State *L, int idx) { /* value on top, popped */
+  idx = lua_absindex(L, idx);
+  lfb_push_weak(L, RESULTS, "k");
+  lua_pushvalue(L, idx);
+  lua_pushvalue(L, -3);
+  lua_rawset(L, -3);
+  lua_pop(L, 2);
+}
 static const char TRACEBACK[] = "luafutures.traceback";
 
 /* ---- objects -------------------------------------------------------------- */
@@ -34,7 +55,7 @@ lfb_future *lfb_future_check(lua_State *L, int idx) {
 }
 
 static lfb_future *newbox(lua_State *L, lf_future *f) {
-  lfb_future *fu = lua_newuserdatauv(L, sizeof *fu, 1);
+  lfb_future *fu = lua_newuserdatauv(L, sizeof *fu, 0);
   fu->f = f;
   luaL_setmetatable(L, LFB_FUTURE);
   return fu;
@@ -86,7 +107,7 @@ static int push_outcome(lua_State *L, lfb_dec *d) {
 /* Pushes the cached outcome table of a finished future: {ok, n, ...} or
  * {ok = false, err, tb}. Built once when the payload holds references. */
 static void outcome_table(lua_State *L, int idx, lfb_future *fu) {
-  if (lua_getiuservalue(L, idx, 1) == LUA_TTABLE) return;
+  if (get_cached(L, idx) == LUA_TTABLE) return;
   lua_pop(L, 1);
   const lf_payload *p = lf_future_result(fu->f, NULL);
   lfb_dec d;
@@ -107,7 +128,7 @@ static void outcome_table(lua_State *L, int idx, lfb_future *fu) {
   }
   if (p->flags & LFB_HASREFS) {
     lua_pushvalue(L, top + 2);
-    lua_setiuservalue(L, idx, 1);
+    set_cached(L, idx);
   }
   lua_remove(L, top + 1);
 }
@@ -124,7 +145,7 @@ static int finished(lua_State *L, int idx, lfb_future *fu, int want) {
   }
   const lf_payload *p = lf_future_result(fu->f, NULL);
   if (!(p->flags & LFB_HASREFS) && want == WANT_VALUES) {
-    if (lua_getiuservalue(L, idx, 1) != LUA_TTABLE) {
+    if (get_cached(L, idx) != LUA_TTABLE) {
       /* Plain values: decode straight onto the stack, no table. */
       lua_pop(L, 1);
       lfb_dec d;
@@ -394,10 +415,10 @@ static int f_set(lua_State *L, int ok) {
   lua_pushboolean(L, ok);
   lua_setfield(L, 2, "ok");
   lua_pushvalue(L, 2);
-  lua_setiuservalue(L, 1, 1);
+  set_cached(L, 1);
   if (lf_future_finish(fu->f, p, !ok) != 0) {
     lua_pushnil(L);
-    lua_setiuservalue(L, 1, 1);
+    set_cached(L, 1);
     goto done_already;
   }
   lfb_poll(L, lfb_ctx_of(L)); /* our callbacks run at once */

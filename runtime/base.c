@@ -98,22 +98,22 @@ void lf_obj_unref(lf_obj *o) {
 
 lf_payload *lf_payload_new(const void *data, size_t len, lf_obj *const *objs,
                            uint32_t nobjs, uint32_t flags) {
-  size_t head = sizeof(lf_payload) + len;
-  head = (head + sizeof(void *) - 1) & ~(sizeof(void *) - 1);
+  if (len > UINT32_MAX || nobjs > UINT16_MAX) return NULL;
+  size_t head = LF__ALIGN(sizeof(lf_payload) + len);
   lf_payload *p = malloc(head + nobjs * sizeof(lf_obj *));
   if (p == NULL) return NULL;
-  p->len = len;
-  p->nobjs = nobjs;
-  p->flags = flags;
-  p->objs = (lf_obj **)((char *)p + head);
+  p->len = (uint32_t)len;
+  p->nobjs = (uint16_t)nobjs;
+  p->flags = (uint16_t)flags;
   if (len) memcpy(p->data, data, len);
-  if (nobjs) memcpy(p->objs, objs, nobjs * sizeof(lf_obj *));
+  if (nobjs) memcpy(lf_payload_objs(p), objs, nobjs * sizeof(lf_obj *));
   return p;
 }
 
 void lf_payload_free(lf_payload *p) {
   if (p == NULL) return;
-  for (uint32_t i = 0; i < p->nobjs; i++) lf_obj_unref(p->objs[i]);
+  lf_obj **objs = lf_payload_objs(p);
+  for (uint32_t i = 0; i < p->nobjs; i++) lf_obj_unref(objs[i]);
   free(p);
 }
 

@@ -65,8 +65,8 @@ static fview look(lf_future *f) {
   lf__lock(m);
   v.state = lf_future_state(f);
   v.bound = f->bound;
-  v.pool = f->pool;
-  v.runner = f->runner;
+  v.pool = v.state == LF_PENDING ? f->at.pool : NULL;
+  v.runner = v.state == LF_RUNNING ? f->at.runner : NULL;
   lf__unlock(m);
   return v;
 }

@@ -47,8 +47,7 @@ struct lf_waiter {
 
 static void future_destroy(lf_obj *o) {
   lf_future *f = (lf_future *)o;
-  lf_payload_free(f->task);
-  lf_payload_free(f->result);
+  lf_payload_free(f->payload);
   /* Hooks that never ran are told to drop their argument. */
   for (lf_hook *h = f->hooks, *next; h; h = next) {
     next = h->next;
@@ -87,8 +86,7 @@ int lf_future_set_running(lf_future *f) {
   int rc = 0;
   if (st == LF_PENDING) {
     atomic_store_explicit(&f->state, LF_RUNNING, memory_order_release);
-    f->pool = NULL;
-    if (f->bound) f->runner = lf__self;
+    f->at.runner = f->bound ? lf__self : NULL;
   } else {
     rc = st == LF_CANCELLED ? LF_ECANCELLED : LF_EINVALSTATE;
   }
@@ -100,13 +98,12 @@ int lf_future_start(lf_future *f, lf_payload **task) {
   pthread_mutex_t *m = lf__stripe(f);
   lf__lock(m);
   int st = atomic_load_explicit(&f->state, memory_order_relaxed);
-  *task = f->task;
-  f->task = NULL;
+  *task = f->payload;
+  f->payload = NULL;
   int rc = 0;
   if (st == LF_PENDING) {
     atomic_store_explicit(&f->state, LF_RUNNING, memory_order_release);
-    f->pool = NULL;
-    f->runner = lf__self;
+    f->at.runner = lf__self;
   } else {
     rc = st == LF_CANCELLED ? LF_ECANCELLED : LF_EINVALSTATE;
   }
@@ -159,9 +156,9 @@ int lf_future_cancel(lf_future *f) {
     return st == LF_CANCELLED;
   }
   atomic_store_explicit(&f->state, LF_CANCELLED, memory_order_release);
-  lf_payload *task = f->task;
-  f->task = NULL;
-  f->pool = NULL;
+  lf_payload *task = f->payload;
+  f->payload = NULL;
+  f->at.pool = NULL;
   lf__future_complete_locked(f, m);
   lf_payload_free(task);
   return 1;
@@ -176,12 +173,10 @@ int lf_future_finish(lf_future *f, lf_payload *result, int failed) {
     lf_payload_free(result);
     return LF_EINVALSTATE;
   }
-  f->result = result;
-  f->failed = failed;
-  f->runner = NULL;
-  f->pool = NULL;
-  lf_payload *task = f->task;
-  f->task = NULL;
+  lf_payload *task = f->payload; /* a task never started (broken pool) */
+  f->payload = result;
+  f->failed = failed != 0;
+  f->at.runner = NULL;
   atomic_store_explicit(&f->state, LF_FINISHED, memory_order_release);
   lf__future_complete_locked(f, m);
   lf_payload_free(task);
@@ -194,14 +189,14 @@ const lf_payload *lf_future_result(const lf_future *f, int *failed) {
     return NULL;
   }
   if (failed) *failed = f->failed;
-  return f->result;
+  return f->payload;
 }
 
 lf_payload *lf_future_take_task(lf_future *f) {
   pthread_mutex_t *m = lf__stripe(f);
   lf__lock(m);
-  lf_payload *t = f->task;
-  f->task = NULL;
+  lf_payload *t = lf_future_state(f) == LF_PENDING ? f->payload : NULL;
+  if (t) f->payload = NULL;
   lf__unlock(m);
   return t;
 }
@@ -209,8 +204,8 @@ lf_payload *lf_future_take_task(lf_future *f) {
 void lf_future_set_task(lf_future *f, lf_payload *task) {
   pthread_mutex_t *m = lf__stripe(f);
   lf__lock(m);
-  lf_payload *old = f->task;
-  f->task = task;
+  lf_payload *old = f->payload;
+  f->payload = task;
   lf__unlock(m);
   lf_payload_free(old);
 }

@@ -49,21 +49,27 @@ void lf_obj_unref(lf_obj *o); /* NULL is ignored */
 
 /* ---- payloads ----------------------------------------------------------- */
 
-/* An immutable byte string plus the objects it references. One allocation;
- * `objs` points inside it. The payload owns one reference to each object. */
+/* An immutable byte string plus the objects it references. One allocation:
+ * an 8-byte header, the bytes, then the object pointers (lf_payload_objs).
+ * The payload owns one reference to each object. */
 typedef struct lf_payload {
-  size_t len;
-  uint32_t nobjs;
-  uint32_t flags; /* free for the host's use */
-  lf_obj **objs;
+  uint32_t len;
+  uint16_t nobjs;
+  uint16_t flags; /* free for the host's use */
   char data[];
 } lf_payload;
+
+#define LF__ALIGN(n) (((n) + sizeof(void *) - 1) & ~(sizeof(void *) - 1))
+static inline lf_obj **lf_payload_objs(const lf_payload *p) {
+  return (lf_obj **)((char *)p + LF__ALIGN(sizeof(lf_payload) + p->len));
+}
 
 /* Copies `len` bytes and takes over one reference to each of `objs` (the
  * caller's references move into the payload). NULL when out of memory; then
  * the caller still owns its references. */
 lf_payload *lf_payload_new(const void *data, size_t len, lf_obj *const *objs,
                            uint32_t nobjs, uint32_t flags);
+/* NULL too when len >= 4 GiB or nobjs >= 65536. */
 void lf_payload_free(lf_payload *p); /* NULL is ignored */
 
 /* ---- clock -------------------------------------------------------------- */

@@ -214,7 +214,7 @@ int lf_pool_submit(lf_pool *p, lf_future *f) {
   pthread_mutex_t *m = lf__stripe(f);
   lf__lock(m);
   f->bound = 1;
-  f->pool = p;
+  f->at.pool = p;
   lf__unlock(m);
   f->next = NULL;
   if (p->qtail)
