@@ -27,7 +27,7 @@ ifeq ($(SANITIZE),address)
   SANLIB   = $(shell $(CC) -print-file-name=libasan.so)
 else ifeq ($(SANITIZE),thread)
   SANFLAGS = -fsanitize=thread -fno-omit-frame-pointer
-  SANENV   = TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/.ci/tsan.supp"
+  SANENV   = TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/.ci/tsan.supp" LUAFUTURES_SANITIZE=thread
   SANLIB   = $(shell $(CC) -print-file-name=libtsan.so)
 endif
 ALLFLAGS = $(BASEFLAGS) $(SANFLAGS) $(CFLAGS)
