@@ -98,6 +98,7 @@ START=$(date +%s)
 for rep in $(seq 1 "$REPS"); do
   echo "  run $rep of $REPS ..." >&2
   both W1  "bench/lua/w1.lua"          "bench/py/w1.py"
+  job W1nt lua env LUAFUTURES_DEADLOCK_CHECK=0 "$LUA" bench/lua/w1.lua
   if [ $HAVE_LUV = 1 ]; then
     UV_THREADPOOL_SIZE=2 job W1 luv "$LUA" bench/lua/luv_w1.lua
   fi
@@ -258,6 +259,8 @@ rel() {  # rel LUAKEY PYKEY: lua/py, or the lua word when not numeric
   else calc "$a / $b"; fi
 }
 target "W1 thread tasks/s >= 15x Python" 1 "$(rel W1.tasks_per_s W1.tasks_per_s)" "x >= 15"
+target "W1 with deadlock tracking / without (LUAFUTURES_DEADLOCK_CHECK=0)" 0 \
+  "$(a=$(lv W1.tasks_per_s); b=$(lv W1nt.tasks_per_s); isnum "$a" && isnum "$b" && calc "$a / $b" || echo "$a")" "x >= 0.97"
 if [ $HAVE_LUV = 1 ]; then
   target "W1 thread tasks/s ahead of luv new_work" 0 \
     "$(a=$(lv W1.tasks_per_s); b=$(get luv W1.luv_tasks_per_s); isnum "$a" && isnum "$b" && calc "$a / $b" || echo "$a")" "x > 1"
