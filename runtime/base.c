@@ -7,6 +7,7 @@
  */
 
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +132,7 @@ int lf__spin_until_nonzero(_Atomic size_t *v, double secs) {
     if (atomic_load_explicit(v, memory_order_relaxed) != 0) return 1;
     relax();
     if ((i & 63) == 63) {
+      sched_yield(); /* a spinner must not starve a runnable thread */
       double now = lf_now();
       if (end == 0) end = now + secs;
       else if (now > end) return 0;
@@ -144,6 +146,7 @@ int lf__spin_until_done(lf_future *f, double secs) {
     if (lf_future_done(f)) return 1;
     relax();
     if ((i & 63) == 63) {
+      if ((i & 511) == 511) sched_yield();
       double now = lf_now();
       if (end == 0) end = now + secs;
       else if (now > end) return 0;

@@ -2,8 +2,18 @@
  * pool.c -- the thread pool: a FIFO of pending futures and lazily started
  * workers that run them through the host's hooks.
  *
- * The pool mutex guards the queue, the worker list and every counter. A
- * worker takes a future from the queue, runs it with no lock held, marks
+ * Two locks keep submitters and workers apart. `in_mu` guards the incoming
+ * list, the only thing a submit touches in the common case; `mu` guards the
+ * ready queue, the worker list and the status. A worker whose ready queue
+ * is empty moves the whole incoming list over (taking in_mu briefly, inside
+ * mu), so order is kept and a submit rarely waits for a worker. The status
+ * is written under both locks, so a submit that checks it under in_mu never
+ * slips a future in after shutdown took the queues. A worker sleeping on
+ * `cv` is counted in `nsleeping`; it re-checks `nqueued` after counting
+ * itself and a submit reads `nsleeping` after counting its future (both
+ * sequentially consistent), so no wake-up is lost.
+ *
+ * A worker takes a future from the queue, runs it with no lock held, marks
  * itself free *before* publishing the result (so a submit that follows a
  * result() finds it free and starts no second worker), then publishes.
  * `nfree` counts workers not running a task; a submit starts a worker when
@@ -28,12 +38,16 @@ struct lf_pool {
   pthread_mutex_t mu;
   pthread_cond_t cv; /* workers sleep here waiting for futures */
   pthread_mutex_t join_mu;
-  lf_future *qhead, *qtail;
-  _Atomic size_t nqueued; /* written under mu; read lock-free by spinners */
+  lf_future *qhead, *qtail; /* ready queue, under mu */
+  pthread_mutex_t in_mu;
+  lf_future *inhead, *intail; /* incoming list, under in_mu */
+  _Atomic size_t nqueued;   /* futures in both lists */
   lf_worker **workers;
-  size_t nworkers, cap, max, nsleeping, nexited;
-  _Atomic size_t nfree;   /* workers not running a task */
-  int status;
+  size_t nworkers, cap, max, nexited;
+  _Atomic size_t nsleeping;
+  _Atomic size_t nfree;     /* workers not running a task */
+  _Atomic size_t nworkers_a; /* nworkers, for submit's lock-free check */
+  _Atomic int status;
   char *prefix;
   lf_pool_hooks hooks;
   void *ud;
@@ -65,6 +79,7 @@ lf_pool *lf_pool_new(size_t max_workers, const char *prefix,
   atomic_init(&p->obj.refs, 1);
   p->obj.destroy = pool_destroy;
   LF__CHECK(pthread_mutex_init(&p->mu, NULL));
+  LF__CHECK(pthread_mutex_init(&p->in_mu, NULL));
   LF__CHECK(pthread_mutex_init(&p->join_mu, NULL));
   lf__cond_init(&p->cv);
   p->max = max_workers ? max_workers : 1;
@@ -82,12 +97,34 @@ void lf_pool_unref(lf_pool *p) {
   if (p) lf_obj_unref(&p->obj);
 }
 
-/* Takes the whole queue; the caller owns the queue's references. */
+/* Moves the incoming list to the end of the ready queue (mu held). */
+static void take_incoming_locked(lf_pool *p) {
+  lf__lock(&p->in_mu);
+  lf_future *h = p->inhead, *t = p->intail;
+  p->inhead = p->intail = NULL;
+  lf__unlock(&p->in_mu);
+  if (h == NULL) return;
+  if (p->qtail)
+    p->qtail->next = h;
+  else
+    p->qhead = h;
+  p->qtail = t;
+}
+
+/* Takes every queued future (mu held); the caller owns their references. */
 static lf_future *take_queue_locked(lf_pool *p) {
+  take_incoming_locked(p);
   lf_future *q = p->qhead;
   p->qhead = p->qtail = NULL;
   p->nqueued = 0;
   return q;
+}
+
+/* Sets the status under both locks (mu held): see the top of the file. */
+static void set_status_locked(lf_pool *p, int status) {
+  lf__lock(&p->in_mu);
+  p->status = status;
+  lf__unlock(&p->in_mu);
 }
 
 /* Fails every future of a taken queue with the pool's broken error. */
@@ -111,7 +148,7 @@ static void *worker_main(void *arg) {
   void *wctx = p->hooks.init(p->ud, w->name);
   lf__lock(&p->mu);
   if (wctx == NULL && p->status != LF_POOL_BROKEN) {
-    p->status = LF_POOL_BROKEN;
+    set_status_locked(p, LF_POOL_BROKEN);
     lf__broadcast(&p->cv);
     lf_future *q = take_queue_locked(p);
     lf__unlock(&p->mu);
@@ -119,13 +156,16 @@ static void *worker_main(void *arg) {
     lf__lock(&p->mu);
   }
   while (wctx != NULL) {
-    while (p->qhead == NULL && p->status == LF_POOL_RUNNING) {
+    for (;;) {
+      if (p->qhead == NULL) take_incoming_locked(p);
+      if (p->qhead != NULL || p->status != LF_POOL_RUNNING) break;
       lf__unlock(&p->mu);
       int more = lf__spin_until_nonzero(&p->nqueued, LF__SPIN_SECONDS);
       lf__lock(&p->mu);
-      if (more || p->qhead || p->status != LF_POOL_RUNNING) continue;
+      if (more) continue;
       p->nsleeping++;
-      lf__cond_wait(&p->cv, &p->mu);
+      if (p->nqueued == 0 && p->status == LF_POOL_RUNNING)
+        lf__cond_wait(&p->cv, &p->mu);
       p->nsleeping--;
     }
     lf_future *f = p->qhead;
@@ -192,39 +232,54 @@ static int start_worker_locked(lf_pool *p) {
   /* The graph lock is not needed: the deadlock check copies the list under
    * this pool lock. */
   p->workers[p->nworkers++] = w;
+  p->nworkers_a = p->nworkers;
   p->nfree++;
   return 0;
 }
 
+static int refused(int status) {
+  return status == LF_POOL_BROKEN ? LF_EBROKEN : LF_ESHUTDOWN;
+}
+
 int lf_pool_submit(lf_pool *p, lf_future *f) {
-  lf__lock(&p->mu);
-  if (p->status != LF_POOL_RUNNING) {
-    int rc = p->status == LF_POOL_BROKEN ? LF_EBROKEN : LF_ESHUTDOWN;
+  int status = p->status;
+  if (status != LF_POOL_RUNNING) return refused(status);
+  /* Start a worker when more futures wait than workers are free. */
+  if (p->nqueued + 1 > p->nfree && p->nworkers_a < p->max) {
+    lf__lock(&p->mu);
+    int rc = 0;
+    if (p->status == LF_POOL_RUNNING && p->nqueued + 1 > p->nfree &&
+        p->nworkers < p->max)
+      rc = start_worker_locked(p);
+    size_t n = p->nworkers;
     lf__unlock(&p->mu);
-    return rc;
-  }
-  if (p->nqueued + 1 > p->nfree && p->nworkers < p->max) {
-    int rc = start_worker_locked(p);
-    if (rc != 0 && p->nworkers == 0) {
-      lf__unlock(&p->mu);
-      return rc;
-    }
+    if (rc != 0 && n == 0) return rc;
   }
   lf_future_ref(f);
-  pthread_mutex_t *m = lf__stripe(f);
-  lf__lock(m);
-  f->bound = 1;
+  f->bound = 1; /* not yet visible to any other thread */
   f->at.pool = p;
-  lf__unlock(m);
   f->next = NULL;
-  if (p->qtail)
-    p->qtail->next = f;
+  lf__lock(&p->in_mu);
+  if (p->status != LF_POOL_RUNNING) {
+    status = p->status;
+    lf__unlock(&p->in_mu);
+    f->at.pool = NULL;
+    f->bound = 0;
+    lf_future_unref(f);
+    return refused(status);
+  }
+  if (p->intail)
+    p->intail->next = f;
   else
-    p->qhead = f;
-  p->qtail = f;
+    p->inhead = f;
+  p->intail = f;
   p->nqueued++;
-  if (p->nsleeping > 0) lf__signal(&p->cv);
-  lf__unlock(&p->mu);
+  lf__unlock(&p->in_mu);
+  if (p->nsleeping > 0) {
+    lf__lock(&p->mu);
+    lf__signal(&p->cv);
+    lf__unlock(&p->mu);
+  }
   return 0;
 }
 
@@ -250,7 +305,7 @@ static int join_workers(lf_pool *p) {
 
 int lf_pool_shutdown(lf_pool *p, int wait, int cancel_futures) {
   lf__lock(&p->mu);
-  if (p->status == LF_POOL_RUNNING) p->status = LF_POOL_SHUTDOWN;
+  if (p->status == LF_POOL_RUNNING) set_status_locked(p, LF_POOL_SHUTDOWN);
   lf_future *q = cancel_futures ? take_queue_locked(p) : NULL;
   lf__broadcast(&p->cv);
   lf__unlock(&p->mu);
@@ -277,6 +332,7 @@ static void pool_destroy(lf_obj *o) {
   free(p->workers);
   if (p->hooks.release) p->hooks.release(p->ud);
   pthread_mutex_destroy(&p->mu);
+  pthread_mutex_destroy(&p->in_mu);
   pthread_mutex_destroy(&p->join_mu);
   pthread_cond_destroy(&p->cv);
   free(p->prefix);
