@@ -2,6 +2,7 @@
 #
 # Knobs (make VAR=value):
 #   LUA_INC   Lua 5.4 headers            (default: /usr/include/lua5.4)
+#   LUA_LIB   how bin/luafutures links Lua (default: -llua5.4)
 #   LUA       the Lua 5.4 interpreter    (default: lua5.4)
 #   BUSTED    busted, run under Lua 5.4  (default: lua5.4 /usr/bin/busted)
 #   SANITIZE  address | thread           (ASan+UBSan or TSan build and run)
@@ -13,6 +14,7 @@
 
 LUA      ?= lua5.4
 LUA_INC  ?= /usr/include/lua5.4
+LUA_LIB  ?= -llua5.4
 BUSTED   ?= lua5.4 /usr/bin/busted
 OPT      ?= -O2 -g
 PREFIX   ?= /usr/local
@@ -40,10 +42,11 @@ LB_SRC   = $(filter-out bindings/cli.c,$(wildcard bindings/*.c))
 RT_OBJ   = $(RT_SRC:%.c=$(BUILD)/%.o)
 LB_OBJ   = $(LB_SRC:%.c=$(BUILD)/%.o)
 MODULE   = concurrent/futures.so
+CLI      = bin/luafutures
 
 .PHONY: all test test-c test-lua deps demo bench bench-check install clean
 
-all: $(MODULE)
+all: $(MODULE) $(CLI)
 
 # runtime/ is compiled without the Lua include path: it must not see Lua.
 $(BUILD)/runtime/%.o: runtime/%.c runtime/*.h
@@ -63,6 +66,11 @@ $(MODULE): $(RT_OBJ) $(LB_OBJ) $(FLAVOR)
 	@mkdir -p concurrent
 	$(CC) $(ALLFLAGS) -shared -o $@ $(RT_OBJ) $(LB_OBJ)
 
+# The command links the module in (package.preload), so it needs no cpath.
+$(CLI): $(BUILD)/bindings/cli.o $(RT_OBJ) $(LB_OBJ) $(FLAVOR)
+	@mkdir -p bin
+	$(CC) $(ALLFLAGS) -o $@ $(BUILD)/bindings/cli.o $(RT_OBJ) $(LB_OBJ) $(LUA_LIB) -lm -ldl
+
 $(BUILD)/test_runtime: runtime/tests/test_runtime.c $(RT_OBJ)
 	$(CC) $(ALLFLAGS) -Iruntime -o $@ $^
 
@@ -73,6 +81,9 @@ test-c: $(BUILD)/test_runtime
 
 test-lua: all
 	$(PRELOAD) $(BUSTED) spec
+# A sanitized bin/luafutures runs without the preload (which breaks even
+# /bin/sh under TSan), so its spec runs again from a busted without it.
+	$(if $(SANITIZE),$(SANENV) $(BUSTED) spec/cli_spec.lua)
 
 deps:
 	@missing=""; \
@@ -85,7 +96,7 @@ deps:
 	fi
 
 demo: deps all
-	$(LUA) scripts/demo.lua
+	./$(CLI) scripts/demo.lua
 
 bench: all
 	bash bench/run.sh
@@ -96,6 +107,9 @@ bench-check: all
 install: all
 	mkdir -p $(DESTDIR)$(LIBDIR)/concurrent
 	cp $(MODULE) $(DESTDIR)$(LIBDIR)/concurrent/futures.so
+	mkdir -p $(DESTDIR)$(BINDIR)
+	cp $(CLI) $(DESTDIR)$(BINDIR)/luafutures
 
 clean:
 	rm -rf build build-* concurrent
+	rm -f $(CLI)
