@@ -41,6 +41,8 @@ static const char BLOB[] = "luafutures.blob";
 typedef struct blob {
   lf_obj obj;
   size_t len;
+  int nups;   /* upvalues of the function */
+  int allenv; /* all of them are named _ENV (fixed by the prototype) */
   char data[];
 } blob;
 
@@ -114,6 +116,18 @@ static blob *function_blob(lua_State *L, int idx) {
   atomic_init(&b->obj.refs, 0);
   b->obj.destroy = blob_destroy;
   b->len = d.len;
+  /* An upvalue named _ENV becomes the receiver's globals, whatever table it
+   * holds here (a sandbox, a test framework's environment). */
+  lua_Debug ar;
+  lua_pushvalue(L, idx);
+  lua_getinfo(L, ">u", &ar);
+  b->nups = ar.nups;
+  b->allenv = 1;
+  for (int i = 1; i <= ar.nups && b->allenv; i++) {
+    const char *name = lua_getupvalue(L, idx, i);
+    b->allenv = name && strcmp(name, "_ENV") == 0;
+    lua_pop(L, 1);
+  }
   memcpy(b->data, d.p, d.len);
   free(d.p);
   lua_pushvalue(L, idx);
@@ -479,17 +493,9 @@ static int enc_function(lfb_enc *e, lua_State *L, int idx) {
     }
     return enc_named(e, L, T_CFUNC);
   }
-  lua_Debug ar;
-  lua_pushvalue(L, idx);
-  lua_getinfo(L, ">u", &ar);
-  /* An upvalue named _ENV becomes the receiver's globals, whatever table
-   * it holds here (a sandbox, a test framework's environment). */
-  int allenv = 1;
-  for (int i = 1; i <= ar.nups && allenv; i++) {
-    const char *name = lua_getupvalue(L, idx, i);
-    allenv = name && strcmp(name, "_ENV") == 0;
-    lua_pop(L, 1);
-  }
+  blob *b = function_blob(L, idx);
+  if (b == NULL) return oom(e);
+  int allenv = b->allenv;
   /* A function whose upvalues are all globals needs no reference number:
    * every receiver resolves it to the one function it loaded. */
   if (!allenv) {
@@ -500,8 +506,6 @@ static int enc_function(lfb_enc *e, lua_State *L, int idx) {
       return 0;
     }
   }
-  blob *b = function_blob(L, idx);
-  if (b == NULL) return oom(e);
   /* One flag byte: bit 0 bytecode inline (another process), bit 1 all
    * upvalues are _ENV. */
   lfb_enc_u8(e, T_FUNC);
@@ -513,9 +517,9 @@ static int enc_function(lfb_enc *e, lua_State *L, int idx) {
     lfb_enc_u32(e, (uint32_t)b->len);
     put(e, b->data, b->len);
   }
-  lfb_enc_u8(e, (unsigned)ar.nups);
+  lfb_enc_u8(e, (unsigned)b->nups);
   if (allenv) return 0;
-  for (int i = 1; i <= ar.nups; i++) {
+  for (int i = 1; i <= b->nups; i++) {
     const char *name = lua_getupvalue(L, idx, i);
     if (name && strcmp(name, "_ENV") == 0) {
       lfb_enc_u8(e, T_ENV);

@@ -27,6 +27,7 @@
  * reference, and destroy joins any it was not asked to.
  */
 
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,6 +138,20 @@ static void fail_queue(lf_pool *p, lf_future *q) {
   }
 }
 
+/* Spins a few microseconds for work or a shutdown, yielding the CPU now and
+ * then: a spinner must not starve the thread that submits. */
+static int spin_for_work(lf_pool *p) {
+  double end = lf_now() + LF__SPIN_SECONDS;
+  for (unsigned i = 1;; i++) {
+    if (p->nqueued != 0) return 1;
+    if (p->status != LF_POOL_RUNNING) return 0;
+    if ((i & 63) == 0) {
+      sched_yield();
+      if (lf_now() > end) return 0;
+    }
+  }
+}
+
 static void *worker_main(void *arg) {
   lf_worker *w = arg;
   lf_pool *p = w->pool;
@@ -160,7 +175,7 @@ static void *worker_main(void *arg) {
       if (p->qhead == NULL) take_incoming_locked(p);
       if (p->qhead != NULL || p->status != LF_POOL_RUNNING) break;
       lf__unlock(&p->mu);
-      int more = lf__spin_until_nonzero(&p->nqueued, LF__SPIN_SECONDS);
+      int more = spin_for_work(p);
       lf__lock(&p->mu);
       if (more) continue;
       p->nsleeping++;
