@@ -18,6 +18,15 @@ describe("deadlocks", function()
     assert.equal(2, ex:submit(function() return 2 end):result())
   end)
 
+  it("keeps the error's class when the waiter sent tables first", function()
+    local ex <close> = futures.ThreadPoolExecutor(1)
+    local f = ex:submit(function(pool)
+      return pool:submit(function(a, b) return #a + #b end, {1, 2, 3}, {4, 5, 6}):result()
+    end, ex)
+    local err = support.error_of(f.result, f)
+    assert.is_true(futures.DeadlockError:is(err), tostring(err))
+  end)
+
   local function cycle(n)
     local ex <close> = futures.ThreadPoolExecutor(n)
     local boxes, started, fs = {}, {}, {}
