@@ -38,22 +38,23 @@ PRELOAD  = $(if $(SANITIZE),LD_PRELOAD=$(SANLIB) $(SANENV))
 
 BUILD    = build$(if $(SANITIZE),-$(SANITIZE))
 RT_SRC   = $(wildcard runtime/*.c)
-LB_SRC   = $(filter-out bindings/cli.c,$(wildcard bindings/*.c))
+LB_SRC   = $(filter-out bindings/cli.c bindings/worker_main.c,$(wildcard bindings/*.c))
 RT_OBJ   = $(RT_SRC:%.c=$(BUILD)/%.o)
 LB_OBJ   = $(LB_SRC:%.c=$(BUILD)/%.o)
 MODULE   = concurrent/futures.so
 CLI      = bin/luafutures
+WORKER   = bin/luafutures-worker
 
-.PHONY: all test test-c test-lua deps demo bench bench-check install clean
+.PHONY: all test test-c test-lua deps demo bench bench-check bench-scaling install clean
 
-all: $(MODULE) $(CLI)
+all: $(MODULE) $(CLI) $(WORKER)
 
 # runtime/ is compiled without the Lua include path: it must not see Lua.
 $(BUILD)/runtime/%.o: runtime/%.c runtime/*.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLFLAGS) -c $< -o $@
 
-$(BUILD)/bindings/%.o: bindings/%.c bindings/*.h runtime/lf.h
+$(BUILD)/bindings/%.o: bindings/%.c bindings/*.h runtime/lf.h runtime/lf_proc.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLFLAGS) -I$(LUA_INC) -c $< -o $@
 
@@ -71,13 +72,23 @@ $(CLI): $(BUILD)/bindings/cli.o $(RT_OBJ) $(LB_OBJ) $(FLAVOR)
 	@mkdir -p bin
 	$(CC) $(ALLFLAGS) -o $@ $(BUILD)/bindings/cli.o $(RT_OBJ) $(LB_OBJ) $(LUA_LIB) -lm -ldl
 
+# The process pool's worker (start_method "spawn"): the module linked in,
+# so a worker process starts with one lua_State and no module search.
+$(WORKER): $(BUILD)/bindings/worker_main.o $(RT_OBJ) $(LB_OBJ) $(FLAVOR)
+	@mkdir -p bin
+	$(CC) $(ALLFLAGS) -o $@ $(BUILD)/bindings/worker_main.o $(RT_OBJ) $(LB_OBJ) $(LUA_LIB) -lm -ldl
+
 $(BUILD)/test_runtime: runtime/tests/test_runtime.c $(RT_OBJ)
+	$(CC) $(ALLFLAGS) -Iruntime -o $@ $^
+
+$(BUILD)/test_proc: runtime/tests/test_proc.c $(RT_OBJ)
 	$(CC) $(ALLFLAGS) -Iruntime -o $@ $^
 
 test: deps all test-c test-lua
 
-test-c: $(BUILD)/test_runtime
+test-c: $(BUILD)/test_runtime $(BUILD)/test_proc
 	$(if $(SANITIZE),$(SANENV)) ./$(BUILD)/test_runtime
+	$(if $(SANITIZE),$(SANENV)) ./$(BUILD)/test_proc
 
 test-lua: all
 	$(PRELOAD) $(BUSTED) spec
@@ -104,12 +115,17 @@ bench: all
 bench-check: all
 	bash bench/run.sh --check
 
+# CPU-bound speedup on 1, 2, 4, ... cpu_count workers; bench/results/scaling.*
+bench-scaling: all
+	LUA="$(LUA)" bash bench/scaling.sh
+
 install: all
 	mkdir -p $(DESTDIR)$(LIBDIR)/concurrent
 	cp $(MODULE) $(DESTDIR)$(LIBDIR)/concurrent/futures.so
 	mkdir -p $(DESTDIR)$(BINDIR)
 	cp $(CLI) $(DESTDIR)$(BINDIR)/luafutures
+	cp $(WORKER) $(DESTDIR)$(BINDIR)/luafutures-worker
 
 clean:
 	rm -rf build build-* concurrent
-	rm -f $(CLI)
+	rm -f $(CLI) $(WORKER)

@@ -580,6 +580,11 @@ static int enc(lfb_enc *e, lua_State *L, int idx) {
     case LUA_TUSERDATA: {
       lfb_future *fu = lfb_future_test(L, idx);
       lfb_executor *ex = fu ? NULL : luaL_testudata(L, idx, LFB_THREADPOOL);
+      if (fu == NULL && ex == NULL && luaL_testudata(L, idx, LFB_PROCPOOL))
+        return fail(e, L, e->handles_ok ? "ProcessPoolExecutor (it stays in "
+                                          "the state that made it)"
+                                        : "executor (a handle cannot leave "
+                                          "its process)");
       if ((fu == NULL || fu->f == NULL) && (ex == NULL || ex->pool == NULL))
         return fail(e, L, "userdata");
       if (!e->handles_ok)

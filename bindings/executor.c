@@ -57,6 +57,8 @@ typedef struct runargs {
   lf_payload *task;
   lfb_enc *out;
   int failed;
+  int handles_ok; /* 0 in a worker process: results leave the process */
+  const char *label; /* names the worker in messages, if not its name */
 } runargs;
 
 /* Encodes the error at the top as a failed outcome; never fails itself: an
@@ -96,6 +98,7 @@ static int run_task(lua_State *L) {
   lua_pushnil(L); /* 2: refs */
   d.refs = 2;
   lfb_enc_init(out, L); /* 3, 4: its cache and names, in this frame */
+  out->handles_ok = ra->handles_ok;
   uint32_t ncalls = lfb_dec_u32(&d);
   lfb_dec_value(&d, L); /* 5: fn */
   lfb_enc_u32(out, ncalls);
@@ -134,12 +137,11 @@ static int run_task(lua_State *L) {
   return 0;
 }
 
-static lf_payload *w_run(void *wctx, lf_payload *task, int *failed) {
-  wstate *ws = wctx;
-  lua_State *L = ws->L;
+lf_payload *lfb_run_task(lua_State *L, lf_payload *task, int *failed,
+                         int handles_ok) {
   lfb_enc out;
   lfb_enc_init(&out, NULL); /* run_task sets it up in its own frame */
-  runargs ra = {.task = task, .out = &out};
+  runargs ra = {.task = task, .out = &out, .handles_ok = handles_ok};
   lua_pushcfunction(L, run_task);
   lua_pushlightuserdata(L, &ra);
   if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
@@ -148,6 +150,7 @@ static lf_payload *w_run(void *wctx, lf_payload *task, int *failed) {
     lua_rawsetp(L, LUA_REGISTRYINDEX, ERRKEY);
     lfb_enc_free(&out, NULL);
     lfb_enc_init(&out, L);
+    out.handles_ok = handles_ok;
     lfb_enc_u32(&out, 1);
     lua_rawgetp(L, LUA_REGISTRYINDEX, ERRKEY);
     lua_pushnil(L);
@@ -160,6 +163,10 @@ static lf_payload *w_run(void *wctx, lf_payload *task, int *failed) {
   lf_payload *p = lfb_enc_finish(&out, NULL);
   lua_settop(L, 0);
   return p;
+}
+
+static lf_payload *w_run(void *wctx, lf_payload *task, int *failed) {
+  return lfb_run_task(((wstate *)wctx)->L, task, failed, 1);
 }
 
 static int setup_worker(lua_State *L) {
@@ -187,8 +194,13 @@ static int setup_worker(lua_State *L) {
   for (uint32_t i = 0; i < n; i++) lfb_dec_value(&d, L);
   if (lua_pcall(L, (int)n - 1, 0, 1) != LUA_OK) {
     lua_rawgetp(L, LUA_REGISTRYINDEX, TBKEY);
-    fprintf(stderr, "luafutures: exception in initializer of '%s': %s\n",
-            ra->name, luaL_optstring(L, -1, luaL_tolstring(L, -2, NULL)));
+    const char *msg = luaL_optstring(L, -1, luaL_tolstring(L, -2, NULL));
+    if (ra->label)
+      fprintf(stderr, "luafutures: exception in initializer of %s: %s\n",
+              ra->label, msg);
+    else
+      fprintf(stderr, "luafutures: exception in initializer of '%s': %s\n",
+              ra->name, msg);
     fflush(stderr);
     return lua_error(L);
   }
@@ -214,6 +226,18 @@ static void *w_init(void *ud, const char *name) {
   lua_settop(L, 0);
   ws->L = L;
   return ws;
+}
+
+int lfb_worker_setup(lua_State *L, const char *name, const char *label,
+                     const char *path, const char *cpath,
+                     const lf_payload *init) {
+  tcfg cfg = {(char *)path, (char *)cpath, (lf_payload *)init};
+  runargs ra = {.name = name, .cfg = &cfg, .label = label};
+  lua_pushcfunction(L, setup_worker);
+  lua_pushlightuserdata(L, &ra);
+  int rc = lua_pcall(L, 1, 0, 0);
+  lua_settop(L, 0);
+  return rc == LUA_OK ? 0 : -1;
 }
 
 static void w_fini(void *wctx) {

@@ -118,6 +118,7 @@ typedef struct lfb_executor {
   int owner; /* this object shuts the pool down when collected */
 } lfb_executor;
 #define LFB_THREADPOOL "ThreadPoolExecutor"
+#define LFB_PROCPOOL "ProcessPoolExecutor" /* never crosses states */
 
 /* Pushes the state's object for a runtime future (a cached proxy, or a new
  * one that takes a reference of its own). */
@@ -132,6 +133,7 @@ void lfb_open_future(lua_State *L);
 void lfb_open_executor(lua_State *L);
 void lfb_open_wait(lua_State *L);
 void lfb_open_map(lua_State *L);
+void lfb_open_process(lua_State *L);
 
 /* Runs the done callbacks posted to this state; returns how many ran. */
 int lfb_poll(lua_State *L, lfb_ctx *ctx);
@@ -149,6 +151,34 @@ lf_pool *lfb_check_pool(lua_State *L);
 int lfb_submit_error(lua_State *L, int rc);
 void lfb_check_options(lua_State *L, int idx, const char *const known[]);
 extern int lfb_default_max_workers;
+
+/* The worker side (executor.c), shared by thread and process workers.
+ * lfb_run_task runs a task payload (taking ownership of it) in L and
+ * returns the result payload, or NULL when out of memory; `handles_ok` 0
+ * encodes results for another process. lfb_worker_setup prepares a fresh
+ * state (libraries, paths, this module, then the initializer payload, which
+ * stays the caller's) and returns 0, or -1 when the initializer failed
+ * (reported on stderr, naming `label` if given, else `name`). */
+lf_payload *lfb_run_task(lua_State *L, lf_payload *task, int *failed,
+                         int handles_ok);
+int lfb_worker_setup(lua_State *L, const char *name, const char *label,
+                     const char *path, const char *cpath,
+                     const lf_payload *init);
+
+/* How map submits a chunk (map.c): the pool behind the executor at
+ * argument 1, its submit, the error for a refused one, and whether tasks
+ * may hold handles (0 for another process). */
+typedef struct lfb_submitter {
+  void *pool;
+  int (*submit)(void *pool, lf_future *f);
+  int (*error)(lua_State *L, void *pool, int rc);
+  int handles_ok;
+} lfb_submitter;
+int lfb_map_on(lua_State *L, const lfb_submitter *s);
+
+/* A process worker's life (process.c): the main of bin/luafutures-worker
+ * and of a forked worker. Returns the process's exit status. */
+int lfb_proc_worker(int qfd, int cfd);
 
 /* The optional timeout argument at idx: -1 when absent; misuse raises. */
 double lfb_opt_timeout(lua_State *L, int idx, const char *fname);

@@ -6,7 +6,9 @@
  * result holds one outcome per call. The iterator walks the chunks in
  * order, decoding one outcome per step, so results come in input order and
  * a task's error is raised at its own turn. Chunk futures are dropped as
- * soon as they are consumed; the executor object is not kept alive.
+ * soon as they are consumed; the executor object is not kept alive. Thread
+ * and process pools share this code: each passes its submit function and
+ * whether tasks may hold handles (lfb_map_on).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -169,9 +171,22 @@ static void read_iterable(lua_State *L, int idx) {
   }
 }
 
+static int thread_submit(void *pool, lf_future *f) {
+  return lf_pool_submit(pool, f);
+}
+
+static int thread_error(lua_State *L, void *pool, int rc) {
+  (void)pool;
+  return lfb_submit_error(L, rc);
+}
 
 int lfb_map(lua_State *L) {
-  lf_pool *pool = lfb_check_pool(L);
+  lfb_submitter s = {lfb_check_pool(L), thread_submit, thread_error, 1};
+  return lfb_map_on(L, &s);
+}
+
+/* map on any pool: the executor at 1 is checked by the caller. */
+int lfb_map_on(lua_State *L, const lfb_submitter *s) {
   luaL_checktype(L, 2, LUA_TFUNCTION);
   int last = lua_gettop(L);
   double timeout = -1;
@@ -229,6 +244,7 @@ int lfb_map(lua_State *L) {
                                                     : it->chunksize;
     lfb_enc e;
     lfb_enc_init(&e, L);
+    e.handles_ok = s->handles_ok;
     lfb_enc_u32(&e, (uint32_t)k);
     e.argno = 1;
     int rc = lfb_enc_value(&e, L, 2);
@@ -255,11 +271,11 @@ int lfb_map(lua_State *L) {
       return luaL_error(L, "not enough memory");
     }
     lf_future_set_task(f, task);
-    rc = lf_pool_submit(pool, f);
+    rc = s->submit(s->pool, f);
     if (rc != 0) {
       lf_future_unref(f);
       release(it, 1);
-      return lfb_submit_error(L, rc);
+      return s->error(L, s->pool, rc);
     }
     it->chunks[c] = f;
   }

@@ -129,5 +129,6 @@ int luaopen_concurrent_futures(lua_State *L) {
   lfb_open_wait(L);
   lfb_open_executor(L);
   lfb_open_map(L);
+  lfb_open_process(L);
   return 1;
 }

@@ -87,6 +87,12 @@ pthread_mutex_t *lf__stripe(const void *f) {
   return &stripes[h % LF__NSTRIPES];
 }
 
+void lf__stripes_reset(void) {
+  pthread_once(&stripes_once, stripes_init);
+  for (int i = 0; i < LF__NSTRIPES; i++)
+    LF__CHECK(pthread_mutex_init(&stripes[i], NULL));
+}
+
 void lf_obj_ref(lf_obj *o) {
   atomic_fetch_add_explicit(&o->refs, 1, memory_order_relaxed);
 }

@@ -42,6 +42,9 @@ int lf_future_start(lf_future *f, lf_payload **task);
 /* Futures have no mutex of their own: a fixed table of stripes keeps them
  * small (100,000 pending futures must fit in a few MiB). */
 pthread_mutex_t *lf__stripe(const void *f);
+/* In a forked child only: every stripe made free again, whatever the
+ * parent's other threads (gone in the child) held at fork(). */
+void lf__stripes_reset(void);
 
 typedef struct lf_wnode lf_wnode;
 typedef struct lf_hook lf_hook;
@@ -75,7 +78,11 @@ struct lf_worker {
   int started;
 };
 extern pthread_mutex_t lf__graph_mu;
-extern _Thread_local lf_worker *lf__self;
+/* initial-exec: a plain %fs access, not __tls_get_addr, whose ThreadSanitizer
+ * interceptor (GCC 12) can misread a dynamically allocated TLS block of a
+ * dlopen'ed module and abort; glibc keeps static TLS room for such modules. */
+extern _Thread_local lf_worker *lf__self
+    __attribute__((tls_model("initial-exec")));
 /* With the graph lock held: would `self` waiting on `target` never end?
  * Writes the reason into why. */
 int lf__doomed(lf_worker *self, lf_future *target, char *why, size_t whylen);

@@ -24,7 +24,8 @@
   X(EDEADLK, -7, "deadlock")                                             \
   X(ETHREAD, -8, "cannot start thread")                                  \
   X(EKICKED, -9, "interrupted by a posted callback")                     \
-  X(ESELF, -10, "a worker cannot join its own pool")
+  X(ESELF, -10, "a worker cannot join its own pool")                    \
+  X(ESPAWN, -11, "cannot start a worker process")
 
 enum {
 #define LF__ENUM(name, code, text) LF_##name = code,

@@ -58,7 +58,7 @@ static _Atomic long live_pools, live_threads;
 long lf_live_pools(void) { return atomic_load(&live_pools); }
 long lf_live_threads(void) { return atomic_load(&live_threads); }
 
-_Thread_local lf_worker *lf__self;
+__attribute__((tls_model("initial-exec"))) _Thread_local lf_worker *lf__self;
 
 const char *lf_current_worker_name(void) {
   return lf__self ? lf__self->name : NULL;

@@ -1,0 +1,111 @@
+/*
+ * lf_proc.h -- process pools: the tasks of a pool run in worker processes.
+ *
+ * The same shape as the thread pool of lf.h: futures start in submission
+ * order, workers start lazily (one per submit while none is free) and are
+ * reused, shutdown may wait and cancel what is queued. A task and its
+ * result cross as the bytes of their payloads, so a payload that holds
+ * objects (nobjs > 0) cannot cross. A worker is either a fresh executable
+ * (LF_START_SPAWN) or a fork of this process that runs the host's
+ * `child_main` hook (LF_START_FORK). The worker's half of the wire protocol
+ * is the lf_proc_child_* functions below, so the host never sees the bytes
+ * of a frame.
+ *
+ * A worker that dies without saying goodbye breaks the pool: every queued
+ * and running future fails with the host's `broken` payload, the other
+ * workers are killed, and later submits get LF_EBROKEN. Every worker
+ * process is reaped.
+ *
+ * Linux only (glibc 2.34 or later): unix datagram sockets, memfd, eventfd,
+ * closefrom.
+ */
+#ifndef LF_PROC_H
+#define LF_PROC_H
+
+#include "lf.h"
+
+typedef struct lf_procpool lf_procpool;
+
+enum lf_start_method { LF_START_SPAWN, LF_START_FORK };
+
+/* Why a process pool broke (lf_procpool_cause). */
+enum lf_proc_cause {
+  LF_PROC_DIED = 1,    /* a worker terminated abruptly */
+  LF_PROC_INITFAILED,  /* a worker's initializer failed */
+  LF_PROC_SPAWNFAILED, /* no worker could be started for queued work */
+  LF_PROC_IOERROR      /* a task could not be sent */
+};
+
+/* The descriptors a worker finds its two channels on. */
+#define LF_PROC_QFD 3 /* the task queue, shared by the pool's workers */
+#define LF_PROC_CFD 4 /* its own channel: hello in, results out */
+
+typedef struct lf_proc_hooks {
+  /* LF_START_FORK: runs in the forked child, which has one thread, the
+   * runtime's locks free, default signal handlers, stdio buffers emptied,
+   * and only fds 0-2 and its two channels open. Returns the exit status. */
+  int (*child_main)(void *ud, int qfd, int cfd);
+  /* The error payload that fails a future of a broken pool. Called with no
+   * runtime lock held, on any thread. */
+  lf_payload *(*broken)(void *ud, int cause);
+  /* Called once when the pool is destroyed (may be NULL). */
+  void (*release)(void *ud);
+} lf_proc_hooks;
+
+typedef struct lf_proc_config {
+  size_t max_workers;         /* at least 1 */
+  size_t max_tasks_per_child; /* 0: no limit */
+  int start_method;           /* enum lf_start_method */
+  const char *worker_path;    /* the worker executable (copied): needed by
+                               * LF_START_SPAWN; "" if none */
+  const void *hello;          /* copied: the first message of every worker */
+  size_t hello_len;
+} lf_proc_config;
+
+/* A new pool with one reference owned by the caller; no process and no
+ * thread starts before the first submit. NULL with *err set on failure. */
+lf_procpool *lf_procpool_new(const lf_proc_config *cfg,
+                             const lf_proc_hooks *hooks, void *ud, int *err);
+void lf_procpool_ref(lf_procpool *p);
+void lf_procpool_unref(lf_procpool *p); /* the last one shuts down, waits */
+
+/* Queues `f` (pending, holding a task payload without objects); the pool
+ * takes its own reference. LF_ESHUTDOWN, LF_EBROKEN or LF_ESPAWN (no worker
+ * could be started and none runs) on failure, the future untouched. */
+int lf_procpool_submit(lf_procpool *p, lf_future *f);
+
+/* Stops accepting work; with `cancel_futures` cancels every future not yet
+ * sent to a worker before returning; with `wait` returns once every worker
+ * has exited and been reaped and the pool's descriptors are closed.
+ * Idempotent. */
+int lf_procpool_shutdown(lf_procpool *p, int wait, int cancel_futures);
+
+int lf_procpool_status(lf_procpool *p); /* enum lf_pool_status */
+int lf_procpool_cause(lf_procpool *p);  /* enum lf_proc_cause, 0 if none */
+size_t lf_procpool_nworkers(lf_procpool *p); /* live worker processes */
+size_t lf_procpool_max_workers(lf_procpool *p);
+int lf_procpool_start_method(lf_procpool *p);
+
+/* ---- the worker's side ---------------------------------------------------- */
+
+/* Starts a worker's life: marks both channels close-on-exec and reads the
+ * hello. 0 with *hello (malloc'd, NUL-terminated, the caller frees it), its
+ * length and the pool's max_tasks_per_child; -1 if the pool is gone. */
+int lf_proc_child_start(int qfd, int cfd, char **hello, size_t *len,
+                        size_t *max_tasks);
+
+/* Waits for the next task: 0 with *task (the caller owns it) and its id, 1
+ * when the pool has no more work for this worker, -1 on error. Only one
+ * thread of a process may call it. */
+int lf_proc_child_next(int qfd, lf_payload **task, uint32_t *id);
+
+/* Sends the result of task `id`; takes ownership of `result` (not NULL).
+ * 0, or -1 when the pool is gone. */
+int lf_proc_child_reply(int cfd, uint32_t id, lf_payload *result, int failed);
+
+/* The last word of a worker: its initializer failed (the pool breaks), or
+ * it leaves in good order (after its last reply). */
+int lf_proc_child_initfailed(int cfd);
+int lf_proc_child_bye(int cfd);
+
+#endif

@@ -1,0 +1,284 @@
+/*
+ * test_proc.c -- unit tests of the process pool (lf_proc.h), in the manner
+ * of test_runtime.c: one list of tests, each run in a forked child with a
+ * time limit. The workers are forks running a tiny C host: a task is an op
+ * and a value, a result an int. Every test ends by checking that each
+ * worker process was reaped.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lf_proc.h"
+
+#define ASSERT(c)                                                        \
+  do {                                                                   \
+    if (!(c)) {                                                          \
+      fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #c); \
+      exit(1);                                                           \
+    }                                                                    \
+  } while (0)
+#define ASSERT_EQ(a, b)                                                  \
+  do {                                                                   \
+    long long a_ = (long long)(a), b_ = (long long)(b);                  \
+    if (a_ != b_) {                                                      \
+      fprintf(stderr, "%s:%d: %s == %s failed: %lld != %lld\n", __FILE__, \
+              __LINE__, #a, #b, a_, b_);                                 \
+      exit(1);                                                           \
+    }                                                                    \
+  } while (0)
+
+enum { OP_ADD1, OP_PID, OP_EXIT, OP_WAITFILE, OP_LEN };
+
+typedef struct task {
+  int op, value;
+  char path[64];
+} task;
+
+static lf_payload *task_payload(int op, int value, const char *path) {
+  task t = {op, value, ""};
+  if (path) snprintf(t.path, sizeof t.path, "%s", path);
+  return lf_payload_new(&t, sizeof t, NULL, 0, 0);
+}
+
+static int payload_int(const lf_payload *p) {
+  int v;
+  memcpy(&v, p->data, sizeof v);
+  return v;
+}
+
+/* ---- the worker: a fork running this ------------------------------------- */
+
+static int child_main(void *ud, int qfd, int cfd) {
+  char *hello;
+  size_t len, max_tasks, ran = 0;
+  if (lf_proc_child_start(qfd, cfd, &hello, &len, &max_tasks) != 0) return 3;
+  if (strcmp(hello, "fail") == 0) {
+    lf_proc_child_initfailed(cfd);
+    return 1;
+  }
+  ASSERT(strcmp(hello, "hello") == 0);
+  free(hello);
+  while (max_tasks == 0 || ran < max_tasks) {
+    lf_payload *p;
+    uint32_t id;
+    if (lf_proc_child_next(qfd, &p, &id) != 0) break;
+    int v = 0;
+    if (p->len == sizeof(task)) {
+      task t;
+      memcpy(&t, p->data, sizeof t);
+      if (t.op == OP_ADD1) v = t.value + 1;
+      if (t.op == OP_PID) v = (int)getpid();
+      if (t.op == OP_EXIT) _exit(7);
+      if (t.op == OP_WAITFILE) {
+        while (access(t.path, F_OK) != 0) usleep(1000);
+        v = t.value;
+      }
+    } else {
+      v = (int)p->len; /* OP_LEN: a big payload */
+    }
+    lf_payload_free(p);
+    lf_proc_child_reply(cfd, id, lf_payload_new(&v, sizeof v, NULL, 0, 0), 0);
+    ran++;
+  }
+  lf_proc_child_bye(cfd);
+  return 0;
+}
+
+static lf_payload *broken(void *ud, int cause) {
+  int v = -cause;
+  return lf_payload_new(&v, sizeof v, NULL, 0, 0);
+}
+
+static const lf_proc_hooks hooks = {child_main, broken, NULL};
+
+static lf_procpool *new_pool(size_t max, size_t max_tasks, const char *hello) {
+  lf_proc_config cfg = {max, max_tasks, LF_START_FORK, "", hello,
+                        strlen(hello)};
+  int err;
+  lf_procpool *p = lf_procpool_new(&cfg, &hooks, NULL, &err);
+  ASSERT(p != NULL);
+  return p;
+}
+
+static lf_future *submit(lf_procpool *p, lf_payload *t, int expect) {
+  lf_future *f = lf_future_new();
+  lf_future_set_task(f, t);
+  ASSERT_EQ(lf_procpool_submit(p, f), expect);
+  return f;
+}
+
+/* Waits for f and returns its int, or the broken cause as a negative. */
+static int result(lf_future *f) {
+  lf_waiter *w = lf_waiter_new();
+  ASSERT(lf_waiter_watch(w, f) == 0);
+  ASSERT_EQ(lf_waiter_wait(w, 10, NULL, NULL, 0), 0);
+  lf_waiter_free(w);
+  ASSERT_EQ(lf_future_state(f), LF_FINISHED);
+  return payload_int(lf_future_result(f, NULL));
+}
+
+static void gate_path(char *out, size_t len) {
+  snprintf(out, len, "/tmp/lf_test_gate_%ld", (long)getpid());
+  unlink(out);
+}
+
+/* ---- tests ---------------------------------------------------------------- */
+
+static void test_runs_tasks_lazily(void) {
+  lf_procpool *p = new_pool(3, 0, "hello");
+  ASSERT_EQ(lf_procpool_nworkers(p), 0);
+  for (int i = 0; i < 20; i++) {
+    lf_future *f = submit(p, task_payload(OP_ADD1, i, NULL), 0);
+    ASSERT_EQ(result(f), i + 1);
+    lf_future_unref(f);
+  }
+  ASSERT_EQ(lf_procpool_nworkers(p), 1); /* a free worker is reused */
+  lf_future *fs[50];
+  for (int i = 0; i < 50; i++) fs[i] = submit(p, task_payload(OP_ADD1, i, NULL), 0);
+  for (int i = 0; i < 50; i++) {
+    ASSERT_EQ(result(fs[i]), i + 1);
+    lf_future_unref(fs[i]);
+  }
+  ASSERT(lf_procpool_nworkers(p) <= 3);
+  lf_procpool_shutdown(p, 1, 0);
+  ASSERT_EQ(lf_procpool_nworkers(p), 0);
+  ASSERT_EQ(lf_procpool_submit(p, lf_future_new()), LF_ESHUTDOWN);
+  lf_procpool_unref(p);
+}
+
+static void test_max_tasks_per_child(void) {
+  lf_procpool *p = new_pool(2, 1, "hello");
+  int pids[4];
+  for (int i = 0; i < 4; i++) {
+    lf_future *f = submit(p, task_payload(OP_PID, 0, NULL), 0);
+    pids[i] = result(f);
+    lf_future_unref(f);
+    for (int j = 0; j < i; j++) ASSERT(pids[j] != pids[i]);
+  }
+  lf_procpool_unref(p); /* the last reference shuts down and waits */
+}
+
+static void test_broken_when_a_worker_exits(void) {
+  lf_procpool *p = new_pool(1, 0, "hello");
+  lf_future *dies = submit(p, task_payload(OP_EXIT, 0, NULL), 0);
+  lf_future *after = submit(p, task_payload(OP_ADD1, 1, NULL), 0);
+  ASSERT_EQ(result(dies), -LF_PROC_DIED);
+  ASSERT_EQ(result(after), -LF_PROC_DIED);
+  ASSERT_EQ(lf_procpool_status(p), LF_POOL_BROKEN);
+  ASSERT_EQ(lf_procpool_cause(p), LF_PROC_DIED);
+  lf_future *late = lf_future_new();
+  lf_future_set_task(late, task_payload(OP_ADD1, 1, NULL));
+  ASSERT_EQ(lf_procpool_submit(p, late), LF_EBROKEN);
+  lf_future_unref(late);
+  lf_procpool_shutdown(p, 1, 0);
+  lf_future_unref(dies);
+  lf_future_unref(after);
+  lf_procpool_unref(p);
+}
+
+static void test_broken_initializer(void) {
+  lf_procpool *p = new_pool(2, 0, "fail");
+  lf_future *f = submit(p, task_payload(OP_ADD1, 1, NULL), 0);
+  ASSERT_EQ(result(f), -LF_PROC_INITFAILED);
+  lf_future_unref(f);
+  lf_procpool_shutdown(p, 1, 0);
+  lf_procpool_unref(p);
+}
+
+static void test_shutdown_cancels_unsent(void) {
+  char gate[64];
+  gate_path(gate, sizeof gate);
+  lf_procpool *p = new_pool(1, 0, "hello");
+  lf_future *busy = submit(p, task_payload(OP_WAITFILE, 5, gate), 0);
+  lf_future *q[6];
+  for (int i = 0; i < 6; i++) q[i] = submit(p, task_payload(OP_ADD1, i, NULL), 0);
+  lf_procpool_shutdown(p, 0, 1);
+  int cancelled = 0;
+  for (int i = 0; i < 6; i++) cancelled += lf_future_state(q[i]) == LF_CANCELLED;
+  for (int i = 0; i < 6; i++) /* two may wait in the queue socket */
+    ASSERT(lf_future_state(q[i]) == LF_CANCELLED ||
+           lf_future_state(q[i]) == LF_RUNNING);
+  ASSERT(cancelled >= 4);
+  FILE *g = fopen(gate, "w");
+  fclose(g);
+  ASSERT_EQ(result(busy), 5);
+  lf_procpool_shutdown(p, 1, 0);
+  for (int i = 0; i < 6; i++) {
+    if (lf_future_state(q[i]) != LF_CANCELLED) ASSERT_EQ(result(q[i]), i + 1);
+    lf_future_unref(q[i]);
+  }
+  lf_future_unref(busy);
+  lf_procpool_unref(p);
+  unlink(gate);
+}
+
+static void test_big_payload(void) {
+  lf_procpool *p = new_pool(1, 0, "hello");
+  size_t n = 3 << 20;
+  char *big = calloc(1, n);
+  lf_future *f = submit(p, lf_payload_new(big, n, NULL, 0, 0), 0);
+  free(big);
+  ASSERT_EQ(result(f), (int)n);
+  lf_future_unref(f);
+  lf_procpool_unref(p);
+}
+
+static void test_spawn_missing_executable(void) {
+  lf_proc_config cfg = {1, 0, LF_START_SPAWN, "/nonexistent/worker", "", 0};
+  int err;
+  lf_procpool *p = lf_procpool_new(&cfg, &hooks, NULL, &err);
+  lf_future *f = lf_future_new();
+  lf_future_set_task(f, task_payload(OP_ADD1, 1, NULL));
+  ASSERT_EQ(lf_procpool_submit(p, f), LF_ESPAWN);
+  ASSERT_EQ(lf_future_state(f), LF_PENDING);
+  lf_future_unref(f);
+  lf_procpool_unref(p);
+}
+
+typedef struct test {
+  const char *name;
+  void (*fn)(void);
+} test;
+
+static const test tests[] = {
+    {"proc_runs_tasks_lazily", test_runs_tasks_lazily},
+    {"proc_max_tasks_per_child", test_max_tasks_per_child},
+    {"proc_broken_when_a_worker_exits", test_broken_when_a_worker_exits},
+    {"proc_broken_initializer", test_broken_initializer},
+    {"proc_shutdown_cancels_unsent", test_shutdown_cancels_unsent},
+    {"proc_big_payload", test_big_payload},
+    {"proc_spawn_missing_executable", test_spawn_missing_executable},
+};
+
+int main(int argc, char **argv) {
+  int failures = 0, n = (int)(sizeof tests / sizeof tests[0]);
+  for (int i = 0; i < n; i++) {
+    if (argc > 1 && strcmp(argv[1], tests[i].name) != 0) continue;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+      alarm(20);
+      tests[i].fn();
+      /* Every worker was reaped: this process has no child left. */
+      if (waitpid(-1, NULL, WNOHANG) != -1 || errno != ECHILD) {
+        fprintf(stderr, "a worker process was not reaped\n");
+        _exit(1);
+      }
+      _exit(0);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    int ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    printf("%s %d - %s", ok ? "ok" : "not ok", i + 1, tests[i].name);
+    if (WIFSIGNALED(st)) printf(" (signal %d)", WTERMSIG(st));
+    printf("\n");
+    failures += !ok;
+  }
+  printf("%d of %d process pool tests failed\n", failures, n);
+  return failures != 0;
+}
