@@ -305,19 +305,19 @@ int lfb_submit_error(lua_State *L, int rc) {
 
 lf_pool *lfb_check_pool(lua_State *L) { return check_exec(L)->pool; }
 
-static int e_submit(lua_State *L) {
-  lfb_executor *ex = check_exec(L);
+lf_future *lfb_task_future(lua_State *L, int handles_ok) {
   luaL_checktype(L, 2, LUA_TFUNCTION);
   int top = lua_gettop(L);
   lfb_enc e;
   lfb_enc_init(&e, L);
+  e.handles_ok = handles_ok;
   lfb_enc_u32(&e, 1);
   for (int i = 2; i <= top; i++) {
     e.argno = i - 1;
     if (lfb_enc_value(&e, L, i) != 0) {
       lfb_enc_free(&e, L); /* the message survives in e.err */
       lfb_enc_pusherror(&e, L);
-      return lua_error(L);
+      lua_error(L);
     }
     if (i == 2) lfb_enc_u32(&e, (uint32_t)(top - 2));
   }
@@ -325,26 +325,45 @@ static int e_submit(lua_State *L) {
   lf_future *f = task ? lf_future_new() : NULL;
   if (f == NULL) {
     lf_payload_free(task);
-    return luaL_error(L, "not enough memory");
+    luaL_error(L, "not enough memory");
   }
   lf_future_set_task(f, task);
+  return f;
+}
+
+void lfb_future_push_new(lua_State *L, lf_future *f) {
+  lfb_future *fu = lua_newuserdatauv(L, sizeof *fu, 0);
+  fu->f = f;
+  luaL_setmetatable(L, LFB_FUTURE);
+}
+
+void lfb_shutdown_args(lua_State *L, int *wait, int *cancel) {
+  *wait = 1;
+  *cancel = 0;
+  if (lua_istable(L, 2)) {
+    static const char *const known[] = {"wait", "cancel_futures", NULL};
+    lfb_check_options(L, 2, known);
+    lua_getfield(L, 2, "wait");
+    lua_getfield(L, 2, "cancel_futures");
+    *wait = lua_isnil(L, -2) || lua_toboolean(L, -2);
+    *cancel = lua_toboolean(L, -1);
+    lua_pop(L, 2);
+  } else {
+    if (!lua_isnoneornil(L, 2)) *wait = lua_toboolean(L, 2);
+    *cancel = lua_toboolean(L, 3);
+  }
+}
+
+static int e_submit(lua_State *L) {
+  lfb_executor *ex = check_exec(L);
+  lf_future *f = lfb_task_future(L, 1);
   int rc = lf_pool_submit(ex->pool, f);
   if (rc != 0) {
     lf_future_unref(f);
     return lfb_submit_error(L, rc);
   }
-  lfb_future *fu = lua_newuserdatauv(L, sizeof *fu, 0);
-  fu->f = f;
-  luaL_setmetatable(L, LFB_FUTURE);
+  lfb_future_push_new(L, f);
   return 1;
-}
-
-/* Reads the boolean field `name` of the options table at idx. */
-static int opt_bool(lua_State *L, int idx, const char *name, int def) {
-  int t = lua_getfield(L, idx, name);
-  int v = t == LUA_TNIL ? def : lua_toboolean(L, -1);
-  lua_pop(L, 1);
-  return v;
 }
 
 /* Raises for a key of the options table at idx not in `known`. */
@@ -366,16 +385,8 @@ void lfb_check_options(lua_State *L, int idx, const char *const known[]) {
 
 static int e_shutdown(lua_State *L) {
   lfb_executor *ex = check_exec(L);
-  int wait = 1, cancel = 0;
-  if (lua_istable(L, 2)) {
-    static const char *const known[] = {"wait", "cancel_futures", NULL};
-    lfb_check_options(L, 2, known);
-    wait = opt_bool(L, 2, "wait", 1);
-    cancel = opt_bool(L, 2, "cancel_futures", 0);
-  } else {
-    if (!lua_isnoneornil(L, 2)) wait = lua_toboolean(L, 2);
-    cancel = lua_toboolean(L, 3);
-  }
+  int wait, cancel;
+  lfb_shutdown_args(L, &wait, &cancel);
   int rc = lf_pool_shutdown(ex->pool, wait, cancel);
   lfb_poll(L, lfb_ctx_of(L));
   if (rc == LF_ESELF)

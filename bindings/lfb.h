@@ -150,6 +150,14 @@ int lfb_await(lua_State *L, lfb_ctx *ctx, lf_future *f, double timeout,
 lf_pool *lfb_check_pool(lua_State *L);
 int lfb_submit_error(lua_State *L, int rc);
 void lfb_check_options(lua_State *L, int idx, const char *const known[]);
+/* submit's common part: encodes the function at 2 and its arguments into a
+ * new pending future holding its task (raises TransferError), for a pool
+ * in this process (handles_ok) or another. */
+lf_future *lfb_task_future(lua_State *L, int handles_ok);
+/* Pushes a new Future object that takes over the caller's reference. */
+void lfb_future_push_new(lua_State *L, lf_future *f);
+/* shutdown's arguments: (wait, cancel_futures) or {wait=, cancel_futures=}. */
+void lfb_shutdown_args(lua_State *L, int *wait, int *cancel);
 extern int lfb_default_max_workers;
 
 /* The worker side (executor.c), shared by thread and process workers.

@@ -246,36 +246,13 @@ static int proc_submit(void *pool, lf_future *f) {
 
 static int p_submit(lua_State *L) {
   lfb_procexec *ex = check_proc(L);
-  luaL_checktype(L, 2, LUA_TFUNCTION);
-  int top = lua_gettop(L);
-  lfb_enc e;
-  lfb_enc_init(&e, L);
-  e.handles_ok = 0;
-  lfb_enc_u32(&e, 1);
-  for (int i = 2; i <= top; i++) {
-    e.argno = i - 1;
-    if (lfb_enc_value(&e, L, i) != 0) {
-      lfb_enc_free(&e, L); /* the message survives in e.err */
-      lfb_enc_pusherror(&e, L);
-      return lua_error(L);
-    }
-    if (i == 2) lfb_enc_u32(&e, (uint32_t)(top - 2));
-  }
-  lf_payload *task = lfb_enc_finish(&e, L);
-  lf_future *f = task ? lf_future_new() : NULL;
-  if (f == NULL) {
-    lf_payload_free(task);
-    return luaL_error(L, "not enough memory");
-  }
-  lf_future_set_task(f, task);
+  lf_future *f = lfb_task_future(L, 0);
   int rc = lf_procpool_submit(ex->pool, f);
   if (rc != 0) {
     lf_future_unref(f);
     return proc_error(L, ex->pool, rc);
   }
-  lfb_future *fu = lua_newuserdatauv(L, sizeof *fu, 1);
-  fu->f = f;
-  luaL_setmetatable(L, LFB_FUTURE);
+  lfb_future_push_new(L, f);
   return 1;
 }
 
@@ -284,25 +261,10 @@ static int p_map(lua_State *L) {
   return lfb_map_on(L, &s);
 }
 
-static int opt_bool(lua_State *L, int idx, const char *name, int def) {
-  int t = lua_getfield(L, idx, name);
-  int v = t == LUA_TNIL ? def : lua_toboolean(L, -1);
-  lua_pop(L, 1);
-  return v;
-}
-
 static int p_shutdown(lua_State *L) {
   lfb_procexec *ex = check_proc(L);
-  int wait = 1, cancel = 0;
-  if (lua_istable(L, 2)) {
-    static const char *const known[] = {"wait", "cancel_futures", NULL};
-    lfb_check_options(L, 2, known);
-    wait = opt_bool(L, 2, "wait", 1);
-    cancel = opt_bool(L, 2, "cancel_futures", 0);
-  } else {
-    if (!lua_isnoneornil(L, 2)) wait = lua_toboolean(L, 2);
-    cancel = lua_toboolean(L, 3);
-  }
+  int wait, cancel;
+  lfb_shutdown_args(L, &wait, &cancel);
   lf_procpool_shutdown(ex->pool, wait, cancel);
   lfb_poll(L, lfb_ctx_of(L));
   return 0;
