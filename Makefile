@@ -78,11 +78,11 @@ $(WORKER): $(BUILD)/bindings/worker_main.o $(RT_OBJ) $(LB_OBJ) $(FLAVOR)
 	@mkdir -p bin
 	$(CC) $(ALLFLAGS) -o $@ $(BUILD)/bindings/worker_main.o $(RT_OBJ) $(LB_OBJ) $(LUA_LIB) -lm -ldl
 
-$(BUILD)/test_runtime: runtime/tests/test_runtime.c $(RT_OBJ)
-	$(CC) $(ALLFLAGS) -Iruntime -o $@ $^
+$(BUILD)/test_runtime: runtime/tests/test_runtime.c $(RT_OBJ) runtime/tests/test.h
+	$(CC) $(ALLFLAGS) -Iruntime -o $@ $(filter-out %.h,$^)
 
-$(BUILD)/test_proc: runtime/tests/test_proc.c $(RT_OBJ)
-	$(CC) $(ALLFLAGS) -Iruntime -o $@ $^
+$(BUILD)/test_proc: runtime/tests/test_proc.c $(RT_OBJ) runtime/tests/test.h
+	$(CC) $(ALLFLAGS) -Iruntime -o $@ $(filter-out %.h,$^)
 
 test: deps all test-c test-lua
 

@@ -697,14 +697,6 @@ uint32_t lfb_dec_u32(lfb_dec *d) {
   return v;
 }
 
-void lfb_dec_reset_refs(lfb_dec *d, lua_State *L) {
-  if (d->refs) {
-    lua_pushnil(L);
-    lua_replace(L, d->refs);
-  }
-  d->nrefs = 0;
-}
-
 static void ref_store(lfb_dec *d, lua_State *L) {
   if (d->refs == 0) return; /* the caller expects no shared references */
   if (lua_isnil(L, d->refs)) {

@@ -354,6 +354,34 @@ void lfb_shutdown_args(lua_State *L, int *wait, int *cancel) {
   }
 }
 
+lf_payload *lfb_encode_init(lua_State *L, int fn, int handles_ok) {
+  if (lua_isnil(L, fn)) return NULL;
+  luaL_argcheck(L, lua_isfunction(L, fn), 1, "'initializer' must be a function");
+  luaL_argcheck(L, lua_isnil(L, fn + 1) || lua_istable(L, fn + 1), 1,
+                "'initargs' must be a table");
+  lua_Integer n = lua_istable(L, fn + 1) ? luaL_len(L, fn + 1) : 0;
+  luaL_checkstack(L, (int)n + 8, "too many initargs");
+  int base = lua_gettop(L);
+  for (lua_Integer i = 1; i <= n; i++) lua_geti(L, fn + 1, i);
+  lfb_enc e;
+  lfb_enc_init(&e, L);
+  e.handles_ok = handles_ok;
+  e.what = "initializer argument";
+  lfb_enc_u32(&e, (uint32_t)n + 1);
+  for (int i = 0; i <= n; i++) {
+    e.argno = i;
+    if (lfb_enc_value(&e, L, i == 0 ? fn : base + i) != 0) {
+      lfb_enc_free(&e, L); /* the message survives in e.err */
+      lfb_enc_pusherror(&e, L);
+      lua_error(L);
+    }
+  }
+  lf_payload *p = lfb_enc_finish(&e, L);
+  if (p == NULL) luaL_error(L, "not enough memory");
+  lua_settop(L, base);
+  return p;
+}
+
 static int e_submit(lua_State *L) {
   lfb_executor *ex = check_exec(L);
   lf_future *f = lfb_task_future(L, 1);
@@ -468,29 +496,7 @@ static int m_threadpool(lua_State *L) {
     int fn = lua_gettop(L) + 1;
     lua_getfield(L, 1, "initializer");
     lua_getfield(L, 1, "initargs");
-    if (!lua_isnil(L, fn)) {
-      luaL_argcheck(L, lua_isfunction(L, fn), 1,
-                    "'initializer' must be a function");
-      luaL_argcheck(L, lua_isnil(L, fn + 1) || lua_istable(L, fn + 1), 1,
-                    "'initargs' must be a table");
-      lua_Integer n = lua_istable(L, fn + 1) ? luaL_len(L, fn + 1) : 0;
-      luaL_checkstack(L, (int)n + 8, "too many initargs");
-      for (lua_Integer i = 1; i <= n; i++) lua_geti(L, fn + 1, i);
-      lfb_enc e;
-      lfb_enc_init(&e, L);
-      e.what = "initializer argument";
-      lfb_enc_u32(&e, (uint32_t)n + 1);
-      for (int i = 0; i <= n; i++) {
-        e.argno = i;
-        if (lfb_enc_value(&e, L, i == 0 ? fn : fn + 1 + i) != 0) {
-          lfb_enc_free(&e, L); /* the message survives in e.err */
-          lfb_enc_pusherror(&e, L);
-          return lua_error(L);
-        }
-      }
-      init = lfb_enc_finish(&e, L);
-      if (init == NULL) return luaL_error(L, "not enough memory");
-    }
+    init = lfb_encode_init(L, fn, 1);
   }
   tcfg *cfg = calloc(1, sizeof *cfg);
   if (cfg == NULL) {

@@ -40,7 +40,6 @@ static void set_cached(lua_State *L, int idx) { /* value on top, popped */
   lua_rawset(L, -3);
   lua_pop(L, 2);
 }
-static const char TRACEBACK[] = "luafutures.traceback";
 
 /* ---- objects -------------------------------------------------------------- */
 
@@ -510,5 +509,4 @@ void lfb_open_future(lua_State *L) {
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
   lfb_setfuncs(L, funcs);
-  (void)TRACEBACK;
 }

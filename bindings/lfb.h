@@ -98,7 +98,6 @@ unsigned lfb_dec_u8(lfb_dec *d);
  * module that cannot be loaded). The refs table, if created, sits below. */
 void lfb_dec_value(lfb_dec *d, lua_State *L);
 void lfb_dec_skip(lfb_dec *d); /* skips one value without Lua */
-void lfb_dec_reset_refs(lfb_dec *d, lua_State *L);
 /* Lua type name of the next value, without decoding it. */
 const char *lfb_dec_peek_type(const lfb_dec *d);
 
@@ -154,6 +153,9 @@ void lfb_check_options(lua_State *L, int idx, const char *const known[]);
  * new pending future holding its task (raises TransferError), for a pool
  * in this process (handles_ok) or another. */
 lf_future *lfb_task_future(lua_State *L, int handles_ok);
+/* The initializer at fn and its initargs at fn + 1, checked and encoded
+ * (raises on misuse or TransferError); NULL when there is none. */
+lf_payload *lfb_encode_init(lua_State *L, int fn, int handles_ok);
 /* Pushes a new Future object that takes over the caller's reference. */
 void lfb_future_push_new(lua_State *L, lf_future *f);
 /* shutdown's arguments: (wait, cancel_futures) or {wait=, cancel_futures=}. */

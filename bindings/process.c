@@ -308,33 +308,11 @@ static int p_tostring(lua_State *L) {
  * process; pushes the bytes as a string and returns the payload's flags,
  * or pushes nil when there is no initializer. */
 static uint32_t encode_init(lua_State *L, int fn) {
-  if (lua_isnil(L, fn)) {
+  lf_payload *p = lfb_encode_init(L, fn, 0);
+  if (p == NULL) {
     lua_pushnil(L);
     return 0;
   }
-  luaL_argcheck(L, lua_isfunction(L, fn), 1, "'initializer' must be a function");
-  luaL_argcheck(L, lua_isnil(L, fn + 1) || lua_istable(L, fn + 1), 1,
-                "'initargs' must be a table");
-  lua_Integer n = lua_istable(L, fn + 1) ? luaL_len(L, fn + 1) : 0;
-  luaL_checkstack(L, (int)n + 8, "too many initargs");
-  int base = lua_gettop(L);
-  for (lua_Integer i = 1; i <= n; i++) lua_geti(L, fn + 1, i);
-  lfb_enc e;
-  lfb_enc_init(&e, L);
-  e.handles_ok = 0;
-  e.what = "initializer argument";
-  lfb_enc_u32(&e, (uint32_t)n + 1);
-  for (int i = 0; i <= n; i++) {
-    e.argno = i;
-    if (lfb_enc_value(&e, L, i == 0 ? fn : base + i) != 0) {
-      lfb_enc_free(&e, L); /* the message survives in e.err */
-      lfb_enc_pusherror(&e, L);
-      lua_error(L);
-    }
-  }
-  lf_payload *p = lfb_enc_finish(&e, L);
-  if (p == NULL) luaL_error(L, "not enough memory");
-  lua_settop(L, base);
   lua_pushlstring(L, p->data, p->len); /* may raise: p is lost then, rarely */
   uint32_t flags = p->flags;
   lf_payload_free(p);

@@ -132,20 +132,6 @@ static inline void relax(void) {
 #endif
 }
 
-int lf__spin_until_nonzero(_Atomic size_t *v, double secs) {
-  double end = 0;
-  for (unsigned i = 0;; i++) {
-    if (atomic_load_explicit(v, memory_order_relaxed) != 0) return 1;
-    relax();
-    if ((i & 63) == 63) {
-      sched_yield(); /* a spinner must not starve a runnable thread */
-      double now = lf_now();
-      if (end == 0) end = now + secs;
-      else if (now > end) return 0;
-    }
-  }
-}
-
 int lf__spin_until_done(lf_future *f, double secs) {
   double end = 0;
   for (unsigned i = 0;; i++) {

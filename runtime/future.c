@@ -103,7 +103,7 @@ int lf_future_start(lf_future *f, lf_payload **task) {
   int rc = 0;
   if (st == LF_PENDING) {
     atomic_store_explicit(&f->state, LF_RUNNING, memory_order_release);
-    f->at.runner = lf__self;
+    f->at.runner = f->bound ? lf__self : NULL;
   } else {
     rc = st == LF_CANCELLED ? LF_ECANCELLED : LF_EINVALSTATE;
   }

@@ -30,10 +30,9 @@ void lf__cond_wait(pthread_cond_t *c, pthread_mutex_t *m);
 /* Relative timeout in seconds; returns 1 when it timed out. */
 int lf__cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, double secs);
 
-/* Spins (politely) until *v is non-zero or `secs` pass; returns whether it
- * became non-zero. Used before sleeping, where a wake-up costs more. */
+/* Spins (politely) until f is done or `secs` pass; returns whether it is.
+ * Used before sleeping, where a wake-up costs more. */
 #define LF__SPIN_SECONDS 50e-6
-int lf__spin_until_nonzero(_Atomic size_t *v, double secs);
 int lf__spin_until_done(lf_future *f, double secs);
 
 /* PENDING -> RUNNING and take the task in one step; as set_running. */

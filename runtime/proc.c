@@ -394,10 +394,10 @@ static void dispatch_locked(lf_procpool *p) {
       p->qlen++;
       return;
     }
-    lf_payload *task = lf_future_take_task(f);
-    /* Not bound to a thread pool: set_running names no runner, so no
+    lf_payload *task;
+    /* Not bound to a thread pool: lf_future_start names no runner, so no
      * deadlock check ever counts a process future as blocked. */
-    if (task == NULL || lf_future_set_running(f) != 0) {
+    if (lf_future_start(f, &task) != 0) {
       lf_payload_free(task);
       slot_take(p, id);
       lf_future_unref(f); /* cancelled while queued */

@@ -14,22 +14,7 @@
 
 #include "lf.h"
 
-#define ASSERT(c)                                                        \
-  do {                                                                   \
-    if (!(c)) {                                                          \
-      fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #c); \
-      exit(1);                                                           \
-    }                                                                    \
-  } while (0)
-#define ASSERT_EQ(a, b)                                                  \
-  do {                                                                   \
-    long long a_ = (long long)(a), b_ = (long long)(b);                  \
-    if (a_ != b_) {                                                      \
-      fprintf(stderr, "%s:%d: %s == %s failed: %lld != %lld\n", __FILE__, \
-              __LINE__, #a, #b, a_, b_);                                 \
-      exit(1);                                                           \
-    }                                                                    \
-  } while (0)
+#include "test.h"
 
 /* ---- a tiny host: a task payload is an int and an op ---------------------- */
 
