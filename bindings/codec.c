@@ -631,9 +631,22 @@ static void enc_release(lfb_enc *e, lua_State *L, int keep_objs) {
 }
 
 lf_payload *lfb_enc_finish(lfb_enc *e, lua_State *L) {
-  lf_payload *p = lf_payload_new(e->buf, e->len, e->objs, e->nobjs, e->flags);
+  return lfb_enc_finish_for(e, L, NULL);
+}
+
+lf_payload *lfb_enc_finish_for(lfb_enc *e, lua_State *L, lf_future *f) {
+  lf_payload *p =
+      f ? lf_future_payload_new(f, e->buf, e->len, e->objs, e->nobjs, e->flags)
+        : lf_payload_new(e->buf, e->len, e->objs, e->nobjs, e->flags);
   enc_release(e, L, p != NULL);
   return p;
+}
+
+lf_future *lfb_enc_finish_task(lfb_enc *e, lua_State *L) {
+  lf_future *f =
+      lf_future_new_task(e->buf, e->len, e->objs, e->nobjs, e->flags);
+  enc_release(e, L, f != NULL);
+  return f;
 }
 
 void lfb_enc_free(lfb_enc *e, lua_State *L) { enc_release(e, L, 0); }

@@ -137,8 +137,8 @@ static int run_task(lua_State *L) {
   return 0;
 }
 
-lf_payload *lfb_run_task(lua_State *L, lf_payload *task, int *failed,
-                         int handles_ok) {
+lf_payload *lfb_run_task(lua_State *L, lf_future *f, lf_payload *task,
+                         int *failed, int handles_ok) {
   lfb_enc out;
   lfb_enc_init(&out, NULL); /* run_task sets it up in its own frame */
   runargs ra = {.task = task, .out = &out, .handles_ok = handles_ok};
@@ -158,15 +158,16 @@ lf_payload *lfb_run_task(lua_State *L, lf_payload *task, int *failed,
     put_error(L, &out);
     ra.failed = 1;
   }
-  lf_payload_free(task);
+  lf_payload_free(task); /* first: the result may take its room */
   *failed = ra.failed;
-  lf_payload *p = lfb_enc_finish(&out, NULL);
+  lf_payload *p = lfb_enc_finish_for(&out, NULL, f);
   lua_settop(L, 0);
   return p;
 }
 
-static lf_payload *w_run(void *wctx, lf_payload *task, int *failed) {
-  return lfb_run_task(((wstate *)wctx)->L, task, failed, 1);
+static lf_payload *w_run(void *wctx, lf_future *f, lf_payload *task,
+                         int *failed) {
+  return lfb_run_task(((wstate *)wctx)->L, f, task, failed, 1);
 }
 
 static int setup_worker(lua_State *L) {
@@ -321,13 +322,8 @@ lf_future *lfb_task_future(lua_State *L, int handles_ok) {
     }
     if (i == 2) lfb_enc_u32(&e, (uint32_t)(top - 2));
   }
-  lf_payload *task = lfb_enc_finish(&e, L);
-  lf_future *f = task ? lf_future_new() : NULL;
-  if (f == NULL) {
-    lf_payload_free(task);
-    luaL_error(L, "not enough memory");
-  }
-  lf_future_set_task(f, task);
+  lf_future *f = lfb_enc_finish_task(&e, L);
+  if (f == NULL) luaL_error(L, "not enough memory");
   return f;
 }
 

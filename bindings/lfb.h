@@ -78,8 +78,12 @@ void lfb_enc_u8(lfb_enc *e, unsigned v);
 void lfb_enc_str(lfb_enc *e, const char *s, size_t len);
 /* Forgets shared references (a new, independent group of values). */
 void lfb_enc_reset_refs(lfb_enc *e, lua_State *L);
-/* Builds the payload (NULL when out of memory) and releases the encoder. */
+/* Builds the payload (NULL when out of memory) and releases the encoder;
+ * _for builds f's result (in its room when it fits), _task a new pending
+ * future holding the payload as its task. */
 lf_payload *lfb_enc_finish(lfb_enc *e, lua_State *L);
+lf_payload *lfb_enc_finish_for(lfb_enc *e, lua_State *L, lf_future *f);
+lf_future *lfb_enc_finish_task(lfb_enc *e, lua_State *L);
 void lfb_enc_free(lfb_enc *e, lua_State *L);
 /* Pushes the TransferError for a failed encode. */
 void lfb_enc_pusherror(lfb_enc *e, lua_State *L);
@@ -164,13 +168,14 @@ extern int lfb_default_max_workers;
 
 /* The worker side (executor.c), shared by thread and process workers.
  * lfb_run_task runs a task payload (taking ownership of it) in L and
- * returns the result payload, or NULL when out of memory; `handles_ok` 0
+ * returns the result payload (f's, if f is not NULL), or NULL when out of
+ * memory; `handles_ok` 0
  * encodes results for another process. lfb_worker_setup prepares a fresh
  * state (libraries, paths, this module, then the initializer payload, which
  * stays the caller's) and returns 0, or -1 when the initializer failed
  * (reported on stderr, naming `label` if given, else `name`). */
-lf_payload *lfb_run_task(lua_State *L, lf_payload *task, int *failed,
-                         int handles_ok);
+lf_payload *lfb_run_task(lua_State *L, lf_future *f, lf_payload *task,
+                         int *failed, int handles_ok);
 int lfb_worker_setup(lua_State *L, const char *name, const char *label,
                      const char *path, const char *cpath,
                      const lf_payload *init);

@@ -263,14 +263,11 @@ int lfb_map_on(lua_State *L, const lfb_submitter *s) {
       release(it, 1);
       return lua_error(L);
     }
-    lf_payload *task = lfb_enc_finish(&e, L);
-    lf_future *f = task ? lf_future_new() : NULL;
+    lf_future *f = lfb_enc_finish_task(&e, L);
     if (f == NULL) {
-      lf_payload_free(task);
       release(it, 1);
       return luaL_error(L, "not enough memory");
     }
-    lf_future_set_task(f, task);
     rc = s->submit(s->pool, f);
     if (rc != 0) {
       lf_future_unref(f);

@@ -77,7 +77,7 @@ static int worker_life(lua_State *L, int qfd, int cfd, size_t max_tasks) {
     if (got == 1) break; /* no more work */
     if (got != 0) return 6;
     int failed = 0;
-    lf_payload *res = lfb_run_task(L, task, &failed, 0);
+    lf_payload *res = lfb_run_task(L, NULL, task, &failed, 0);
     if (res == NULL) {
       res = lfb_error_payload("RuntimeError", "not enough memory");
       failed = 1;

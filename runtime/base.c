@@ -109,19 +109,33 @@ lf_payload *lf_payload_new(const void *data, size_t len, lf_obj *const *objs,
   size_t head = LF__ALIGN(sizeof(lf_payload) + len);
   lf_payload *p = malloc(head + nobjs * sizeof(lf_obj *));
   if (p == NULL) return NULL;
+  lf__payload_fill(p, data, len, objs, nobjs, flags & LF_PAYLOAD_HOSTFLAGS);
+  return p;
+}
+
+size_t lf__payload_size(size_t len, uint32_t nobjs) {
+  return LF__ALIGN(sizeof(lf_payload) + len) + nobjs * sizeof(lf_obj *);
+}
+
+void lf__payload_fill(lf_payload *p, const void *data, size_t len,
+                      lf_obj *const *objs, uint32_t nobjs, uint32_t flags) {
   p->len = (uint32_t)len;
   p->nobjs = (uint16_t)nobjs;
   p->flags = (uint16_t)flags;
   if (len) memcpy(p->data, data, len);
   if (nobjs) memcpy(lf_payload_objs(p), objs, nobjs * sizeof(lf_obj *));
-  return p;
 }
 
 void lf_payload_free(lf_payload *p) {
   if (p == NULL) return;
   lf_obj **objs = lf_payload_objs(p);
   for (uint32_t i = 0; i < p->nobjs; i++) lf_obj_unref(objs[i]);
-  free(p);
+  if (p->flags & LF__PAYLOAD_INROOM) {
+    lf_future *f = (lf_future *)((char *)p - offsetof(lf_future, roombuf));
+    f->room_used = 0;
+  } else {
+    free(p);
+  }
 }
 
 static inline void relax(void) {

@@ -54,15 +54,46 @@ static void future_destroy(lf_obj *o) {
     h->fn(h->arg, NULL);
     free(h);
   }
-  free(f);
+  lf__cell_give(f);
 }
 
 lf_future *lf_future_new(void) {
-  lf_future *f = calloc(1, sizeof *f);
+  lf_future *f = lf__cell_take();
   if (f == NULL) return NULL;
+  memset(f, 0, sizeof *f);
   atomic_init(&f->obj.refs, 1);
   f->obj.destroy = future_destroy;
   atomic_init(&f->state, LF_PENDING);
+  return f;
+}
+
+/* The room, if it is free and `size` bytes fit, now used; else NULL. */
+static lf_payload *take_room(lf_future *f, size_t size) {
+  if (f->room_used || size > LF_FUTURE_ROOM) return NULL;
+  f->room_used = 1;
+  return (lf_payload *)f->roombuf;
+}
+
+lf_payload *lf_future_payload_new(lf_future *f, const void *data, size_t len,
+                                  lf_obj *const *objs, uint32_t nobjs,
+                                  uint32_t flags) {
+  lf_payload *p = take_room(f, lf__payload_size(len, nobjs));
+  if (p == NULL) return lf_payload_new(data, len, objs, nobjs, flags);
+  lf__payload_fill(p, data, len, objs, nobjs,
+                   (flags & LF_PAYLOAD_HOSTFLAGS) | LF__PAYLOAD_INROOM);
+  return p;
+}
+
+lf_future *lf_future_new_task(const void *data, size_t len,
+                              lf_obj *const *objs, uint32_t nobjs,
+                              uint32_t flags) {
+  lf_future *f = lf_future_new();
+  if (f == NULL) return NULL;
+  f->payload = lf_future_payload_new(f, data, len, objs, nobjs, flags);
+  if (f->payload == NULL) {
+    lf__cell_give(f);
+    return NULL;
+  }
   return f;
 }
 

@@ -54,6 +54,7 @@ struct lf_future {
   _Atomic int state;        /* enum lf_state; written under the stripe */
   unsigned char failed;     /* finished with an error */
   unsigned char bound;      /* submitted to a pool (not a bare Future()) */
+  unsigned char room_used;  /* roombuf holds a payload */
   lf_payload *payload;      /* pending: the task; finished: the result */
   lf_wnode *waiters;        /* waiters watching it */
   lf_hook *hooks;           /* done hooks, in order added */
@@ -61,8 +62,30 @@ struct lf_future {
   union {
     lf_pool *pool;          /* pending: the pool whose queue holds it */
     lf_worker *runner;      /* running: the worker running it */
-  } at;                     /* 64 bytes in all: 100,000 pending fit in 8 MiB */
+  } at;                     /* 64 bytes so far */
+  _Alignas(8) char roombuf[]; /* LF_FUTURE_ROOM bytes: a 120-byte cell */
 };
+
+/* A payload in a future's room is marked by the one runtime bit of its
+ * flags; freeing it hands the room back instead of calling free(). */
+#define LF__PAYLOAD_INROOM 0x8000u
+size_t lf__payload_size(size_t len, uint32_t nobjs);
+void lf__payload_fill(lf_payload *p, const void *data, size_t len,
+                      lf_obj *const *objs, uint32_t nobjs, uint32_t flags);
+
+/* Slabs of equal cells (slab.c): thread-safe; NULL when out of memory. */
+typedef struct lf__slab lf__slab;
+lf__slab *lf__slab_new(size_t cell_size);
+void lf__slab_free(lf__slab *s); /* unmaps every chunk, live cells too */
+void *lf__slab_take(lf__slab *s);
+void lf__slab_give(lf__slab *s, void *cell); /* NULL is ignored */
+size_t lf__slab_chunks(lf__slab *s);
+void lf__slab_reset(lf__slab *s); /* in a forked child */
+/* The cells futures live in: LF__CELL_SIZE bytes each. */
+#define LF__CELL_SIZE (sizeof(struct lf_future) + LF_FUTURE_ROOM)
+void *lf__cell_take(void);
+void lf__cell_give(void *cell);
+void lf__cells_reset(void); /* in a forked child */
 
 /* Completes `f` (already moved to a done state under its stripe, which the
  * caller passes locked): notifies waiters, unlocks, runs hooks. */

@@ -56,9 +56,10 @@ void lf_obj_unref(lf_obj *o); /* NULL is ignored */
 typedef struct lf_payload {
   uint32_t len;
   uint16_t nobjs;
-  uint16_t flags; /* free for the host's use */
+  uint16_t flags; /* the low 15 bits are free for the host's use */
   char data[];
 } lf_payload;
+#define LF_PAYLOAD_HOSTFLAGS 0x7fffu
 
 #define LF__ALIGN(n) (((n) + sizeof(void *) - 1) & ~(sizeof(void *) - 1))
 static inline lf_obj **lf_payload_objs(const lf_payload *p) {
@@ -67,7 +68,8 @@ static inline lf_obj **lf_payload_objs(const lf_payload *p) {
 
 /* Copies `len` bytes and takes over one reference to each of `objs` (the
  * caller's references move into the payload). NULL when out of memory; then
- * the caller still owns its references. */
+ * the caller still owns its references. Only the host's bits of `flags`
+ * are kept. */
 lf_payload *lf_payload_new(const void *data, size_t len, lf_obj *const *objs,
                            uint32_t nobjs, uint32_t flags);
 /* NULL too when len >= 4 GiB or nobjs >= 65536. */
@@ -89,6 +91,22 @@ enum lf_state { LF_PENDING, LF_RUNNING, LF_CANCELLED, LF_FINISHED };
 
 /* A new pending future with one reference, owned by the caller. */
 lf_future *lf_future_new(void);
+
+/* A new pending future that holds its task, as lf_payload_new(); NULL when
+ * out of memory (then the caller still owns its references). It carries a
+ * little room of its own (LF_FUTURE_ROOM bytes, object pointers included):
+ * a task that fits is stored there, and so is a result that fits once the
+ * task is freed, so a small task costs one allocation, not three. */
+#define LF_FUTURE_ROOM 56
+lf_future *lf_future_new_task(const void *data, size_t len,
+                              lf_obj *const *objs, uint32_t nobjs,
+                              uint32_t flags);
+/* A payload for f's result, as lf_payload_new(): in f's room when it fits
+ * and the room is free (f's task already freed), else allocated. Only the
+ * thread that runs f may call it, between taking and finishing it. */
+lf_payload *lf_future_payload_new(lf_future *f, const void *data, size_t len,
+                                  lf_obj *const *objs, uint32_t nobjs,
+                                  uint32_t flags);
 #define lf_future_obj(f) ((lf_obj *)(f))
 void lf_future_ref(lf_future *f);
 void lf_future_unref(lf_future *f);
@@ -188,14 +206,16 @@ void lf_inbox_close(lf_inbox *b);
 
 /* The host's side of a pool. `init` runs first on each new worker thread
  * and returns that worker's context (NULL: the initializer failed and the
- * pool breaks, with `fini` still called). `run` executes one task: it takes
- * ownership of `task` and returns the result payload (or NULL when out of
- * memory) with *failed set; the runtime publishes it. `fini` ends a worker.
+ * pool breaks, with `fini` still called). `run` executes the task of future
+ * `f`: it takes ownership of `task` and returns the result payload (or NULL
+ * when out of memory) with *failed set; the runtime publishes it. Freeing
+ * the task before making the result lets lf_future_payload_new() put the
+ * result in f's room. `fini` ends a worker.
  * `release` is called once when the pool is destroyed. Hooks run with no
  * runtime lock held. */
 typedef struct lf_pool_hooks {
   void *(*init)(void *ud, const char *worker_name);
-  lf_payload *(*run)(void *wctx, lf_payload *task, int *failed);
+  lf_payload *(*run)(void *wctx, lf_future *f, lf_payload *task, int *failed);
   void (*fini)(void *wctx);
   void (*release)(void *ud);
   /* The error payload that fails a queued future when the pool breaks. */

@@ -195,7 +195,7 @@ static void *worker_main(void *arg) {
     lf_payload *task;
     if (lf_future_start(f, &task) == 0) {
       int failed = 0;
-      lf_payload *res = p->hooks.run(wctx, task, &failed);
+      lf_payload *res = p->hooks.run(wctx, f, task, &failed);
       p->nfree++; /* free before the result is out */
       if (res == NULL) {
         res = p->hooks.broken(p->ud); /* best effort: out of memory */

@@ -442,6 +442,7 @@ static void child_after_fork(lf_procpool *p, int chfd) {
   /* The parent's other threads do not exist here: whatever runtime locks
    * they held are made free (the child never touches what they guard). */
   lf__stripes_reset();
+  lf__cells_reset();
   LF__CHECK(pthread_mutex_init(&lf__graph_mu, NULL));
   lf__self = NULL;
   sigset_t none;

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../internal.h" /* the slab and a future's room */
 #include "lf.h"
 
 #include "test.h"
@@ -46,7 +47,7 @@ static lf_payload *task_payload(int op, int value) {
 static void *h_init(void *ud, const char *name) {
   return strstr(name, "bad") ? NULL : ud ? ud : (void *)1;
 }
-static lf_payload *h_run(void *w, lf_payload *p, int *failed) {
+static lf_payload *h_run(void *w, lf_future *f, lf_payload *p, int *failed) {
   task t;
   memcpy(&t, p->data, sizeof t);
   lf_payload_free(p);
@@ -69,7 +70,8 @@ static lf_payload *h_run(void *w, lf_payload *p, int *failed) {
     lf_future_cancel(g);
     lf_future_unref(g);
   }
-  return int_payload(t.value + 1);
+  int v = t.value + 1;
+  return lf_future_payload_new(f, &v, sizeof v, NULL, 0, 0);
 }
 static void h_fini(void *w) {}
 static lf_payload *h_broken(void *ud) { return int_payload(-1); }
@@ -261,6 +263,105 @@ static void test_payload_refs(void) {
   ASSERT(strcmp(lf_err_name(LF_EDEADLK), "LF_EDEADLK") == 0);
 }
 
+static int in_cell(const lf_future *f, const void *p) {
+  return (const char *)p >= (const char *)f &&
+         (const char *)p < (const char *)f + LF__CELL_SIZE;
+}
+
+/* A small task and a small result live in the future's own room, in turn;
+ * what does not fit, or finds the room taken, is allocated. */
+static void test_future_room(void) {
+  lf_future *ref = lf_future_new();
+  lf_obj *o = lf_future_obj(ref);
+  lf_future_ref(ref);
+  lf_future *f = lf_future_new_task("abc", 3, &o, 1, 0x7fff);
+  lf_payload *task = lf_future_take_task(f);
+  ASSERT(in_cell(f, task));
+  ASSERT_EQ(task->len, 3);
+  ASSERT_EQ(task->flags & LF_PAYLOAD_HOSTFLAGS, 0x7fff);
+  ASSERT(memcmp(task->data, "abc", 3) == 0);
+  ASSERT(lf_payload_objs(task)[0] == o);
+  lf_payload *early = lf_future_payload_new(f, "x", 1, NULL, 0, 0);
+  ASSERT(!in_cell(f, early)); /* the task still holds the room */
+  lf_payload_free(early);
+  lf_payload_free(task); /* gives the room back and drops its reference */
+  ASSERT_EQ(lf_future_set_running(f), 0);
+  lf_payload *res = lf_future_payload_new(f, "result", 6, NULL, 0, 1);
+  ASSERT(in_cell(f, res));
+  ASSERT_EQ(lf_future_finish(f, res, 0), 0);
+  int failed = 1;
+  const lf_payload *got = lf_future_result(f, &failed);
+  ASSERT(got == res && failed == 0 && memcmp(got->data, "result", 6) == 0);
+  lf_future_unref(f);
+
+  char big[LF_FUTURE_ROOM];
+  memset(big, 7, sizeof big);
+  lf_future *g = lf_future_new_task(big, sizeof big, NULL, 0, 0);
+  task = lf_future_take_task(g);
+  ASSERT(!in_cell(g, task));
+  ASSERT(memcmp(task->data, big, sizeof big) == 0);
+  lf_payload_free(task);
+  res = lf_future_payload_new(g, big, sizeof big, NULL, 0, 0);
+  ASSERT(!in_cell(g, res));
+  lf_future_finish(g, res, 0);
+  lf_future_unref(g);
+  ASSERT_EQ(lf_future_cancel(ref), 1); /* its last holder is the test */
+  lf_future_unref(ref);
+}
+
+/* Cells are distinct, reused once given back, spread over several chunks
+ * when many live at once, and the chunks go when their cells do. */
+static void test_slab_cells(void) {
+  enum { N = 120000, CELL = 40 };
+  lf__slab *s = lf__slab_new(CELL);
+  ASSERT(s != NULL);
+  unsigned **cells = malloc(N * sizeof *cells);
+  for (unsigned i = 0; i < N; i++) {
+    cells[i] = lf__slab_take(s);
+    ASSERT(cells[i] != NULL && (uintptr_t)cells[i] % 8 == 0);
+    for (unsigned j = 0; j < CELL / sizeof(unsigned); j++) cells[i][j] = i;
+  }
+  for (unsigned i = 0; i < N; i++)
+    for (unsigned j = 0; j < CELL / sizeof(unsigned); j++)
+      ASSERT_EQ(cells[i][j], i);
+  ASSERT(lf__slab_chunks(s) >= 2); /* 2 MiB hold 52,000 cells of 40 bytes */
+  lf__slab_give(s, cells[N - 1]);
+  ASSERT(lf__slab_take(s) == cells[N - 1]);
+  for (unsigned i = 0; i < N; i++) lf__slab_give(s, cells[i]);
+  ASSERT_EQ(lf__slab_chunks(s), 1); /* the one cells come from stays */
+  free(cells);
+  lf__slab_free(s);
+}
+
+static lf__slab *shared_slab;
+
+static void *churn(void *arg) {
+  uintptr_t id = (uintptr_t)arg;
+  uintptr_t *mine[64];
+  for (int round = 0; round < 2000; round++) {
+    for (int i = 0; i < 64; i++) {
+      mine[i] = lf__slab_take(shared_slab);
+      mine[i][0] = id;
+      mine[i][1] = (uintptr_t)i;
+    }
+    for (int i = 0; i < 64; i++) {
+      ASSERT(mine[i][0] == id && mine[i][1] == (uintptr_t)i);
+      lf__slab_give(shared_slab, mine[i]);
+    }
+  }
+  return NULL;
+}
+
+/* Threads that take and give back at once never get the same cell. */
+static void test_slab_threads(void) {
+  shared_slab = lf__slab_new(16);
+  pthread_t t[4];
+  for (uintptr_t i = 0; i < 4; i++) pthread_create(&t[i], NULL, churn, (void *)i);
+  for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
+  ASSERT_EQ(lf__slab_chunks(shared_slab), 1);
+  lf__slab_free(shared_slab);
+}
+
 typedef struct test {
   const char *name;
   void (*fn)(void);
@@ -276,6 +377,9 @@ static const test tests[] = {
     {"deadlock_own_pool", test_deadlock_own_pool},
     {"no_deadlock_with_room", test_no_deadlock_with_room},
     {"payload_refs", test_payload_refs},
+    {"future_room", test_future_room},
+    {"slab_cells", test_slab_cells},
+    {"slab_threads", test_slab_threads},
 };
 
 int main(int argc, char **argv) {
