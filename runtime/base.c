@@ -103,11 +103,71 @@ void lf_obj_unref(lf_obj *o) {
     o->destroy(o);
 }
 
+/* ---- allocation ----------------------------------------------------------- */
+
+static _Atomic int tracking;
+static _Atomic long live_allocs, fail_countdown;
+
+void lf__alloc_test(long fail_at) {
+  atomic_store(&live_allocs, 0);
+  atomic_store(&fail_countdown, fail_at);
+  atomic_store(&tracking, 1);
+}
+
+long lf__alloc_live(void) { return atomic_load(&live_allocs); }
+
+int lf__alloc_reached(void) { return atomic_load(&fail_countdown) <= 0; }
+
+static int tracked(void) {
+  return atomic_load_explicit(&tracking, memory_order_relaxed);
+}
+
+int lf__alloc_refused(void) {
+  return tracked() && atomic_fetch_sub(&fail_countdown, 1) == 1;
+}
+
+void lf__alloc_count(const void *p, int delta) {
+  if (p && tracked()) atomic_fetch_add(&live_allocs, delta);
+}
+
+static void *counted(void *p) {
+  lf__alloc_count(p, +1);
+  return p;
+}
+
+void *lf__malloc(size_t n) {
+  return lf__alloc_refused() ? NULL : counted(malloc(n));
+}
+
+void *lf__calloc(size_t count, size_t n) {
+  return lf__alloc_refused() ? NULL : counted(calloc(count, n));
+}
+
+void *lf__realloc(void *p, size_t n) {
+  if (lf__alloc_refused()) return NULL;
+  void *q = realloc(p, n);
+  return p == NULL ? counted(q) : q;
+}
+
+char *lf__strdup(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *d = lf__malloc(n);
+  if (d) memcpy(d, s, n);
+  return d;
+}
+
+void lf__free(void *p) {
+  lf__alloc_count(p, -1);
+  free(p);
+}
+
+/* ---- payloads ------------------------------------------------------------- */
+
 lf_payload *lf_payload_new(const void *data, size_t len, lf_obj *const *objs,
                            uint32_t nobjs, uint32_t flags) {
   if (len > UINT32_MAX || nobjs > UINT16_MAX) return NULL;
   size_t head = LF__ALIGN(sizeof(lf_payload) + len);
-  lf_payload *p = malloc(head + nobjs * sizeof(lf_obj *));
+  lf_payload *p = lf__malloc(head + nobjs * sizeof(lf_obj *));
   if (p == NULL) return NULL;
   lf__payload_fill(p, data, len, objs, nobjs, flags & LF_PAYLOAD_HOSTFLAGS);
   return p;
@@ -134,7 +194,7 @@ void lf_payload_free(lf_payload *p) {
     lf_future *f = (lf_future *)((char *)p - offsetof(lf_future, roombuf));
     f->room_used = 0;
   } else {
-    free(p);
+    lf__free(p);
   }
 }
 

@@ -41,7 +41,7 @@ static int contains(lf_worker **ws, size_t n, lf_worker *w) {
 static int push(lf_worker ***ws, size_t *n, size_t *cap, lf_worker *w) {
   if (*n == *cap) {
     size_t c = *cap ? *cap * 2 : 8;
-    lf_worker **nw = realloc(*ws, c * sizeof *nw);
+    lf_worker **nw = lf__realloc(*ws, c * sizeof *nw);
     if (nw == NULL) return -1;
     *ws = nw;
     *cap = c;
@@ -80,7 +80,7 @@ static int doomed_future(path *pa, lf_future *f) {
   size_t n = lf__pool_workers(v.pool, &ws);
   int doomed = n > 0;
   for (size_t i = 0; i < n && doomed; i++) doomed = doomed_worker(pa, ws[i]);
-  free(ws);
+  lf__free(ws);
   return doomed;
 }
 
@@ -131,8 +131,8 @@ static void explain(lf_worker *self, lf_future *target, char *why,
 int lf__doomed(lf_worker *self, lf_future *target, char *why, size_t whylen) {
   path pa = {0};
   int d = doomed_worker(&pa, self);
-  free(pa.on);
-  free(pa.cleared);
+  lf__free(pa.on);
+  lf__free(pa.cleared);
   if (d && why && whylen) explain(self, target, why, whylen);
   return d;
 }

@@ -52,7 +52,7 @@ static void future_destroy(lf_obj *o) {
   for (lf_hook *h = f->hooks, *next; h; h = next) {
     next = h->next;
     h->fn(h->arg, NULL);
-    free(h);
+    lf__free(h);
   }
   lf__cell_give(f);
 }
@@ -168,7 +168,7 @@ void lf__future_complete_locked(lf_future *f, pthread_mutex_t *stripe) {
   lf__unlock(stripe);
   for (lf_hook *h = hooks, *next; h; h = next) {
     next = h->next;
-    free(h);
+    lf__free(h);
   }
 }
 
@@ -242,7 +242,7 @@ void lf_future_set_task(lf_future *f, lf_payload *task) {
 }
 
 int lf_future_add_hook(lf_future *f, lf_hook_fn fn, void *arg) {
-  lf_hook *h = malloc(sizeof *h);
+  lf_hook *h = lf__malloc(sizeof *h);
   if (h == NULL) return LF_ENOMEM;
   h->fn = fn;
   h->arg = arg;
@@ -251,7 +251,7 @@ int lf_future_add_hook(lf_future *f, lf_hook_fn fn, void *arg) {
   lf__lock(m);
   if (lf_future_done(f)) {
     lf__unlock(m);
-    free(h);
+    lf__free(h);
     return 1;
   }
   lf_hook **tail = &f->hooks;
@@ -264,7 +264,7 @@ int lf_future_add_hook(lf_future *f, lf_hook_fn fn, void *arg) {
 /* ---- waiters ------------------------------------------------------------ */
 
 lf_waiter *lf_waiter_new(void) {
-  lf_waiter *w = calloc(1, sizeof *w);
+  lf_waiter *w = lf__calloc(1, sizeof *w);
   if (w == NULL) return NULL;
   LF__CHECK(pthread_mutex_init(&w->mu, NULL));
   lf__cond_init(&w->cv);
@@ -283,13 +283,13 @@ static int waiter_reserve(lf_waiter *w) {
   lf__lock(&w->mu);
   if (w->nwatched + 1 > w->cap) {
     size_t cap = w->cap ? w->cap * 2 : 4;
-    lf_future **d = malloc(cap * sizeof *d);
+    lf_future **d = lf__malloc(cap * sizeof *d);
     if (d == NULL) {
       lf__unlock(&w->mu);
       return LF_ENOMEM;
     }
     for (size_t i = 0; i < w->n; i++) d[i] = w->done[(w->head + i) % w->cap];
-    free(w->done);
+    lf__free(w->done);
     w->done = d;
     w->head = 0;
     w->cap = cap;
@@ -300,10 +300,10 @@ static int waiter_reserve(lf_waiter *w) {
 }
 
 int lf_waiter_watch(lf_waiter *w, lf_future *f) {
-  lf_wnode *n = malloc(sizeof *n);
+  lf_wnode *n = lf__malloc(sizeof *n);
   if (n == NULL) return LF_ENOMEM;
   if (waiter_reserve(w) != 0) {
-    free(n);
+    lf__free(n);
     return LF_ENOMEM;
   }
   lf_future_ref(f);
@@ -418,14 +418,14 @@ void lf_waiter_free(lf_waiter *w) {
     }
     lf__unlock(m);
     lf_future_unref(n->f);
-    free(n);
+    lf__free(n);
   }
   for (size_t i = 0; i < w->n; i++)
     lf_future_unref(w->done[(w->head + i) % w->cap]);
-  free(w->done);
+  lf__free(w->done);
   pthread_mutex_destroy(&w->mu);
   pthread_cond_destroy(&w->cv);
-  free(w);
+  lf__free(w);
 }
 
 /* ---- inboxes ------------------------------------------------------------ */
@@ -440,7 +440,7 @@ struct lf_inbox {
 };
 
 lf_inbox *lf_inbox_new(void) {
-  lf_inbox *b = calloc(1, sizeof *b);
+  lf_inbox *b = lf__calloc(1, sizeof *b);
   if (b == NULL) return NULL;
   atomic_init(&b->refs, 1);
   LF__CHECK(pthread_mutex_init(&b->mu, NULL));
@@ -460,7 +460,7 @@ void lf_inbox_unref(lf_inbox *b) {
   if (b == NULL || atomic_fetch_sub(&b->refs, 1) != 1) return;
   drop_items(b->head);
   pthread_mutex_destroy(&b->mu);
-  free(b);
+  lf__free(b);
 }
 
 void lf_inbox_post(lf_inbox *b, lf_item *it) {

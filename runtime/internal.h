@@ -30,6 +30,22 @@ void lf__cond_wait(pthread_cond_t *c, pthread_mutex_t *m);
 /* Relative timeout in seconds; returns 1 when it timed out. */
 int lf__cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, double secs);
 
+/* Every allocation of the runtime goes through these, so that the C tests
+ * can count what is live and make the Nth allocation fail (lf__alloc_test:
+ * fail_at 0 fails none). Off, they cost one well-predicted branch. */
+void *lf__malloc(size_t n);
+void *lf__calloc(size_t count, size_t n);
+void *lf__realloc(void *p, size_t n);
+char *lf__strdup(const char *s);
+void lf__free(void *p);
+/* For memory got another way (the slab): whether to refuse it, and its
+ * count (delta +1 when got, -1 when given back). */
+int lf__alloc_refused(void);
+void lf__alloc_count(const void *p, int delta);
+void lf__alloc_test(long fail_at);
+long lf__alloc_live(void);
+int lf__alloc_reached(void); /* the allocation set to fail was asked for */
+
 /* Spins (politely) until f is done or `secs` pass; returns whether it is.
  * Used before sleeping, where a wake-up costs more. */
 #define LF__SPIN_SECONDS 50e-6

@@ -69,11 +69,11 @@ static void pool_destroy(lf_obj *o);
 
 lf_pool *lf_pool_new(size_t max_workers, const char *prefix,
                      const lf_pool_hooks *hooks, void *ud, int *err) {
-  lf_pool *p = calloc(1, sizeof *p);
-  char *pre = strdup(prefix ? prefix : "");
+  lf_pool *p = lf__calloc(1, sizeof *p);
+  char *pre = lf__strdup(prefix ? prefix : "");
   if (p == NULL || pre == NULL) {
-    free(p);
-    free(pre);
+    lf__free(p);
+    lf__free(pre);
     *err = LF_ENOMEM;
     return NULL;
   }
@@ -220,17 +220,17 @@ static void *worker_main(void *arg) {
 static int start_worker_locked(lf_pool *p) {
   if (p->nworkers == p->cap) {
     size_t cap = p->cap ? p->cap * 2 : 4;
-    lf_worker **ws = realloc(p->workers, cap * sizeof *ws);
+    lf_worker **ws = lf__realloc(p->workers, cap * sizeof *ws);
     if (ws == NULL) return LF_ENOMEM;
     p->workers = ws;
     p->cap = cap;
   }
-  lf_worker *w = calloc(1, sizeof *w);
+  lf_worker *w = lf__calloc(1, sizeof *w);
   size_t len = strlen(p->prefix) + 24;
-  char *name = malloc(len);
+  char *name = lf__malloc(len);
   if (w == NULL || name == NULL) {
-    free(w);
-    free(name);
+    lf__free(w);
+    lf__free(name);
     return LF_ENOMEM;
   }
   snprintf(name, len, "%s_%zu", p->prefix, p->nworkers);
@@ -239,8 +239,8 @@ static int start_worker_locked(lf_pool *p) {
   atomic_fetch_add(&live_threads, 1);
   if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
     atomic_fetch_sub(&live_threads, 1);
-    free(name);
-    free(w);
+    lf__free(name);
+    lf__free(w);
     return LF_ETHREAD;
   }
   w->started = 1;
@@ -341,17 +341,17 @@ static void pool_destroy(lf_obj *o) {
   lf__unlock(&lf__graph_mu);
   for (size_t i = 0; i < p->nworkers; i++) {
     if (p->workers[i]->started) pthread_detach(p->workers[i]->thread);
-    free(p->workers[i]->name);
-    free(p->workers[i]);
+    lf__free(p->workers[i]->name);
+    lf__free(p->workers[i]);
   }
-  free(p->workers);
+  lf__free(p->workers);
   if (p->hooks.release) p->hooks.release(p->ud);
   pthread_mutex_destroy(&p->mu);
   pthread_mutex_destroy(&p->in_mu);
   pthread_mutex_destroy(&p->join_mu);
   pthread_cond_destroy(&p->cv);
-  free(p->prefix);
-  free(p);
+  lf__free(p->prefix);
+  lf__free(p);
   atomic_fetch_sub(&live_pools, 1);
 }
 
@@ -392,7 +392,7 @@ int lf__pool_can_run_more(lf_pool *p) {
 size_t lf__pool_workers(lf_pool *p, lf_worker ***out) {
   lf__lock(&p->mu);
   size_t n = p->nworkers;
-  *out = n ? malloc(n * sizeof **out) : NULL;
+  *out = n ? lf__malloc(n * sizeof **out) : NULL;
   if (*out) memcpy(*out, p->workers, n * sizeof **out);
   else n = 0;
   lf__unlock(&p->mu);

@@ -194,7 +194,7 @@ static void add_done(lf_procpool *p, lf_future *f, lf_payload *res,
                      int failed) {
   if (p->ndl == p->dlcap) {
     size_t cap = p->dlcap ? p->dlcap * 2 : 16;
-    done *nd = realloc(p->dl, cap * sizeof *nd);
+    done *nd = lf__realloc(p->dl, cap * sizeof *nd);
     if (nd == NULL) { /* out of memory: complete it now, under the lock */
       if (res == NULL) {
         res = p->hooks.broken(p->ud, p->cause);
@@ -230,11 +230,11 @@ static void run_done(lf_procpool *p, done *dl, size_t n) {
 static int queue_push(lf_procpool *p, lf_future *f) {
   if (p->qlen == p->qcap) {
     size_t cap = p->qcap ? p->qcap * 2 : 64;
-    lf_future **nq = malloc(cap * sizeof *nq);
+    lf_future **nq = lf__malloc(cap * sizeof *nq);
     if (nq == NULL) return LF_ENOMEM;
     for (size_t i = 0; i < p->qlen; i++)
       nq[i] = p->q[(p->qhead + i) % p->qcap];
-    free(p->q);
+    lf__free(p->q);
     p->q = nq;
     p->qhead = 0;
     p->qcap = cap;
@@ -254,10 +254,10 @@ static lf_future *queue_pop(lf_procpool *p) {
 static int slot_alloc(lf_procpool *p, lf_future *f, uint32_t *id) {
   if (p->nfree == 0) {
     size_t n = p->nslots ? p->nslots * 2 : 16;
-    lf_future **ns = realloc(p->slot, n * sizeof *ns);
+    lf_future **ns = lf__realloc(p->slot, n * sizeof *ns);
     if (ns == NULL) return LF_ENOMEM;
     p->slot = ns;
-    uint32_t *nf = realloc(p->freeids, n * sizeof *nf);
+    uint32_t *nf = lf__realloc(p->freeids, n * sizeof *nf);
     if (nf == NULL) return LF_ENOMEM;
     p->freeids = nf;
     for (size_t i = n; i > p->nslots; i--) {
@@ -517,16 +517,16 @@ static void reap(pid_t pid) {
 static int spawn_locked(lf_procpool *p) {
   if (p->nw == p->wcap) {
     size_t cap = p->wcap ? p->wcap * 2 : 4;
-    wproc **nw = realloc(p->w, cap * sizeof *nw);
+    wproc **nw = lf__realloc(p->w, cap * sizeof *nw);
     if (nw == NULL) return LF_ENOMEM;
     p->w = nw;
     p->wcap = cap;
   }
-  wproc *w = calloc(1, sizeof *w);
+  wproc *w = lf__calloc(1, sizeof *w);
   if (w == NULL) return LF_ENOMEM;
   int ch[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ch) != 0) {
-    free(w);
+    lf__free(w);
     return LF_ESPAWN;
   }
   ch[1] = high_fd(ch[1]);
@@ -544,7 +544,7 @@ static int spawn_locked(lf_procpool *p) {
   }
   if (rc != 0) {
     close(ch[0]);
-    free(w);
+    lf__free(w);
     return LF_ESPAWN;
   }
   w->pid = pid;
@@ -570,7 +570,7 @@ static void read_worker(wproc *w) {
   for (int rounds = 0; rounds < 8; rounds++) {
     if (w->rcap - w->rlen < READ_CHUNK / 2) {
       size_t cap = w->rcap ? w->rcap * 2 : READ_CHUNK;
-      char *nb = realloc(w->rbuf, cap);
+      char *nb = lf__realloc(w->rbuf, cap);
       if (nb == NULL) return; /* try again later */
       w->rbuf = nb;
       w->rcap = cap;
@@ -628,8 +628,8 @@ static void remove_worker_locked(lf_procpool *p, wproc *w) {
       p->w[i] = p->w[--p->nw];
       break;
     }
-  free(w->rbuf);
-  free(w);
+  lf__free(w->rbuf);
+  lf__free(w);
 }
 
 /* Between two polls: close the queue once shutdown has nothing left to
@@ -677,18 +677,18 @@ static void *manager_main(void *arg) {
     if (ndl) {
       lf__unlock(&p->mu);
       run_done(p, dl, ndl);
-      free(dl);
+      lf__free(dl);
       lf__lock(&p->mu);
       continue;
     }
-    free(dl);
+    lf__free(dl);
     if (finished_locked(p)) break;
     size_t n = p->nw;
     if (n + 2 > cap) {
       size_t c = (n + 2) * 2;
-      struct pollfd *npf = realloc(pf, c * sizeof *npf);
+      struct pollfd *npf = lf__realloc(pf, c * sizeof *npf);
       if (npf) pf = npf;
-      wproc **nws = realloc(ws, c * sizeof *nws);
+      wproc **nws = lf__realloc(ws, c * sizeof *nws);
       if (nws) ws = nws;
       if (npf == NULL || nws == NULL) { /* retry soon */
         lf__unlock(&p->mu);
@@ -729,8 +729,8 @@ static void *manager_main(void *arg) {
   close_fd(&p->qfd[1]);
   close_fd(&p->evfd);
   lf__unlock(&p->mu);
-  free(pf);
-  free(ws);
+  lf__free(pf);
+  lf__free(ws);
   return NULL;
 }
 
@@ -761,13 +761,13 @@ static int start_locked(lf_procpool *p) {
 
 lf_procpool *lf_procpool_new(const lf_proc_config *cfg,
                              const lf_proc_hooks *hooks, void *ud, int *err) {
-  lf_procpool *p = calloc(1, sizeof *p);
-  char *exe = strdup(cfg->worker_path ? cfg->worker_path : "");
-  char *hello = malloc(cfg->hello_len + 1);
+  lf_procpool *p = lf__calloc(1, sizeof *p);
+  char *exe = lf__strdup(cfg->worker_path ? cfg->worker_path : "");
+  char *hello = lf__malloc(cfg->hello_len + 1);
   if (p == NULL || exe == NULL || hello == NULL) {
-    free(p);
-    free(exe);
-    free(hello);
+    lf__free(p);
+    lf__free(exe);
+    lf__free(hello);
     *err = LF_ENOMEM;
     return NULL;
   }
@@ -818,7 +818,7 @@ int lf_procpool_submit(lf_procpool *p, lf_future *f) {
   done *dl = take_done(p, &ndl);
   lf__unlock(&p->mu);
   run_done(p, dl, ndl);
-  free(dl);
+  lf__free(dl);
   return 0;
 }
 
@@ -827,7 +827,7 @@ int lf_procpool_shutdown(lf_procpool *p, int wait, int cancel_futures) {
   if (p->status == LF_POOL_RUNNING) p->status = LF_POOL_SHUTDOWN;
   lf_future **q = NULL;
   size_t nq = 0;
-  if (cancel_futures && p->qlen > 0 && (q = malloc(p->qlen * sizeof *q))) {
+  if (cancel_futures && p->qlen > 0 && (q = lf__malloc(p->qlen * sizeof *q))) {
     while (p->qlen > 0) q[nq++] = queue_pop(p);
   }
   int started = p->started;
@@ -837,7 +837,7 @@ int lf_procpool_shutdown(lf_procpool *p, int wait, int cancel_futures) {
     lf_future_cancel(q[i]);
     lf_future_unref(q[i]);
   }
-  free(q);
+  lf__free(q);
   if (wait && started) {
     lf__lock(&p->join_mu);
     if (!p->joined) {
@@ -856,16 +856,16 @@ static void pool_destroy(lf_obj *o) {
   drop_pending(p);
   for (size_t i = 0; i < p->qlen; i++) /* never started: no manager ran */
     lf_future_unref(p->q[(p->qhead + i) % p->qcap]);
-  free(p->q);
-  free(p->slot);
-  free(p->freeids);
-  free(p->w);
-  free(p->dl);
-  free(p->exe);
-  free(p->hello);
+  lf__free(p->q);
+  lf__free(p->slot);
+  lf__free(p->freeids);
+  lf__free(p->w);
+  lf__free(p->dl);
+  lf__free(p->exe);
+  lf__free(p->hello);
   pthread_mutex_destroy(&p->mu);
   pthread_mutex_destroy(&p->join_mu);
-  free(p);
+  lf__free(p);
 }
 
 int lf_procpool_status(lf_procpool *p) {
@@ -902,7 +902,7 @@ int lf_proc_child_start(int qfd, int cfd, char **hello, size_t *len,
   hdr h;
   *hello = NULL;
   if (read_all(cfd, &h, sizeof h) != 0 || h.kind != K_HELLO) return -1;
-  char *s = malloc((size_t)h.len + 1);
+  char *s = malloc((size_t)h.len + 1); /* the host frees it with free() */
   if (s == NULL) return -1;
   if (read_all(cfd, s, h.len) != 0) {
     free(s);

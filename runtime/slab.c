@@ -95,12 +95,16 @@ static int has_room(const chunk *c) {
   return c->free != NULL || c->bump + c->cell <= CHUNK;
 }
 
-lf__slab *lf__slab_new(size_t size) {
-  lf__slab *s = calloc(1, sizeof *s);
-  if (s == NULL) return NULL;
+static void slab_init(lf__slab *s, size_t size) {
+  memset(s, 0, sizeof *s);
   LF__CHECK(pthread_mutex_init(&s->mu, NULL));
   s->cell = (size + 7) & ~(size_t)7;
   s->ring.next = s->ring.prev = &s->ring;
+}
+
+lf__slab *lf__slab_new(size_t size) {
+  lf__slab *s = lf__malloc(sizeof *s);
+  if (s) slab_init(s, size);
   return s;
 }
 
@@ -111,7 +115,7 @@ void lf__slab_free(lf__slab *s) {
     munmap(c, CHUNK);
   }
   pthread_mutex_destroy(&s->mu);
-  free(s);
+  lf__free(s);
 }
 
 void *lf__slab_take(lf__slab *s) {
@@ -176,28 +180,34 @@ void lf__slab_reset(lf__slab *s) {
 #endif
 #endif
 
-static lf__slab *cells;
+/* The process's one slab of futures, never freed. */
+static lf__slab cells;
 static pthread_once_t cells_once = PTHREAD_ONCE_INIT;
 
-static void cells_init(void) { cells = lf__slab_new(LF__CELL_SIZE); }
+static void cells_init(void) { slab_init(&cells, LF__CELL_SIZE); }
 
+/* Counted as allocations, so the C tests see a leaked future and can make
+ * the making of one fail. */
 void *lf__cell_take(void) {
 #ifdef CELLS_FROM_MALLOC
-  return malloc(LF__CELL_SIZE);
+  return lf__malloc(LF__CELL_SIZE);
 #else
+  if (lf__alloc_refused()) return NULL;
   pthread_once(&cells_once, cells_init);
-  return cells ? lf__slab_take(cells) : NULL;
+  void *p = lf__slab_take(&cells);
+  lf__alloc_count(p, +1);
+  return p;
 #endif
 }
 
 void lf__cell_give(void *p) {
 #ifdef CELLS_FROM_MALLOC
-  free(p);
+  lf__free(p);
 #else
-  lf__slab_give(cells, p);
+  if (p == NULL) return;
+  lf__alloc_count(p, -1);
+  lf__slab_give(&cells, p);
 #endif
 }
 
-void lf__cells_reset(void) {
-  if (cells) lf__slab_reset(cells);
-}
+void lf__cells_reset(void) { lf__slab_reset(&cells); }

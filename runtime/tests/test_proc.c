@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../internal.h" /* the allocation count */
 #include "lf_proc.h"
 
 #include "test.h"
@@ -132,7 +133,9 @@ static void test_runs_tasks_lazily(void) {
   ASSERT(lf_procpool_nworkers(p) <= 3);
   lf_procpool_shutdown(p, 1, 0);
   ASSERT_EQ(lf_procpool_nworkers(p), 0);
-  ASSERT_EQ(lf_procpool_submit(p, lf_future_new()), LF_ESHUTDOWN);
+  lf_future *late = lf_future_new();
+  ASSERT_EQ(lf_procpool_submit(p, late), LF_ESHUTDOWN);
+  lf_future_unref(late);
   lf_procpool_unref(p);
 }
 
@@ -248,10 +251,15 @@ int main(int argc, char **argv) {
     pid_t pid = fork();
     if (pid == 0) {
       alarm(20);
+      lf__alloc_test(0); /* count, fail nothing */
       tests[i].fn();
       /* Every worker was reaped: this process has no child left. */
       if (waitpid(-1, NULL, WNOHANG) != -1 || errno != ECHILD) {
         fprintf(stderr, "a worker process was not reaped\n");
+        _exit(1);
+      }
+      if (lf__alloc_live() != 0) {
+        fprintf(stderr, "left behind: %ld allocations\n", lf__alloc_live());
         _exit(1);
       }
       _exit(0);

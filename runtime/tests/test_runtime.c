@@ -362,6 +362,57 @@ static void test_slab_threads(void) {
   lf__slab_free(shared_slab);
 }
 
+static void count_hook(void *arg, lf_future *f) { ++*(int *)arg; }
+
+/* One life of a future and a pool, every step allowed to fail for want of
+ * memory: each failure must be reported, and nothing may leak or hang. */
+static void oom_scenario(void) {
+  int err, hooked = 0;
+  char big[LF_FUTURE_ROOM * 2] = {0}; /* too big for the room: allocated */
+  task t = {OP_ADD1, 41, NULL};
+  memcpy(big, &t, sizeof t);
+  lf_future *f = lf_future_new_task(big, sizeof big, NULL, 0, 0);
+  if (f == NULL) return;
+  int hook_rc = lf_future_add_hook(f, count_hook, &hooked);
+  ASSERT(hook_rc == 0 || hook_rc == LF_ENOMEM);
+  lf_pool *p = lf_pool_new(2, "oom", &hooks, NULL, &err);
+  ASSERT(p != NULL || err == LF_ENOMEM);
+  int rc = p ? lf_pool_submit(p, f) : LF_ENOMEM;
+  ASSERT(rc == 0 || rc == LF_ENOMEM);
+  lf_waiter *w = rc == 0 ? lf_waiter_new() : NULL;
+  if (w && lf_waiter_watch(w, f) == 0)
+    ASSERT_EQ(lf_waiter_wait(w, -1, f, NULL, 0), 0);
+  lf_waiter_free(w);
+  if (p) {
+    lf_pool_shutdown(p, 1, 0); /* drains the queue: f is done */
+    lf_pool_unref(p);
+  }
+  if (rc == 0) {
+    ASSERT_EQ(lf_future_state(f), LF_FINISHED);
+    int failed;
+    const lf_payload *res = lf_future_result(f, &failed);
+    if (!failed) ASSERT_EQ(payload_int(res), 42);
+    ASSERT_EQ(hooked, hook_rc == 0);
+  }
+  lf_future_unref(f);
+}
+
+/* Allocation n fails, for every n the scenario reaches. */
+static void test_out_of_memory(void) {
+  long n = 1;
+  for (; n < 1000; n++) {
+    lf__alloc_test(n);
+    oom_scenario();
+    ASSERT_EQ(lf_live_pools(), 0);
+    ASSERT_EQ(lf_live_threads(), 0);
+    ASSERT_EQ(lf__alloc_live(), 0);
+    if (!lf__alloc_reached()) break; /* it ran whole: n is past its end */
+  }
+  ASSERT(n > 5 && n < 1000);
+  fprintf(stderr, "  (%ld allocations, each failed in turn)\n", n - 1);
+  lf__alloc_test(0);
+}
+
 typedef struct test {
   const char *name;
   void (*fn)(void);
@@ -380,6 +431,7 @@ static const test tests[] = {
     {"future_room", test_future_room},
     {"slab_cells", test_slab_cells},
     {"slab_threads", test_slab_threads},
+    {"out_of_memory", test_out_of_memory},
 };
 
 int main(int argc, char **argv) {
@@ -390,10 +442,12 @@ int main(int argc, char **argv) {
     pid_t pid = fork();
     if (pid == 0) {
       alarm(20);
+      lf__alloc_test(0); /* count, fail nothing */
       tests[i].fn();
-      if (lf_live_pools() != 0 || lf_live_threads() != 0) {
-        fprintf(stderr, "left behind: %ld pools, %ld threads\n",
-                lf_live_pools(), lf_live_threads());
+      if (lf_live_pools() != 0 || lf_live_threads() != 0 ||
+          lf__alloc_live() != 0) {
+        fprintf(stderr, "left behind: %ld pools, %ld threads, %ld allocations\n",
+                lf_live_pools(), lf_live_threads(), lf__alloc_live());
         _exit(1);
       }
       _exit(0);
