@@ -108,10 +108,33 @@ static wbox *wbox_new(lua_State *L) {
   return b;
 }
 
+/* What a blocked wait tells the deadlock check: the futures it waits on
+ * and whether it needs all of them or any one. A wait for any one names
+ * every unfinished future, up to MAXSET of them (more are not checked). */
+#define MAXSET 256
+typedef struct dset {
+  lf_future *f[MAXSET];
+  size_t n;
+  int all;
+} dset;
+
+/* Only a wait with no timeout on a pool worker can be checked. */
+static int checkable(const wbox *b) {
+  return b->deadline < 0 && lf_current_pool() != NULL;
+}
+
+static void dset_add(dset *d, lf_future *f) {
+  if (d->n <= MAXSET && !lf_future_done(f)) {
+    if (d->n < MAXSET) d->f[d->n] = f;
+    d->n++;
+  }
+}
+
 /* Blocks until a completion is recorded; LF_ETIMEDOUT or LF_EDEADLK with a
- * message in why. `target`: the future whose wait counts for deadlocks. */
-static int block(lua_State *L, lfb_ctx *ctx, wbox *b, lf_future *target,
+ * message in why. */
+static int block(lua_State *L, lfb_ctx *ctx, wbox *b, const dset *d,
                  char *why, size_t len) {
+  size_t nset = d->n <= MAXSET ? d->n : 0;
   if (ctx->inbox && b->inbox == NULL) {
     b->inbox = ctx->inbox;
     b->prev = lf_inbox_set_waiter(ctx->inbox, b->w);
@@ -124,7 +147,7 @@ static int block(lua_State *L, lfb_ctx *ctx, wbox *b, lf_future *target,
       left = b->deadline - lf_now();
       if (left < 0) left = 0;
     }
-    int rc = lf_waiter_wait(b->w, left, target, why, len);
+    int rc = lf_waiter_wait_for(b->w, left, d->f, nset, d->all, why, len);
     if (rc != LF_EKICKED) return rc;
   }
 }
@@ -188,11 +211,21 @@ static int m_wait(lua_State *L) {
   while (pending > 0) {
     if (mode == FIRST_COMPLETED && done_count > 0) break;
     if (mode == FIRST_EXCEPTION && failed) break;
-    /* Only an all-or-nothing wait on futures that must all end blocks on
-     * each of them; then it counts for deadlocks like result(). */
-    lf_future *target = (mode != FIRST_COMPLETED || pending == 1) ? last : NULL;
-    if (target && lf_future_done(target)) target = NULL;
-    rc = block(L, ctx, b, target, why, sizeof why);
+    /* A wait for all is doomed by any one future that can never finish:
+     * checking one at a time finds it once the others are done. A wait
+     * that may end at the first completion (or failure) is doomed only if
+     * none of its futures can finish. */
+    dset d = {.n = 0, .all = mode == ALL_COMPLETED};
+    if (checkable(b) && d.all) {
+      dset_add(&d, last);
+    } else if (checkable(b)) {
+      for (int i = 1; i <= n && d.n <= MAXSET; i++) {
+        lua_rawgeti(L, 2, i);
+        dset_add(&d, ((lfb_future *)lua_touserdata(L, -1))->f);
+        lua_pop(L, 1);
+      }
+    }
+    rc = block(L, ctx, b, &d, why, sizeof why);
     if (rc != 0) break;
     for (lf_future *f; (f = lf_waiter_pop(b->w)) != NULL; lf_future_unref(f)) {
       int fl = 0;
@@ -227,10 +260,16 @@ static int m_wait(lua_State *L) {
 
 /* ---- as_completed --------------------------------------------------------- */
 
+/* The end of the iteration: one nil, as the contract says. */
+static int ac_end(lua_State *L) {
+  lua_pushnil(L);
+  return 1;
+}
+
 /* Upvalues of the iterator: 1 the box, 2 runtime future -> object. */
 static int ac_next(lua_State *L) {
   wbox *b = lua_touserdata(L, lua_upvalueindex(1));
-  if (b->w == NULL) return 0;
+  if (b->w == NULL) return ac_end(L);
   lfb_ctx *ctx = lfb_ctx_push(L);
   lua_pop(L, 1);
   lf_future *f = lf_waiter_pop(b->w);
@@ -243,17 +282,21 @@ static int ac_next(lua_State *L) {
     }
     if (left == 0) {
       wbox_release(b);
-      return 0;
+      return ac_end(L);
     }
-    lf_future *target = NULL;
-    if (left == 1) {
+    /* The next one may be any of those left: doomed only if all are. */
+    dset d = {.n = 0, .all = 0};
+    if (checkable(b)) {
+      int top = lua_gettop(L);
       lua_pushnil(L);
-      lua_next(L, lua_upvalueindex(2));
-      target = lua_touserdata(L, -2);
-      lua_pop(L, 2);
+      while (d.n <= MAXSET && lua_next(L, lua_upvalueindex(2))) {
+        dset_add(&d, (lf_future *)lua_touserdata(L, -2));
+        lua_pop(L, 1);
+      }
+      lua_settop(L, top);
     }
     char why[400];
-    int rc = block(L, ctx, b, target, why, sizeof why);
+    int rc = block(L, ctx, b, &d, why, sizeof why);
     unblock(L, ctx, b);
     if (rc == LF_ETIMEDOUT) {
       wbox_release(b);

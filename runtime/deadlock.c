@@ -2,13 +2,15 @@
  * deadlock.c -- deciding that a wait can never end.
  *
  * The wait-for graph: a pool worker that blocks with no timeout records the
- * future it waits on (lf_worker.waiting_on, written under lf__graph_mu). A
+ * futures it waits on and whether it needs all of them or any one
+ * (lf_worker.waiting_on, written under lf__graph_mu). A
  * running future names its worker (future.runner); a pending one its pool
  * (future.pool); both are read under the future's stripe.
  *
- * A worker is doomed when it waits on a future that is either running on a
- * doomed worker, or queued on a pool that cannot start another worker and
- * whose every worker is doomed. A worker met again on the path being
+ * A future is doomed when it is running on a doomed worker, or queued on a
+ * pool that cannot start another worker and whose every worker is doomed.
+ * A worker is doomed when one future it needs is doomed (a wait for all),
+ * or every future it could take is (a wait for any one). A worker met again on the path being
  * explored is doomed (the cycle closes). Anything else -- a worker that is
  * not blocked, a bare Future() that someone may still set, a done future,
  * a pool with room -- ends the search with "not doomed", so there are no
@@ -84,14 +86,27 @@ static int doomed_future(path *pa, lf_future *f) {
   return doomed;
 }
 
+/* The first of w's futures that can never finish, if that dooms its wait
+ * (one is enough when it needs them all, every one must be when any would
+ * do); else NULL. */
+static lf_future *dooming(path *pa, lf_worker *w) {
+  lf_future *first = NULL;
+  for (size_t i = 0; i < w->nwaiting; i++) {
+    int d = doomed_future(pa, w->waiting_on[i]);
+    if (d && first == NULL) first = w->waiting_on[i];
+    if (d && w->waiting_all) return first;
+    if (!d && !w->waiting_all) return NULL;
+  }
+  return first;
+}
+
 static int doomed_worker(path *pa, lf_worker *w) {
   if (contains(pa->on, pa->n, w)) return 1;
   if (contains(pa->cleared, pa->ncleared, w)) return 0;
-  lf_future *f = w->waiting_on;
-  if (f == NULL || pa->depth > 1000) return 0;
+  if (w->nwaiting == 0 || pa->depth > 1000) return 0;
   if (push(&pa->on, &pa->n, &pa->cap, w) != 0) return 0;
   pa->depth++;
-  int d = doomed_future(pa, f);
+  int d = dooming(pa, w) != NULL;
   pa->depth--;
   pa->n--;
   if (!d) push(&pa->cleared, &pa->ncleared, &pa->capcleared, w);
@@ -101,9 +116,17 @@ static int doomed_worker(path *pa, lf_worker *w) {
 static void explain(lf_worker *self, lf_future *target, char *why,
                     size_t len) {
   fview v = look(target);
-  int n = snprintf(why, len, "worker '%s' waits on <Future at %p state=%s>",
-                   self->name, (void *)target,
-                   v.state == LF_RUNNING ? "running" : "pending");
+  int n;
+  if (self->nwaiting > 1 && !self->waiting_all)
+    n = snprintf(why, len,
+                 "worker '%s' waits on any of %zu futures, and none can ever "
+                 "finish: <Future at %p state=%s>",
+                 self->name, self->nwaiting, (void *)target,
+                 v.state == LF_RUNNING ? "running" : "pending");
+  else
+    n = snprintf(why, len, "worker '%s' waits on <Future at %p state=%s>",
+                 self->name, (void *)target,
+                 v.state == LF_RUNNING ? "running" : "pending");
   if (n < 0 || (size_t)n >= len) return;
   why += n;
   len -= (size_t)n;
@@ -128,11 +151,18 @@ static void explain(lf_worker *self, lf_future *target, char *why,
   }
 }
 
-int lf__doomed(lf_worker *self, lf_future *target, char *why, size_t whylen) {
+int lf__doomed(lf_worker *self, char *why, size_t whylen) {
   path pa = {0};
   int d = doomed_worker(&pa, self);
+  if (d && why && whylen) {
+    /* Which future to name: explored again from self, on a path that
+     * holds self, so a cycle through it still closes. */
+    pa.n = pa.ncleared = 0;
+    lf_future *target = NULL;
+    if (push(&pa.on, &pa.n, &pa.cap, self) == 0) target = dooming(&pa, self);
+    explain(self, target ? target : self->waiting_on[0], why, whylen);
+  }
   lf__free(pa.on);
   lf__free(pa.cleared);
-  if (d && why && whylen) explain(self, target, why, whylen);
   return d;
 }

@@ -367,13 +367,27 @@ static int deadlock_checks(void) {
 
 int lf_waiter_wait(lf_waiter *w, double timeout, lf_future *target, char *why,
                    size_t whylen) {
+  return lf_waiter_wait_for(w, timeout, &target, target ? 1 : 0, 1, why,
+                            whylen);
+}
+
+static void record_wait(lf_worker *self, lf_future *const *targets, size_t n,
+                        int all) {
+  self->waiting_on = targets;
+  self->nwaiting = n;
+  self->waiting_all = all;
+}
+
+int lf_waiter_wait_for(lf_waiter *w, double timeout,
+                       lf_future *const *targets, size_t ntargets, int all,
+                       char *why, size_t whylen) {
   lf_worker *self = lf__self;
   int tracked = 0;
-  if (target && timeout < 0 && self && deadlock_checks()) {
+  if (ntargets && timeout < 0 && self && deadlock_checks()) {
     lf__lock(&lf__graph_mu);
-    self->waiting_on = target;
-    if (lf__doomed(self, target, why, whylen)) {
-      self->waiting_on = NULL;
+    record_wait(self, targets, ntargets, all);
+    if (lf__doomed(self, why, whylen)) {
+      record_wait(self, NULL, 0, 0);
       lf__unlock(&lf__graph_mu);
       return LF_EDEADLK;
     }
@@ -399,7 +413,7 @@ int lf_waiter_wait(lf_waiter *w, double timeout, lf_future *target, char *why,
   lf__unlock(&w->mu);
   if (tracked) {
     lf__lock(&lf__graph_mu);
-    self->waiting_on = NULL;
+    record_wait(self, NULL, 0, 0);
     lf__unlock(&lf__graph_mu);
   }
   return rc;

@@ -112,7 +112,12 @@ struct lf_worker {
   lf_pool *pool;
   pthread_t thread;
   char *name;
-  lf_future *waiting_on; /* a future it blocks on with no timeout, or NULL */
+  lf_future *first; /* handed over at start, taken by the worker */
+  /* The futures it blocks on with no timeout (none: nwaiting 0), and
+   * whether its wait needs all of them (else any one ends it). */
+  lf_future *const *waiting_on;
+  size_t nwaiting;
+  int waiting_all;
   int started;
 };
 extern pthread_mutex_t lf__graph_mu;
@@ -121,9 +126,9 @@ extern pthread_mutex_t lf__graph_mu;
  * dlopen'ed module and abort; glibc keeps static TLS room for such modules. */
 extern _Thread_local lf_worker *lf__self
     __attribute__((tls_model("initial-exec")));
-/* With the graph lock held: would `self` waiting on `target` never end?
+/* With the graph lock held and self's wait recorded: would it never end?
  * Writes the reason into why. */
-int lf__doomed(lf_worker *self, lf_future *target, char *why, size_t whylen);
+int lf__doomed(lf_worker *self, char *why, size_t whylen);
 
 /* Pool internals the deadlock check reads (under the graph lock). */
 int lf__pool_can_run_more(lf_pool *p);

@@ -175,6 +175,12 @@ size_t lf_waiter_ncompleted(lf_waiter *w);
  * for a deadlock, or NULL. */
 int lf_waiter_wait(lf_waiter *w, double timeout, lf_future *deadlock_target,
                    char *why, size_t whylen);
+/* The same for a wait that ends when all of `targets` are done (`all`), or
+ * when any one is: it counts as a deadlock when one of them can never
+ * finish, or when none of them can. `targets` stay the caller's. */
+int lf_waiter_wait_for(lf_waiter *w, double timeout,
+                       lf_future *const *targets, size_t ntargets, int all,
+                       char *why, size_t whylen);
 void lf_waiter_kick(lf_waiter *w);
 
 /* ---- inboxes: completions handed to an owning thread --------------------- */

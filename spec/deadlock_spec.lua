@@ -81,7 +81,43 @@ describe("deadlocks", function()
     assert.is_true(futures.DeadlockError:is(support.error_of(a.result, a)))
   end)
 
+  -- A wait that any one future may end is doomed when none of them can.
+  for _, how in ipairs{"as_completed", "FIRST_COMPLETED", "FIRST_EXCEPTION"} do
+    it("a wait for any of several futures, none of which can run (" .. how .. ")", function()
+      local ex <close> = futures.ThreadPoolExecutor(1)
+      local f = ex:submit(function(pool, mode)
+        local fs = {pool:submit(math.max, 1, 2), pool:submit(math.max, 3, 4)}
+        if mode == "as_completed" then
+          for g in futures.as_completed(fs) do return g end
+        end
+        return futures.wait(fs, nil, mode)
+      end, ex, how)
+      local err = support.error_of(f.result, f)
+      assert.is_true(futures.DeadlockError:is(err), tostring(err))
+      assert.matches("waits on any of 2 futures, and none can ever finish: <Future at 0x%x+ state=pending> queued on its own pool", err.message)
+    end)
+  end
+
   describe("no false alarms", function()
+    it("for FIRST_EXCEPTION while another future can still fail", function()
+      local a <close> = futures.ThreadPoolExecutor(1)
+      local b <close> = futures.ThreadPoolExecutor(1)
+      local entered, gate = futures.Future(), futures.Future()
+      local x = b:submit(function(g) g:result() error("x failed", 0) end, gate)
+      local f = a:submit(function(pool, x, s)
+        local y = pool:submit(math.max, 1, 2) -- queued behind this task: stuck
+        s:set_result(true)
+        local done, not_done = futures.wait({x, y}, nil, futures.FIRST_EXCEPTION)
+        return done[1] == x, not_done[1] == y
+      end, a, x, entered)
+      entered:result()
+      gate:set_result(true)
+      local ok, x_done, y_left = pcall(f.result, f)
+      assert.is_true(ok, tostring(x_done))
+      assert.is_true(x_done)
+      assert.is_true(y_left)
+    end)
+
     it("when the pool can start another worker", function()
       local ex <close> = futures.ThreadPoolExecutor(2)
       local f = ex:submit(function(pool) return pool:submit(function() return 1 end):result() + 1 end, ex)
