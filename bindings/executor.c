@@ -268,10 +268,30 @@ static const lf_pool_hooks thread_hooks = {
 
 /* ---- the Lua class -------------------------------------------------------- */
 
+/* The executor at 1, for submit and map: one already collected was shut
+ * down by its __gc (which a finalizer may run before another's), and a
+ * state that is closing takes no new work. */
 static lfb_executor *check_exec(lua_State *L) {
   lfb_executor *ex = luaL_checkudata(L, 1, LFB_THREADPOOL);
-  if (ex->pool == NULL) luaL_argerror(L, 1, "executor is collected");
+  if (ex->pool == NULL) lfb_submit_error(L, LF_ESHUTDOWN);
+  lfb_check_closing(L);
   return ex;
+}
+
+/* Lua has no flag for a state being closed, but lua_close is the only time
+ * a finalizer runs with no caller beneath it: walk to the bottom frame. A
+ * finalizer stops the collector, so in the common case one call says no. */
+void lfb_check_closing(lua_State *L) {
+  if (lua_gc(L, LUA_GCISRUNNING) == 1) return;
+  lua_Debug ar;
+  int level = 1;
+  while (lua_getstack(L, level + 1, &ar)) level++;
+  if (!lua_getstack(L, level, &ar) || !lua_getinfo(L, "n", &ar)) return;
+  if (ar.namewhat && strcmp(ar.namewhat, "metamethod") == 0 && ar.name &&
+      strcmp(ar.name, "__gc") == 0)
+    lfb_raise(L, "RuntimeError",
+              "cannot schedule new futures after the Lua state began to "
+              "close");
 }
 
 void lfb_executor_push(lua_State *L, lf_pool *p) {
@@ -408,7 +428,8 @@ void lfb_check_options(lua_State *L, int idx, const char *const known[]) {
 }
 
 static int e_shutdown(lua_State *L) {
-  lfb_executor *ex = check_exec(L);
+  lfb_executor *ex = luaL_checkudata(L, 1, LFB_THREADPOOL);
+  if (ex->pool == NULL) return 0; /* its __gc shut it down */
   int wait, cancel;
   lfb_shutdown_args(L, &wait, &cancel);
   int rc = lf_pool_shutdown(ex->pool, wait, cancel);

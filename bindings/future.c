@@ -135,9 +135,16 @@ static void outcome_table(lua_State *L, int idx, lfb_future *fu) {
 enum { WANT_VALUES, WANT_ERROR, WANT_TRACEBACK };
 
 /* The future at idx is done: pushes what `want` asks for. */
+/* exception() and traceback() return one value, nil included, so that
+ * assert.equal(nil, f:exception()) sees two arguments. */
+static int nil_result(lua_State *L) {
+  lua_pushnil(L);
+  return 1;
+}
+
 static int finished(lua_State *L, int idx, lfb_future *fu, int want) {
   if (lf_future_state(fu->f) == LF_CANCELLED) {
-    if (want == WANT_TRACEBACK) return 0;
+    if (want == WANT_TRACEBACK) return nil_result(L);
     lua_pushvalue(L, idx);
     const char *s = luaL_tolstring(L, -1, NULL);
     return lfb_raise(L, "CancelledError", "%s", s);
@@ -165,14 +172,9 @@ static int finished(lua_State *L, int idx, lfb_future *fu, int want) {
   lua_getfield(L, t, "ok");
   int ok = lua_toboolean(L, -1);
   lua_pop(L, 1);
-  if (want == WANT_ERROR) {
-    if (ok) return 0;
-    lua_rawgeti(L, t, 1);
-    return 1;
-  }
-  if (want == WANT_TRACEBACK) {
-    if (ok) return 0;
-    lua_rawgeti(L, t, 2);
+  if (want == WANT_ERROR || want == WANT_TRACEBACK) {
+    if (ok) return nil_result(L);
+    lua_rawgeti(L, t, want == WANT_ERROR ? 1 : 2);
     return 1;
   }
   if (!ok) {
@@ -195,29 +197,29 @@ typedef struct cbitem {
   int ref; /* registry: {future object, callback} */
 } cbitem;
 
-static void report(lua_State *L, const char *what) {
+/* Reports the error at the top, raised by a callback of the future at
+ * fidx, as Python's module does, and pops it. */
+static void report(lua_State *L, int fidx) {
+  fidx = lua_absindex(L, fidx);
   const char *msg = luaL_tolstring(L, -1, NULL);
-  fprintf(stderr, "luafutures: %s: %s\n", what, msg);
+  const char *fut = luaL_tolstring(L, fidx, NULL);
+  fprintf(stderr, "luafutures: exception calling callback for %s: %s\n", fut,
+          msg);
   fflush(stderr);
-  lua_pop(L, 2);
+  lua_pop(L, 3);
 }
 
 static void cb_run(lf_item *it, void *ctx) {
   cbitem *cb = (cbitem *)it;
   lua_State *L = ctx;
   if (L) {
-    lua_pushnil(L); /* no traceback: one line on stderr is enough */
     lua_rawgeti(L, LUA_REGISTRYINDEX, cb->ref);
     luaL_unref(L, LUA_REGISTRYINDEX, cb->ref);
-    lua_rawgeti(L, -1, 2);
-    lua_rawgeti(L, -2, 1);
-    lua_remove(L, -3);
-    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
-      lua_pushvalue(L, -1);
-      report(L, "exception calling a done callback");
-      lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
+    lua_rawgeti(L, -1, 1);
+    lua_rawgeti(L, -2, 2);
+    lua_pushvalue(L, -2); /* {f, fn} f fn f */
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) report(L, -2);
+    lua_pop(L, 2);
   }
   lf_inbox_unref(cb->inbox);
   free(cb);
@@ -296,7 +298,7 @@ static int f_wait_then(lua_State *L, int want) {
   double timeout = want == WANT_TRACEBACK ? 0 : lfb_opt_timeout(L, 2, NULL);
   lfb_ctx *ctx = lfb_ctx_of(L);
   if (want == WANT_TRACEBACK) {
-    if (!lf_future_done(fu->f)) return 0;
+    if (!lf_future_done(fu->f)) return nil_result(L);
   } else {
     lfb_wait_one(L, ctx, fu->f, timeout);
   }
@@ -352,14 +354,14 @@ static int f_add_done_callback(lua_State *L) {
     free(cb);
     if (rc < 0) return luaL_error(L, "not enough memory");
   }
-  /* Already done: call it now, reporting (not raising) its error. */
-  lua_pushnil(L);
+  /* Already done: the callbacks added before this one may still wait in
+   * the inbox; they go first. Then this one runs now, its error reported,
+   * not raised. */
+  lf_future_sync(fu->f);
+  lfb_poll(L, ctx);
   lua_pushvalue(L, 2);
   lua_pushvalue(L, 1);
-  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
-    lua_pushvalue(L, -1);
-    report(L, "exception calling a done callback");
-  }
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) report(L, 1);
   return 0;
 }
 

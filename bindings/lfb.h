@@ -151,6 +151,8 @@ int lfb_await(lua_State *L, lfb_ctx *ctx, lf_future *f, double timeout,
 
 /* executor.c helpers shared with map.c and wait.c */
 lf_pool *lfb_check_pool(lua_State *L);
+/* Raises RuntimeError when the state runs its finalizers in lua_close. */
+void lfb_check_closing(lua_State *L);
 int lfb_submit_error(lua_State *L, int rc);
 void lfb_check_options(lua_State *L, int idx, const char *const known[]);
 /* submit's common part: encodes the function at 2 and its arguments into a

@@ -28,6 +28,7 @@ typedef struct mapiter {
   double deadline;  /* < 0: none */
   double start;
   int finished;
+  int stepped;      /* iteration has begun */
 } mapiter;
 
 static void release(mapiter *it, int cancel) {
@@ -49,6 +50,7 @@ static mapiter *check_iter(lua_State *L, int idx) {
 
 /* Pushes `i, values...` of the next call, or raises its error. */
 static int step(lua_State *L, mapiter *it) {
+  it->stepped = 1;
   if (it->finished || it->pos >= it->n) {
     release(it, 0);
     return 0;
@@ -118,7 +120,9 @@ static int step(lua_State *L, mapiter *it) {
 static int it_call(lua_State *L) {
   mapiter *it = check_iter(L, 1);
   lua_settop(L, 1);
-  return step(L, it);
+  int n = step(L, it);
+  if (n == 0) lua_pushnil(L); /* finished or closed: one nil */
+  return n ? n : 1;
 }
 
 static int it_collect(lua_State *L) {
@@ -140,6 +144,14 @@ static int it_collect(lua_State *L) {
 
 static int it_close(lua_State *L) {
   release(check_iter(L, 1), 1);
+  return 0;
+}
+
+/* As Python's map: calls run even if their iterator is dropped unread;
+ * dropping one that was being read cancels what has not started. */
+static int it_gc(lua_State *L) {
+  mapiter *it = check_iter(L, 1);
+  release(it, it->stepped);
   return 0;
 }
 
@@ -283,7 +295,7 @@ int lfb_map_on(lua_State *L, const lfb_submitter *s) {
 static const luaL_Reg meta[] = {
     {"__call", it_call},
     {"__close", it_close},
-    {"__gc", it_close},
+    {"__gc", it_gc},
     {"__tostring", it_tostring},
     {NULL, NULL},
 };

@@ -223,9 +223,12 @@ static int find_worker(char *out, size_t len) {
 
 /* ---- the Lua class -------------------------------------------------------- */
 
+/* The executor at 1, for submit and map (see check_exec). */
 static lfb_procexec *check_proc(lua_State *L) {
   lfb_procexec *ex = luaL_checkudata(L, 1, LFB_PROCPOOL);
-  if (ex->pool == NULL) luaL_argerror(L, 1, "executor is collected");
+  if (ex->pool == NULL)
+    lfb_raise(L, "RuntimeError", "cannot schedule new futures after shutdown");
+  lfb_check_closing(L);
   return ex;
 }
 
@@ -262,7 +265,8 @@ static int p_map(lua_State *L) {
 }
 
 static int p_shutdown(lua_State *L) {
-  lfb_procexec *ex = check_proc(L);
+  lfb_procexec *ex = luaL_checkudata(L, 1, LFB_PROCPOOL);
+  if (ex->pool == NULL) return 0; /* its __gc shut it down */
   int wait, cancel;
   lfb_shutdown_args(L, &wait, &cancel);
   lf_procpool_shutdown(ex->pool, wait, cancel);

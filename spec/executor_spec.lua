@@ -185,6 +185,39 @@ describe("ThreadPoolExecutor", function()
       ex:shutdown(true, true)
     end)
 
+    it("does not cancel the task a worker was just started for", function()
+      -- CPython's test_cancel_futures_wait_false: the first task still runs
+      local ex = futures.ThreadPoolExecutor(1)
+      local f = ex:submit(function() return "apple" end)
+      ex:shutdown(false, true)
+      assert.equal("apple", f:result())
+      ex:shutdown()
+    end)
+
+    it("refuses a submit from a finalizer that closing the state runs", function()
+      if not support.children_ok then pending("runs commands: not under ThreadSanitizer") end
+      local out, err, status = support.run_script([[
+        local futures = require "concurrent.futures"
+        local ex = futures.ThreadPoolExecutor(1)
+        local late = setmetatable({}, {__gc = function()
+          local ok, e = pcall(ex.submit, ex, function() return 1 end)
+          print(ok, futures.RuntimeError:is(e), e)
+        end})
+        assert(ex:submit(function() return 1 end):result() == 1)
+      ]])
+      assert.equal("", err)
+      assert.equal(0, status)
+      assert.equal("false\ttrue\tRuntimeError: cannot schedule new futures after the Lua state began to close\n", out)
+    end)
+
+    it("lets a finalizer of an ordinary collection submit", function()
+      local ex <close> = futures.ThreadPoolExecutor(1)
+      local got = {}
+      setmetatable({}, {__gc = function() got.f = ex:submit(function() return "from gc" end) end})
+      support.collect()
+      assert.equal("from gc", got.f:result())
+    end)
+
     it("shutdown{} waits", function()
       local ex = futures.ThreadPoolExecutor(1)
       local f = ex:submit(function() return 1 end)

@@ -53,8 +53,14 @@ describe("Future", function()
       assert.equal(f:result(), f:result())
     end)
 
-    it("exception() is nil for a task that succeeded", function()
-      assert.is_nil(ex:submit(function() return 1 end):exception())
+    it("exception() and traceback() are one nil for a task that succeeded", function()
+      local f = ex:submit(function() return 1 end)
+      assert.equal(nil, f:exception()) -- one value: equal() counts its arguments
+      assert.equal(1, select("#", f:exception()))
+      assert.equal(1, select("#", f:traceback()))
+      assert.is_nil(f:traceback())
+      local pending = futures.Future()
+      assert.equal(1, select("#", pending:traceback())) -- not done yet: nil
     end)
   end)
 
@@ -81,6 +87,18 @@ describe("Future", function()
   end)
 
   describe("callbacks", function()
+    it("keep their order when one is added after the future is done", function()
+      local gate = support.gate()
+      local f = ex:submit(function(g) return g:result() end, gate)
+      local order = {}
+      f:add_done_callback(function() order[#order + 1] = "a" end)
+      f:add_done_callback(function() order[#order + 1] = "b" end)
+      gate:set_result(1)
+      repeat until f:done() -- done() does not run callbacks: a and b wait
+      f:add_done_callback(function() order[#order + 1] = "c" end)
+      assert.equal("a,b,c", table.concat(order, ","))
+    end)
+
     it("run in the order added, with the very future", function()
       local gate = support.gate()
       local f = ex:submit(function(g) return g:result() end, gate)

@@ -79,6 +79,26 @@ describe("map", function()
     assert.is_false(ran:done())
   end)
 
+  it("a finished or closed iterator returns one nil", function()
+    local it = ex:map(function(x) return x end, {1})
+    assert.same({1, 1}, {it()})
+    assert.equal(1, select("#", it()))
+    local closed = ex:map(function(x) return x end, {1})
+    closed:close()
+    assert.equal(1, select("#", closed()))
+  end)
+
+  it("runs every call of an iterator dropped unread", function()
+    -- CPython's test_map_submits_without_iteration
+    local one = futures.ThreadPoolExecutor(1)
+    local boxes = {}
+    for i = 1, 10 do boxes[i] = futures.Future() end
+    one:map(function(b) b:set_result(true) end, boxes)
+    support.collect()
+    one:shutdown(true)
+    for i = 1, 10 do assert.is_true(boxes[i]:done(), "call " .. i) end
+  end)
+
   it("a trailing {} is an empty iterable", function()
     assert.same({n = 0}, ex:map(function(a, b) return a end, {1, 2}, {}):collect())
   end)

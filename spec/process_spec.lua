@@ -49,22 +49,7 @@ end
 
 local function broken(err) return futures.BrokenProcessPool:is(err) end
 
--- A Lua script run as a child of this process: stdout, stderr, status.
-local function run_script(code, env)
-  local path, errs = os.tmpname(), os.tmpname()
-  local f = assert(io.open(path, "w"))
-  f:write('package.cpath = "./?.so;" .. package.cpath\n', code)
-  f:close()
-  local p = io.popen(("%s timeout 30 lua5.4 %s 2>%s"):format(env or "", path, errs))
-  local out = p:read("a")
-  local _, _, status = p:close()
-  local ef = io.open(errs)
-  local err = ef:read("a")
-  ef:close()
-  os.remove(path)
-  os.remove(errs)
-  return out, err, status
-end
+local run_script = support.run_script
 
 local function with_children(fn)
   return function()

@@ -21,6 +21,24 @@ function support.error_of(fn, ...)
   return err
 end
 
+-- A Lua script run as a child of this process, with this checkout's
+-- module: its stdout, stderr and exit status.
+function support.run_script(code, env)
+  local path, errs = os.tmpname(), os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write('package.cpath = "./?.so;" .. package.cpath\n', code)
+  f:close()
+  local p = io.popen(("%s timeout 30 lua5.4 %s 2>%s"):format(env or "", path, errs))
+  local out = p:read("a")
+  local _, _, status = p:close()
+  local ef = io.open(errs)
+  local err = ef:read("a")
+  ef:close()
+  os.remove(path)
+  os.remove(errs)
+  return out, err, status
+end
+
 -- Forces collection of everything unreachable, twice (finalizers revive).
 function support.collect()
   collectgarbage() collectgarbage()

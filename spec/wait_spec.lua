@@ -90,6 +90,14 @@ describe("wait and as_completed", function()
       assert.same({ready, second, first}, order)
     end)
 
+    it("returns one nil at the end", function()
+      local f = ex:submit(function() return 0 end)
+      local next_f = futures.as_completed({f})
+      assert.equal(f, next_f())
+      assert.equal(1, select("#", next_f()))
+      assert.equal(1, select("#", next_f()))
+    end)
+
     it("yields duplicates once and hands back the caller's objects", function()
       local a = ex:submit(function() return 1 end)
       local map = {[a] = "x"}
