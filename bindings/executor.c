@@ -410,6 +410,21 @@ static int e_submit(lua_State *L) {
   return 1;
 }
 
+/* An integer at idx: an integer, or a float with an exact integer value,
+ * as lauxlib's checkinteger takes them (strings are not numbers here). */
+int lfb_getint(lua_State *L, int idx, lua_Integer *v) {
+  int ok = 0;
+  if (lua_type(L, idx) == LUA_TNUMBER) *v = lua_tointegerx(L, idx, &ok);
+  return ok;
+}
+
+void lfb_checkint(lua_State *L, int arg, lua_Integer *v, const char *what) {
+  if (lfb_getint(L, arg, v)) return;
+  if (lua_type(L, arg) == LUA_TNUMBER)
+    luaL_argerror(L, arg, "number has no integer representation");
+  luaL_typeerror(L, arg, what);
+}
+
 /* Raises for a key of the options table at idx not in `known`. */
 void lfb_check_options(lua_State *L, int idx, const char *const known[]) {
   lua_pushnil(L);
@@ -490,20 +505,19 @@ static int m_threadpool(lua_State *L) {
   if (lua_istable(L, 1)) {
     opts = 1;
     lfb_check_options(L, 1, known);
-    if (lua_getfield(L, 1, "max_workers") != LUA_TNIL) {
-      luaL_argexpected(L, lua_isinteger(L, -1), 1, "integer 'max_workers'");
-      max = lua_tointeger(L, -1);
-    }
+    if (lua_getfield(L, 1, "max_workers") != LUA_TNIL)
+      luaL_argcheck(L, lfb_getint(L, -1, &max), 1,
+                    "'max_workers' must be an integer");
     lua_pop(L, 1);
     /* The prefix string stays on the stack while it is used. */
     if (lua_getfield(L, 1, "thread_name_prefix") != LUA_TNIL) {
       luaL_argcheck(L, lua_type(L, -1) == LUA_TSTRING, 1,
                     "'thread_name_prefix' must be a string");
       prefix = lua_tostring(L, -1);
+      if (*prefix == '\0') prefix = NULL; /* as Python: the default one */
     }
   } else if (!lua_isnoneornil(L, 1)) {
-    luaL_argexpected(L, lua_isinteger(L, 1), 1, "table or integer");
-    max = lua_tointeger(L, 1);
+    lfb_checkint(L, 1, &max, "table or integer");
   }
   luaL_argcheck(L, max > 0, 1, "'max_workers' must be greater than 0");
   luaL_argcheck(L, max <= 1000000, 1, "'max_workers' is too large");

@@ -155,6 +155,10 @@ lf_pool *lfb_check_pool(lua_State *L);
 void lfb_check_closing(lua_State *L);
 int lfb_submit_error(lua_State *L, int rc);
 void lfb_check_options(lua_State *L, int idx, const char *const known[]);
+/* An integer, or a float with an exact integer value (0 if not), and the
+ * same for argument `arg`, raising as lauxlib does (`what` expected). */
+int lfb_getint(lua_State *L, int idx, lua_Integer *v);
+void lfb_checkint(lua_State *L, int arg, lua_Integer *v, const char *what);
 /* submit's common part: encodes the function at 2 and its arguments into a
  * new pending future holding its task (raises TransferError), for a pool
  * in this process (handles_ok) or another. */

@@ -218,8 +218,8 @@ int lfb_map_on(lua_State *L, const lfb_submitter *s) {
       }
       lua_pop(L, 1);
       if (lua_getfield(L, last, "chunksize") != LUA_TNIL) {
-        luaL_argexpected(L, lua_isinteger(L, -1), last, "integer 'chunksize'");
-        chunksize = lua_tointeger(L, -1);
+        luaL_argcheck(L, lfb_getint(L, -1, &chunksize), last,
+                      "'chunksize' must be an integer");
         luaL_argcheck(L, chunksize >= 1, last, "'chunksize' must be at least 1");
       }
       lua_pop(L, 1);

@@ -336,15 +336,12 @@ static int m_processpool(lua_State *L) {
   if (lua_istable(L, 1)) {
     opts = 1;
     lfb_check_options(L, 1, known);
-    if (lua_getfield(L, 1, "max_workers") != LUA_TNIL) {
-      luaL_argcheck(L, lua_isinteger(L, -1), 1,
+    if (lua_getfield(L, 1, "max_workers") != LUA_TNIL)
+      luaL_argcheck(L, lfb_getint(L, -1, &max), 1,
                     "'max_workers' must be an integer");
-      max = lua_tointeger(L, -1);
-    }
     if (lua_getfield(L, 1, "max_tasks_per_child") != LUA_TNIL) {
-      luaL_argcheck(L, lua_isinteger(L, -1), 1,
+      luaL_argcheck(L, lfb_getint(L, -1, &max_tasks), 1,
                     "'max_tasks_per_child' must be an integer");
-      max_tasks = lua_tointeger(L, -1);
       luaL_argcheck(L, max_tasks > 0 && max_tasks <= UINT32_MAX, 1,
                     "'max_tasks_per_child' must be greater than 0");
     }
@@ -365,8 +362,7 @@ static int m_processpool(lua_State *L) {
       worker = lua_tostring(L, -1);
     }
   } else if (!lua_isnoneornil(L, 1)) {
-    luaL_argexpected(L, lua_isinteger(L, 1), 1, "table or integer");
-    max = lua_tointeger(L, 1);
+    lfb_checkint(L, 1, &max, "table or integer");
   }
   luaL_argcheck(L, max > 0, 1, "'max_workers' must be greater than 0");
   luaL_argcheck(L, max <= 100000, 1, "'max_workers' is too large");

@@ -298,14 +298,19 @@ static int ac_next(lua_State *L) {
     char why[400];
     int rc = block(L, ctx, b, &d, why, sizeof why);
     unblock(L, ctx, b);
-    if (rc == LF_ETIMEDOUT) {
+    if (rc == LF_ETIMEDOUT || rc == LF_EDEADLK) {
+      /* The iteration is over: it keeps none of the futures. */
       wbox_release(b);
+      lua_pushnil(L);
+      while (lua_next(L, lua_upvalueindex(2))) {
+        lua_pop(L, 1);
+        lua_pushvalue(L, -1);
+        lua_pushnil(L);
+        lua_rawset(L, lua_upvalueindex(2));
+      }
+      if (rc == LF_EDEADLK) return lfb_raise(L, "DeadlockError", "%s", why);
       return lfb_raise(L, "TimeoutError", "%d (of %d) futures unfinished",
                        (int)left, b->total);
-    }
-    if (rc == LF_EDEADLK) {
-      wbox_release(b);
-      return lfb_raise(L, "DeadlockError", "%s", why);
     }
     f = lf_waiter_pop(b->w);
     if (f == NULL) return luaL_error(L, "as_completed: woke with nothing");

@@ -11,6 +11,13 @@ describe("ThreadPoolExecutor", function()
     assert.matches("^<ThreadPoolExecutor at 0x%x+ prefix='ThreadPoolExecutor%-%d+' workers=0/2 state=running>$", tostring(b))
     local c <close> = futures.ThreadPoolExecutor()
     assert.matches("/" .. math.min(32, futures.cpu_count() + 4) .. " ", tostring(c))
+    local d <close> = futures.ThreadPoolExecutor(2.0) -- as lauxlib takes integers
+    assert.matches("workers=0/2 ", tostring(d))
+  end)
+
+  it("takes an empty thread_name_prefix as the default, as Python does", function()
+    local ex <close> = futures.ThreadPoolExecutor{max_workers = 1, thread_name_prefix = ""}
+    assert.matches("^ThreadPoolExecutor%-%d+_0$", ex:submit(futures.thread_name):result())
   end)
 
   it("names workers prefix_i in start order", function()
