@@ -5,8 +5,11 @@
 #   LUA_LIB   how bin/luafutures links Lua (default: -llua5.4)
 #   LUA       the Lua 5.4 interpreter    (default: lua5.4)
 #   BUSTED    busted, run under Lua 5.4  (default: lua5.4 /usr/bin/busted)
-#   SANITIZE  address | thread           (ASan+UBSan or TSan build and run)
-#   CFLAGS    extra compiler flags; OPT optimisation (default -O2 -g)
+#   SANITIZE  address | thread           (ASan+UBSan or TSan build and run;
+#             both also check the Lua stack discipline, -DLFB_DEBUG)
+#   CFLAGS    extra compiler flags (after a make clean: CFLAGS=-DLFB_DEBUG
+#             checks the stack without a sanitizer); OPT optimisation
+#             (default -O2 -g)
 #   PREFIX, LIBDIR, BINDIR  install places (set by the rockspec)
 #
 # Targets: all (default), test, test-c, test-lua, deps, demo, bench,
@@ -24,11 +27,11 @@ BINDIR   ?= $(PREFIX)/bin
 WARN     = -Wall -Wextra -Wno-unused-parameter
 BASEFLAGS = -std=c11 -D_GNU_SOURCE -fPIC -pthread $(OPT) $(WARN)
 ifeq ($(SANITIZE),address)
-  SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer
+  SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -DLFB_DEBUG
   SANENV   = ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
   SANLIB   = $(shell $(CC) -print-file-name=libasan.so)
 else ifeq ($(SANITIZE),thread)
-  SANFLAGS = -fsanitize=thread -fno-omit-frame-pointer
+  SANFLAGS = -fsanitize=thread -fno-omit-frame-pointer -DLFB_DEBUG
   SANENV   = TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/.ci/tsan.supp" LUAFUTURES_SANITIZE=thread
   SANLIB   = $(shell $(CC) -print-file-name=libtsan.so)
 endif

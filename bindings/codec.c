@@ -608,7 +608,7 @@ int lfb_enc_value(lfb_enc *e, lua_State *L, int idx) {
   e->npath = 0;
   int top = lua_gettop(L);
   int rc = enc(e, L, idx);
-  lua_settop(L, top);
+  lua_settop(L, top); /* enc may leave what it pushed when it fails */
   if (rc == 0 && e->err[0]) rc = -1;
   return rc;
 }
@@ -677,6 +677,8 @@ lf_payload *lfb_error_payload(const char *type, const char *message) {
 }
 
 /* ---- decoder -------------------------------------------------------------- */
+
+static void dec_one(lfb_dec *d, lua_State *L);
 
 void lfb_dec_init(lfb_dec *d, const lf_payload *p) {
   d->p = p;
@@ -815,6 +817,12 @@ static void dec_function(lfb_dec *d, lua_State *L) {
 
 void lfb_dec_value(lfb_dec *d, lua_State *L) {
   luaL_checkstack(L, 8, "value nested too deep");
+  LFB_STACK_BEGIN(L);
+  dec_one(d, L);
+  LFB_STACK_CHECK(L, 1);
+}
+
+static void dec_one(lfb_dec *d, lua_State *L) {
   unsigned tag = lfb_dec_u8(d);
   switch (tag) {
     case T_NIL:

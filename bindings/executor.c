@@ -295,9 +295,11 @@ void lfb_check_closing(lua_State *L) {
 }
 
 void lfb_executor_push(lua_State *L, lf_pool *p) {
+  LFB_STACK_BEGIN(L);
   lua_rawgetp(L, LUA_REGISTRYINDEX, lfb_PROXIES);
   if (lua_rawgetp(L, -1, p) == LUA_TUSERDATA) {
     lua_remove(L, -2);
+    LFB_STACK_CHECK(L, 1);
     return;
   }
   lua_pop(L, 1);
@@ -309,6 +311,7 @@ void lfb_executor_push(lua_State *L, lf_pool *p) {
   lua_pushvalue(L, -1);
   lua_rawsetp(L, -3, p);
   lua_remove(L, -2);
+  LFB_STACK_CHECK(L, 1);
 }
 
 /* Raises the error for a refused submit. */
@@ -328,6 +331,7 @@ lf_pool *lfb_check_pool(lua_State *L) { return check_exec(L)->pool; }
 
 lf_future *lfb_task_future(lua_State *L, int handles_ok) {
   luaL_checktype(L, 2, LUA_TFUNCTION);
+  LFB_STACK_BEGIN(L);
   int top = lua_gettop(L);
   lfb_enc e;
   lfb_enc_init(&e, L);
@@ -344,13 +348,16 @@ lf_future *lfb_task_future(lua_State *L, int handles_ok) {
   }
   lf_future *f = lfb_enc_finish_task(&e, L);
   if (f == NULL) luaL_error(L, "not enough memory");
+  LFB_STACK_CHECK(L, 0);
   return f;
 }
 
 void lfb_future_push_new(lua_State *L, lf_future *f) {
+  LFB_STACK_BEGIN(L);
   lfb_future *fu = lua_newuserdatauv(L, sizeof *fu, 0);
   fu->f = f;
   luaL_setmetatable(L, LFB_FUTURE);
+  LFB_STACK_CHECK(L, 1);
 }
 
 void lfb_shutdown_args(lua_State *L, int *wait, int *cancel) {
@@ -427,6 +434,7 @@ void lfb_checkint(lua_State *L, int arg, lua_Integer *v, const char *what) {
 
 /* Raises for a key of the options table at idx not in `known`. */
 void lfb_check_options(lua_State *L, int idx, const char *const known[]) {
+  LFB_STACK_BEGIN(L);
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     lua_pop(L, 1);
@@ -440,6 +448,7 @@ void lfb_check_options(lua_State *L, int idx, const char *const known[]) {
       luaL_argerror(L, idx, lua_pushfstring(L, "unknown option '%s'", k));
     }
   }
+  LFB_STACK_CHECK(L, 0);
 }
 
 static int e_shutdown(lua_State *L) {

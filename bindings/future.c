@@ -233,11 +233,13 @@ static void cb_hook(void *arg, lf_future *f) {
 
 int lfb_poll(lua_State *L, lfb_ctx *ctx) {
   if (ctx->inbox == NULL || !lf_inbox_pending(ctx->inbox)) return 0;
+  LFB_STACK_BEGIN(L);
   int n = 0;
   for (lf_item *it = lf_inbox_take(ctx->inbox), *next; it; it = next, n++) {
     next = it->next;
     it->run(it, L);
   }
+  LFB_STACK_CHECK(L, 0);
   return n;
 }
 

@@ -23,6 +23,23 @@ typedef struct lfb_ctx {
   int names_count; /* package.loaded entries when names were indexed */
 } lfb_ctx;
 
+/* Stack discipline, checked in debug builds (-DLFB_DEBUG, which the
+ * sanitizer builds set): a helper that promises to leave the stack `delta`
+ * slots higher notes the top where it starts and checks it where it
+ * returns; a broken promise aborts with the place. */
+#ifdef LFB_DEBUG
+void lfb_stack_fail(const char *file, int line, int want, int got);
+#define LFB_STACK_BEGIN(L) const int lfb_top_ = lua_gettop(L)
+#define LFB_STACK_CHECK(L, delta)                                          \
+  do {                                                                     \
+    if (lua_gettop(L) != lfb_top_ + (delta))                               \
+      lfb_stack_fail(__FILE__, __LINE__, lfb_top_ + (delta), lua_gettop(L)); \
+  } while (0)
+#else
+#define LFB_STACK_BEGIN(L) ((void)0)
+#define LFB_STACK_CHECK(L, delta) ((void)0)
+#endif
+
 /* The context of the running function (upvalue 1). */
 #define lfb_ctx_of(L) ((lfb_ctx *)lua_touserdata(L, lua_upvalueindex(1)))
 /* Creates this state's context (or finds it) and leaves it on the stack. */

@@ -9,6 +9,8 @@
  * lua_close it is finalised after them.
  */
 #include <stdlib.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -40,9 +42,20 @@ void lfb_push_weak(lua_State *L, const char *key, const char *mode) {
   lua_rawsetp(L, LUA_REGISTRYINDEX, key);
 }
 
+#ifdef LFB_DEBUG
+void lfb_stack_fail(const char *file, int line, int want, int got) {
+  fprintf(stderr, "%s:%d: Lua stack top is %d, %d was promised\n", file, line,
+          got, want);
+  abort();
+}
+#endif
+
 lfb_ctx *lfb_ctx_push(lua_State *L) {
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, CTX) == LUA_TUSERDATA)
+  LFB_STACK_BEGIN(L);
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, CTX) == LUA_TUSERDATA) {
+    LFB_STACK_CHECK(L, 1);
     return lua_touserdata(L, -1);
+  }
   lua_pop(L, 1);
   lfb_ctx *ctx = lua_newuserdatauv(L, sizeof *ctx, 0);
   memset(ctx, 0, sizeof *ctx);
@@ -55,6 +68,7 @@ lfb_ctx *lfb_ctx_push(lua_State *L) {
   lua_setmetatable(L, -2);
   lua_pushvalue(L, -1);
   lua_rawsetp(L, LUA_REGISTRYINDEX, CTX);
+  LFB_STACK_CHECK(L, 1);
   return ctx;
 }
 
