@@ -203,16 +203,22 @@ int lfb_map_on(lua_State *L, const lfb_submitter *s) {
   int last = lua_gettop(L);
   double timeout = -1;
   lua_Integer chunksize = 1;
-  /* A final table with fields and no [1] is the options table. */
-  if (last >= 4 && lua_istable(L, last) && lua_rawlen(L, last) == 0) {
-    lua_pushnil(L);
-    int has = lua_next(L, last);
-    if (has) lua_pop(L, 2);
-    if (has) {
+  /* A final table with a timeout or chunksize field and no [1] is the
+   * options table (then its other keys are misspelt options); any other
+   * table, {n = 0} from table.pack() included, is an iterable. */
+  if (last >= 4 && lua_istable(L, last)) {
+    int list = lua_rawgeti(L, last, 1) != LUA_TNIL;
+    lua_pushliteral(L, "timeout");
+    int opts = lua_rawget(L, last) != LUA_TNIL;
+    lua_pushliteral(L, "chunksize");
+    opts = lua_rawget(L, last) != LUA_TNIL || opts;
+    lua_pop(L, 3);
+    if (opts && !list) {
       static const char *const known[] = {"timeout", "chunksize", NULL};
       lfb_check_options(L, last, known);
       if (lua_getfield(L, last, "timeout") != LUA_TNIL) {
-        luaL_argexpected(L, lua_type(L, -1) == LUA_TNUMBER, last, "number 'timeout'");
+        luaL_argcheck(L, lua_type(L, -1) == LUA_TNUMBER, last,
+                      "'timeout' must be a number");
         timeout = (double)lua_tonumber(L, -1);
         luaL_argcheck(L, timeout >= 0, last, "timeout must be non-negative");
       }

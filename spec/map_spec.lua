@@ -103,6 +103,11 @@ describe("map", function()
     assert.same({n = 0}, ex:map(function(a, b) return a end, {1, 2}, {}):collect())
   end)
 
+  it("a trailing table is options only with a timeout or chunksize field", function()
+    assert.same({n = 0}, ex:map(function(a, b) return a end, {1, 2}, table.pack()):collect())
+    assert.same({1, 2, n = 2}, ex:map(function(a) return a end, {1, 2}, {chunksize = 2}):collect())
+  end)
+
   it("does not keep the executor alive", function()
     local weak = setmetatable({}, {__mode = "v"})
     local it

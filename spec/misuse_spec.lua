@@ -22,6 +22,8 @@ describe("misuse", function()
     {function() futures.ThreadPoolExecutor{initializer = 1} end, "bad argument #1 to 'ThreadPoolExecutor' ('initializer' must be a function)"},
     {function() ex:shutdown{cancel = true} end, "bad argument #1 to 'shutdown' (unknown option 'cancel')"},
     {function() ex:map(print, {1}, {chunksize = 0}) end, "bad argument #3 to 'map' ('chunksize' must be at least 1)"},
+    {function() ex:map(print, {1}, {timeout = "x"}) end, "bad argument #3 to 'map' ('timeout' must be a number)"},
+    {function() futures.wait({}, {timeout = "x"}) end, "bad argument #2 to 'wait' ('timeout' must be a number)"},
     {function() ex:map(print, {1}, {chunk_size = 2, timeout = 1}) end, "bad argument #3 to 'map' (unknown option 'chunk_size')"},
     {function() ex:map(print, 5) end, "bad argument #2 to 'map' (table or function expected, got number)"},
     {function() ex:map(print) end, "bad argument #1 to 'map' (at least one iterable expected)"},
