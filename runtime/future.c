@@ -129,20 +129,20 @@ int lf_future_start(lf_future *f, lf_payload **task) {
   pthread_mutex_t *m = lf__stripe(f);
   lf__lock(m);
   int st = atomic_load_explicit(&f->state, memory_order_relaxed);
-  *task = f->payload;
-  f->payload = NULL;
   int rc = 0;
+  *task = NULL;
   if (st == LF_PENDING) {
+    /* Only a pending future's payload is its task: once cancelled it has
+     * none, and once finished (set_result on a queued future) it is the
+     * result, which stays. */
+    *task = f->payload;
+    f->payload = NULL;
     atomic_store_explicit(&f->state, LF_RUNNING, memory_order_release);
     f->at.runner = f->bound ? lf__self : NULL;
   } else {
     rc = st == LF_CANCELLED ? LF_ECANCELLED : LF_EINVALSTATE;
   }
   lf__unlock(m);
-  if (rc != 0) {
-    lf_payload_free(*task);
-    *task = NULL;
-  }
   return rc;
 }
 

@@ -295,12 +295,12 @@ static void break_locked(lf_procpool *p, int cause) {
   if (p->status == LF_POOL_BROKEN) return;
   p->status = LF_POOL_BROKEN;
   p->cause = cause;
+  drop_pending(p); /* first: its task may live in a future freed below */
   while (p->qlen > 0) add_done(p, queue_pop(p), NULL, 1);
   for (uint32_t id = 0; id < p->nslots; id++) {
     lf_future *f = slot_take(p, id);
     if (f) add_done(p, f, NULL, 1);
   }
-  drop_pending(p);
   close_fd(&p->qfd[0]);
   for (size_t i = 0; i < p->nw; i++) {
     wproc *w = p->w[i];
