@@ -112,7 +112,6 @@ struct lf_worker {
   lf_pool *pool;
   pthread_t thread;
   char *name;
-  lf_future *first; /* handed over at start, taken by the worker */
   /* The futures it blocks on with no timeout (none: nwaiting 0), and
    * whether its wait needs all of them (else any one ends it). */
   lf_future *const *waiting_on;

@@ -45,6 +45,7 @@ struct lf_pool {
   _Atomic size_t nqueued;   /* futures in both lists */
   lf_worker **workers;
   size_t nworkers, cap, max, nexited;
+  size_t nstarting; /* workers started, not yet past init (under mu) */
   _Atomic size_t nsleeping;
   _Atomic size_t nfree;     /* workers not running a task */
   _Atomic size_t nworkers_a; /* nworkers, for submit's lock-free check */
@@ -152,8 +153,8 @@ static int spin_for_work(lf_pool *p) {
   }
 }
 
-/* Runs f, taken off the queue (or handed over) by a worker counted busy,
- * and drops the queue's reference. */
+/* Runs f, taken off the queue by a worker counted busy, and drops the
+ * queue's reference. */
 static void run_one(lf_pool *p, void *wctx, lf_future *f) {
   lf_payload *task;
   if (lf_future_start(f, &task) == 0) {
@@ -180,23 +181,14 @@ static void *worker_main(void *arg) {
   pthread_setname_np(pthread_self(), short_name);
 
   void *wctx = p->hooks.init(p->ud, w->name);
-  /* The future this worker was started for is its own: no shutdown can
-   * cancel it from the queue. It runs first, or fails with the pool. */
-  lf_future *first = w->first;
-  w->first = NULL;
-  if (wctx != NULL && first != NULL) run_one(p, wctx, first);
   lf__lock(&p->mu);
+  p->nstarting--;
   if (wctx == NULL && p->status != LF_POOL_BROKEN) {
     set_status_locked(p, LF_POOL_BROKEN);
     lf__broadcast(&p->cv);
     lf_future *q = take_queue_locked(p);
     lf__unlock(&p->mu);
     fail_queue(p, q);
-    lf__lock(&p->mu);
-  }
-  if (wctx == NULL && first != NULL) {
-    lf__unlock(&p->mu);
-    fail_queue(p, first);
     lf__lock(&p->mu);
   }
   while (wctx != NULL) {
@@ -231,9 +223,8 @@ static void *worker_main(void *arg) {
   return NULL;
 }
 
-/* Starts one worker, for `first` if not NULL (a future it then owns, with
- * the queue's reference); called with the pool lock held. */
-static int start_worker_locked(lf_pool *p, lf_future *first) {
+/* Starts one worker; called with the pool lock held. */
+static int start_worker_locked(lf_pool *p) {
   if (p->nworkers == p->cap) {
     size_t cap = p->cap ? p->cap * 2 : 4;
     lf_worker **ws = lf__realloc(p->workers, cap * sizeof *ws);
@@ -252,7 +243,6 @@ static int start_worker_locked(lf_pool *p, lf_future *first) {
   snprintf(name, len, "%s_%zu", p->prefix, p->nworkers);
   w->pool = p;
   w->name = name;
-  w->first = first;
   atomic_fetch_add(&live_threads, 1);
   if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
     atomic_fetch_sub(&live_threads, 1);
@@ -265,7 +255,8 @@ static int start_worker_locked(lf_pool *p, lf_future *first) {
    * this pool lock. */
   p->workers[p->nworkers++] = w;
   p->nworkers_a = p->nworkers;
-  if (first == NULL) p->nfree++;
+  p->nfree++;
+  p->nstarting++;
   return 0;
 }
 
@@ -277,31 +268,21 @@ int lf_pool_submit(lf_pool *p, lf_future *f) {
   int status = p->status;
   if (status != LF_POOL_RUNNING) return refused(status);
   /* Start a worker when more futures wait than workers are free. */
+  /* Start a worker when more futures wait than workers are free. */
+  if (p->nqueued + 1 > p->nfree && p->nworkers_a < p->max) {
+    lf__lock(&p->mu);
+    int rc = 0;
+    if (p->status == LF_POOL_RUNNING && p->nqueued + 1 > p->nfree &&
+        p->nworkers < p->max)
+      rc = start_worker_locked(p);
+    size_t n = p->nworkers;
+    lf__unlock(&p->mu);
+    if (rc != 0 && n == 0) return rc;
+  }
   lf_future_ref(f);
   f->bound = 1; /* not yet visible to any other thread */
   f->at.pool = p;
   f->next = NULL;
-  /* Start a worker when more futures wait than workers are free; it takes
-   * this future straight away, as a thread started for it would in
-   * Python, so a shutdown that cancels the queue does not find it there. */
-  if (p->nqueued + 1 > p->nfree && p->nworkers_a < p->max) {
-    lf__lock(&p->mu);
-    int rc = 0, taken = 0;
-    if (p->status == LF_POOL_RUNNING && p->nqueued + 1 > p->nfree &&
-        p->nworkers < p->max) {
-      rc = start_worker_locked(p, f);
-      taken = rc == 0;
-    }
-    size_t n = p->nworkers;
-    lf__unlock(&p->mu);
-    if (taken) return 0;
-    if (rc != 0 && n == 0) {
-      f->at.pool = NULL;
-      f->bound = 0;
-      lf_future_unref(f);
-      return rc;
-    }
-  }
   lf__lock(&p->in_mu);
   if (p->status != LF_POOL_RUNNING) {
     status = p->status;
@@ -350,6 +331,19 @@ int lf_pool_shutdown(lf_pool *p, int wait, int cancel_futures) {
   lf__lock(&p->mu);
   if (p->status == LF_POOL_RUNNING) set_status_locked(p, LF_POOL_SHUTDOWN);
   lf_future *q = cancel_futures ? take_queue_locked(p) : NULL;
+  /* As in Python, where a thread started by a submit is already waiting
+   * for work: the first futures are left to the workers still starting. */
+  for (size_t k = 0; k < p->nstarting && q; k++) {
+    lf_future *f = q;
+    q = f->next;
+    f->next = NULL;
+    if (p->qtail)
+      p->qtail->next = f;
+    else
+      p->qhead = f;
+    p->qtail = f;
+    p->nqueued++;
+  }
   lf__broadcast(&p->cv);
   lf__unlock(&p->mu);
   for (lf_future *f = q, *next; f; f = next) {

@@ -201,6 +201,20 @@ describe("ThreadPoolExecutor", function()
       ex:shutdown()
     end)
 
+    it("keeps FIFO order while a worker is still starting", function()
+      local gate = support.gate()
+      local ex = futures.ThreadPoolExecutor{max_workers = 2, initializer = function(g)
+        if futures.thread_name():match("_0$") then g:result() end
+      end, initargs = {gate}}
+      local fs = {}
+      for i = 1, 3 do fs[i] = ex:submit(function() return futures.thread_name() end) end
+      fs[3]:result() -- run by the free worker, after the two before it
+      assert.is_true(fs[1]:done())
+      assert.is_true(fs[2]:done())
+      gate:set_result(true)
+      ex:shutdown()
+    end)
+
     it("refuses a submit from a finalizer that closing the state runs", function()
       if not support.children_ok then pending("runs commands: not under ThreadSanitizer") end
       local out, err, status = support.run_script([[
