@@ -110,7 +110,8 @@ static wbox *wbox_new(lua_State *L) {
 
 /* What a blocked wait tells the deadlock check: the futures it waits on
  * and whether it needs all of them or any one. A wait for any one names
- * every unfinished future, up to MAXSET of them (more are not checked). */
+ * every future it still watches, up to MAXSET of them (more are not
+ * checked). */
 #define MAXSET 256
 typedef struct dset {
   lf_future *f[MAXSET];
@@ -123,8 +124,10 @@ static int checkable(const wbox *b) {
   return b->deadline < 0 && lf_current_pool() != NULL;
 }
 
+/* Done futures are kept: one that finished since the last look makes a
+ * wait for any one of them not doomed, which it is not. */
 static void dset_add(dset *d, lf_future *f) {
-  if (d->n <= MAXSET && !lf_future_done(f)) {
+  if (d->n <= MAXSET) {
     if (d->n < MAXSET) d->f[d->n] = f;
     d->n++;
   }

@@ -10,11 +10,11 @@
  * A future is doomed when it is running on a doomed worker, or queued on a
  * pool that cannot start another worker and whose every worker is doomed.
  * A worker is doomed when one future it needs is doomed (a wait for all),
- * or every future it could take is (a wait for any one). A worker met again on the path being
- * explored is doomed (the cycle closes). Anything else -- a worker that is
- * not blocked, a bare Future() that someone may still set, a done future,
- * a pool with room -- ends the search with "not doomed", so there are no
- * false alarms; the last waiter to close a cycle is the one told.
+ * or every future it could take is (a wait for any one). Workers that wait
+ * on each other in a cycle are all doomed. Anything else -- a worker that
+ * is not blocked, a bare Future() that someone may still set, a done
+ * future, a pool with room -- is "not doomed", so there are no false
+ * alarms; the last waiter to close a cycle is the one told.
  *
  * The whole check runs under lf__graph_mu; it takes pool locks and stripes
  * inside it, one at a time.
@@ -25,34 +25,6 @@
 #include "internal.h"
 
 pthread_mutex_t lf__graph_mu = PTHREAD_MUTEX_INITIALIZER;
-
-typedef struct path {
-  lf_worker **on; /* workers on the current path */
-  size_t n, cap;
-  lf_worker **cleared; /* proved not doomed */
-  size_t ncleared, capcleared;
-  int depth;
-} path;
-
-static int contains(lf_worker **ws, size_t n, lf_worker *w) {
-  for (size_t i = 0; i < n; i++)
-    if (ws[i] == w) return 1;
-  return 0;
-}
-
-static int push(lf_worker ***ws, size_t *n, size_t *cap, lf_worker *w) {
-  if (*n == *cap) {
-    size_t c = *cap ? *cap * 2 : 8;
-    lf_worker **nw = lf__realloc(*ws, c * sizeof *nw);
-    if (nw == NULL) return -1;
-    *ws = nw;
-    *cap = c;
-  }
-  (*ws)[(*n)++] = w;
-  return 0;
-}
-
-static int doomed_worker(path *pa, lf_worker *w);
 
 /* What a future waits for before it can finish. */
 typedef struct fview {
@@ -73,15 +45,63 @@ static fview look(lf_future *f) {
   return v;
 }
 
-static int doomed_future(path *pa, lf_future *f) {
+/* The blocked workers that the waiter's fate may depend on, each with a
+ * verdict: all start doomed and are cleared until nothing changes (the
+ * greatest fixpoint, so workers that wait on each other in a cycle stay
+ * doomed). Each round is linear in the waits, so the whole check is
+ * polynomial however the waits overlap. */
+typedef struct graph {
+  lf_worker **w;
+  unsigned char *doomed;
+  size_t n, cap;
+  int oom;
+} graph;
+
+static long find(const graph *g, const lf_worker *w) {
+  for (size_t i = 0; i < g->n; i++)
+    if (g->w[i] == w) return (long)i;
+  return -1;
+}
+
+/* Adds w if it is blocked (a worker that is not can still make progress,
+ * so it is never doomed and is left out). */
+static void add(graph *g, lf_worker *w) {
+  if (w->nwaiting == 0 || find(g, w) >= 0) return;
+  if (g->n == g->cap) {
+    size_t cap = g->cap ? g->cap * 2 : 8;
+    lf_worker **nw = lf__realloc(g->w, cap * sizeof *nw);
+    if (nw) g->w = nw;
+    unsigned char *nd = nw ? lf__realloc(g->doomed, cap) : NULL;
+    if (nd) g->doomed = nd;
+    if (nw == NULL || nd == NULL) {
+      g->oom = 1;
+      return;
+    }
+    g->cap = cap;
+  }
+  g->w[g->n] = w;
+  g->doomed[g->n++] = 1;
+}
+
+static int doomed_worker(graph *g, lf_worker *w, int collect) {
+  if (collect) add(g, w);
+  long i = find(g, w);
+  return i >= 0 && g->doomed[i];
+}
+
+/* Whether f can never finish while the doomed workers stay doomed. With
+ * `collect`, the workers it depends on are added to the graph first. */
+static int doomed_future(graph *g, lf_future *f, int collect) {
   fview v = look(f);
   if (!v.bound || v.state >= LF_CANCELLED) return 0;
-  if (v.state == LF_RUNNING) return v.runner && doomed_worker(pa, v.runner);
+  if (v.state == LF_RUNNING)
+    return v.runner && doomed_worker(g, v.runner, collect);
   if (v.pool == NULL || lf__pool_can_run_more(v.pool)) return 0;
   lf_worker **ws;
   size_t n = lf__pool_workers(v.pool, &ws);
   int doomed = n > 0;
-  for (size_t i = 0; i < n && doomed; i++) doomed = doomed_worker(pa, ws[i]);
+  for (size_t i = 0; i < n && (doomed || collect); i++)
+    doomed = doomed_worker(g, ws[i], collect) && doomed;
   lf__free(ws);
   return doomed;
 }
@@ -89,28 +109,15 @@ static int doomed_future(path *pa, lf_future *f) {
 /* The first of w's futures that can never finish, if that dooms its wait
  * (one is enough when it needs them all, every one must be when any would
  * do); else NULL. */
-static lf_future *dooming(path *pa, lf_worker *w) {
+static lf_future *dooming(graph *g, lf_worker *w) {
   lf_future *first = NULL;
   for (size_t i = 0; i < w->nwaiting; i++) {
-    int d = doomed_future(pa, w->waiting_on[i]);
+    int d = doomed_future(g, w->waiting_on[i], 0);
     if (d && first == NULL) first = w->waiting_on[i];
     if (d && w->waiting_all) return first;
     if (!d && !w->waiting_all) return NULL;
   }
   return first;
-}
-
-static int doomed_worker(path *pa, lf_worker *w) {
-  if (contains(pa->on, pa->n, w)) return 1;
-  if (contains(pa->cleared, pa->ncleared, w)) return 0;
-  if (w->nwaiting == 0 || pa->depth > 1000) return 0;
-  if (push(&pa->on, &pa->n, &pa->cap, w) != 0) return 0;
-  pa->depth++;
-  int d = dooming(pa, w) != NULL;
-  pa->depth--;
-  pa->n--;
-  if (!d) push(&pa->cleared, &pa->ncleared, &pa->capcleared, w);
-  return d;
 }
 
 static void explain(lf_worker *self, lf_future *target, char *why,
@@ -152,17 +159,25 @@ static void explain(lf_worker *self, lf_future *target, char *why,
 }
 
 int lf__doomed(lf_worker *self, char *why, size_t whylen) {
-  path pa = {0};
-  int d = doomed_worker(&pa, self);
+  graph g = {0};
+  add(&g, self);
+  for (size_t i = 0; i < g.n && !g.oom; i++)
+    for (size_t k = 0; k < g.w[i]->nwaiting; k++)
+      doomed_future(&g, g.w[i]->waiting_on[k], 1);
+  for (int changed = 1; changed && !g.oom;) {
+    changed = 0;
+    for (size_t i = 0; i < g.n; i++)
+      if (g.doomed[i] && dooming(&g, g.w[i]) == NULL) {
+        g.doomed[i] = 0;
+        changed = 1;
+      }
+  }
+  int d = !g.oom && g.n > 0 && g.doomed[0];
   if (d && why && whylen) {
-    /* Which future to name: explored again from self, on a path that
-     * holds self, so a cycle through it still closes. */
-    pa.n = pa.ncleared = 0;
-    lf_future *target = NULL;
-    if (push(&pa.on, &pa.n, &pa.cap, self) == 0) target = dooming(&pa, self);
+    lf_future *target = dooming(&g, self);
     explain(self, target ? target : self->waiting_on[0], why, whylen);
   }
-  lf__free(pa.on);
-  lf__free(pa.cleared);
+  lf__free(g.w);
+  lf__free(g.doomed);
   return d;
 }

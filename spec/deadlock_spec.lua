@@ -98,6 +98,30 @@ describe("deadlocks", function()
     end)
   end
 
+  it("settles many overlapping waits for any one future", function()
+    -- every worker waits for the first of 20 subtasks queued behind them
+    -- all; the check must stay polynomial (it once took minutes here)
+    local ex = futures.ThreadPoolExecutor(6)
+    local fs = {}
+    for i = 1, 6 do
+      fs[i] = ex:submit(function(pool)
+        local sub = {}
+        for j = 1, 20 do sub[j] = pool:submit(math.max, j, 1) end
+        return futures.wait(sub, nil, futures.FIRST_COMPLETED)
+      end, ex)
+    end
+    local deadlocks = 0
+    for i = 1, 6 do
+      local ok, err = pcall(fs[i].result, fs[i])
+      if not ok then
+        assert.is_true(futures.DeadlockError:is(err), tostring(err))
+        deadlocks = deadlocks + 1
+      end
+    end
+    assert.is_true(deadlocks >= 1)
+    ex:shutdown()
+  end)
+
   describe("no false alarms", function()
     it("for FIRST_EXCEPTION while another future can still fail", function()
       local a <close> = futures.ThreadPoolExecutor(1)
