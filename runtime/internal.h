@@ -96,12 +96,13 @@ void lf__slab_free(lf__slab *s); /* unmaps every chunk, live cells too */
 void *lf__slab_take(lf__slab *s);
 void lf__slab_give(lf__slab *s, void *cell); /* NULL is ignored */
 size_t lf__slab_chunks(lf__slab *s);
-void lf__slab_reset(lf__slab *s); /* in a forked child */
 /* The cells futures live in: LF__CELL_SIZE bytes each. */
 #define LF__CELL_SIZE (sizeof(struct lf_future) + LF_FUTURE_ROOM)
 void *lf__cell_take(void);
 void lf__cell_give(void *cell);
-void lf__cells_reset(void); /* in a forked child */
+/* Sets the slab up (and its fork handlers) now: before a pool forks, so
+ * that no fork can catch its first use half done. */
+void lf__cells_ready(void);
 
 /* Completes `f` (already moved to a done state under its stripe, which the
  * caller passes locked): notifies waiters, unlocks, runs hooks. */

@@ -442,7 +442,6 @@ static void child_after_fork(lf_procpool *p, int chfd) {
   /* The parent's other threads do not exist here: whatever runtime locks
    * they held are made free (the child never touches what they guard). */
   lf__stripes_reset();
-  lf__cells_reset();
   LF__CHECK(pthread_mutex_init(&lf__graph_mu, NULL));
   lf__self = NULL;
   sigset_t none;
@@ -761,6 +760,7 @@ static int start_locked(lf_procpool *p) {
 
 lf_procpool *lf_procpool_new(const lf_proc_config *cfg,
                              const lf_proc_hooks *hooks, void *ud, int *err) {
+  lf__cells_ready();
   lf_procpool *p = lf__calloc(1, sizeof *p);
   char *exe = lf__strdup(cfg->worker_path ? cfg->worker_path : "");
   char *hello = lf__malloc(cfg->hello_len + 1);

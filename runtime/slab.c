@@ -16,8 +16,8 @@
  *
  * One mutex, `mu`, guards the chunk list, `cur` and every chunk header;
  * nothing else is locked while it is held. Cells are taken and given back
- * on any thread. In a forked child only the forking thread exists, so
- * lf__slab_reset() makes the lock anew.
+ * on any thread. The slab of futures holds its lock across fork() (a
+ * pthread_atfork handler), so a forked child finds its lists whole.
  *
  * Under AddressSanitizer futures come from malloc instead (lf__cell_*), so
  * a use after free is still caught; the slab itself is tested directly.
@@ -166,10 +166,6 @@ size_t lf__slab_chunks(lf__slab *s) {
   return n;
 }
 
-void lf__slab_reset(lf__slab *s) {
-  LF__CHECK(pthread_mutex_init(&s->mu, NULL));
-}
-
 /* ---- the cells of futures ------------------------------------------------ */
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -184,7 +180,15 @@ void lf__slab_reset(lf__slab *s) {
 static lf__slab cells;
 static pthread_once_t cells_once = PTHREAD_ONCE_INIT;
 
-static void cells_init(void) { slab_init(&cells, LF__CELL_SIZE); }
+/* fork() keeps the slab whole: the lock is held across it, so no other
+ * thread is half way through a list, and each side then releases it. */
+static void cells_lock(void) { lf__lock(&cells.mu); }
+static void cells_unlock(void) { lf__unlock(&cells.mu); }
+
+static void cells_init(void) {
+  slab_init(&cells, LF__CELL_SIZE);
+  LF__CHECK(pthread_atfork(cells_lock, cells_unlock, cells_unlock));
+}
 
 /* Counted as allocations, so the C tests see a leaked future and can make
  * the making of one fail. */
@@ -210,4 +214,8 @@ void lf__cell_give(void *p) {
 #endif
 }
 
-void lf__cells_reset(void) { lf__slab_reset(&cells); }
+void lf__cells_ready(void) {
+#ifndef CELLS_FROM_MALLOC
+  pthread_once(&cells_once, cells_init);
+#endif
+}

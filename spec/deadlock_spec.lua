@@ -102,14 +102,19 @@ describe("deadlocks", function()
     -- every worker waits for the first of 20 subtasks queued behind them
     -- all; the check must stay polynomial (it once took minutes here)
     local ex = futures.ThreadPoolExecutor(6)
-    local fs = {}
+    local gate, started, fs = support.gate(), {}, {}
     for i = 1, 6 do
-      fs[i] = ex:submit(function(pool)
+      started[i] = futures.Future()
+      fs[i] = ex:submit(function(pool, g, s)
+        s:set_result(true)
+        g:result() -- all six workers busy: no subtask can start
         local sub = {}
         for j = 1, 20 do sub[j] = pool:submit(math.max, j, 1) end
         return futures.wait(sub, nil, futures.FIRST_COMPLETED)
-      end, ex)
+      end, ex, gate, started[i])
     end
+    for i = 1, 6 do started[i]:result() end
+    gate:set_result(true)
     local deadlocks = 0
     for i = 1, 6 do
       local ok, err = pcall(fs[i].result, fs[i])
