@@ -228,11 +228,6 @@ static void test_spawn_missing_executable(void) {
   lf_procpool_unref(p);
 }
 
-typedef struct test {
-  const char *name;
-  void (*fn)(void);
-} test;
-
 static const test tests[] = {
     {"proc_runs_tasks_lazily", test_runs_tasks_lazily},
     {"proc_max_tasks_per_child", test_max_tasks_per_child},
@@ -244,34 +239,6 @@ static const test tests[] = {
 };
 
 int main(int argc, char **argv) {
-  int failures = 0, n = (int)(sizeof tests / sizeof tests[0]);
-  for (int i = 0; i < n; i++) {
-    if (argc > 1 && strcmp(argv[1], tests[i].name) != 0) continue;
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-      alarm(20);
-      lf__alloc_test(0); /* count, fail nothing */
-      tests[i].fn();
-      /* Every worker was reaped: this process has no child left. */
-      if (waitpid(-1, NULL, WNOHANG) != -1 || errno != ECHILD) {
-        fprintf(stderr, "a worker process was not reaped\n");
-        _exit(1);
-      }
-      if (lf__alloc_live() != 0) {
-        fprintf(stderr, "left behind: %ld allocations\n", lf__alloc_live());
-        _exit(1);
-      }
-      _exit(0);
-    }
-    int st;
-    waitpid(pid, &st, 0);
-    int ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
-    printf("%s %d - %s", ok ? "ok" : "not ok", i + 1, tests[i].name);
-    if (WIFSIGNALED(st)) printf(" (signal %d)", WTERMSIG(st));
-    printf("\n");
-    failures += !ok;
-  }
-  printf("%d of %d process pool tests failed\n", failures, n);
-  return failures != 0;
+  return run_tests(tests, (int)(sizeof tests / sizeof tests[0]), argc, argv,
+                   "process pool");
 }

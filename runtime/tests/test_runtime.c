@@ -413,11 +413,6 @@ static void test_out_of_memory(void) {
   lf__alloc_test(0);
 }
 
-typedef struct test {
-  const char *name;
-  void (*fn)(void);
-} test;
-
 static const test tests[] = {
     {"future_states", test_future_states},
     {"hooks_in_order", test_hooks_in_order},
@@ -435,31 +430,6 @@ static const test tests[] = {
 };
 
 int main(int argc, char **argv) {
-  int failures = 0, n = (int)(sizeof tests / sizeof tests[0]);
-  for (int i = 0; i < n; i++) {
-    if (argc > 1 && strcmp(argv[1], tests[i].name) != 0) continue;
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-      alarm(20);
-      lf__alloc_test(0); /* count, fail nothing */
-      tests[i].fn();
-      if (lf_live_pools() != 0 || lf_live_threads() != 0 ||
-          lf__alloc_live() != 0) {
-        fprintf(stderr, "left behind: %ld pools, %ld threads, %ld allocations\n",
-                lf_live_pools(), lf_live_threads(), lf__alloc_live());
-        _exit(1);
-      }
-      _exit(0);
-    }
-    int st;
-    waitpid(pid, &st, 0);
-    int ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
-    printf("%s %d - %s", ok ? "ok" : "not ok", i + 1, tests[i].name);
-    if (WIFSIGNALED(st)) printf(" (signal %d)", WTERMSIG(st));
-    printf("\n");
-    failures += !ok;
-  }
-  printf("%d of %d runtime tests failed\n", failures, n);
-  return failures != 0;
+  return run_tests(tests, (int)(sizeof tests / sizeof tests[0]), argc, argv,
+                   "runtime");
 }
