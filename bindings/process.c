@@ -226,8 +226,7 @@ static int find_worker(char *out, size_t len) {
 /* The executor at 1, for submit and map (see check_exec). */
 static lfb_procexec *check_proc(lua_State *L) {
   lfb_procexec *ex = luaL_checkudata(L, 1, LFB_PROCPOOL);
-  if (ex->pool == NULL)
-    lfb_raise(L, "RuntimeError", "cannot schedule new futures after shutdown");
+  if (ex->pool == NULL) lfb_submit_error(L, LF_ESHUTDOWN);
   lfb_check_closing(L);
   return ex;
 }
