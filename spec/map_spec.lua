@@ -99,6 +99,32 @@ describe("map", function()
     for i = 1, 10 do assert.is_true(boxes[i]:done(), "call " .. i) end
   end)
 
+  it("cancels the unstarted calls of an iterator dropped part-way", function()
+    -- Python's map generator cancels what is left when it is closed or
+    -- collected after its first step.
+    local one = futures.ThreadPoolExecutor(1)
+    local started, gate = futures.Future(), futures.Future()
+    local boxes = {}
+    for i = 1, 4 do boxes[i] = futures.Future() end
+    do
+      local it = one:map(function(i)
+        if i == 2 then
+          started:set_result(true)
+          gate:result()
+        end
+        boxes[i]:set_result(true)
+        return i
+      end, {1, 2, 3, 4})
+      assert.equal(1, (select(2, it())))
+      started:result()  -- call 2 runs, calls 3 and 4 wait in the queue
+    end
+    support.collect()
+    gate:set_result(true)
+    one:shutdown(true)
+    assert.same({true, true, false, false},
+                {boxes[1]:done(), boxes[2]:done(), boxes[3]:done(), boxes[4]:done()})
+  end)
+
   it("a trailing {} is an empty iterable", function()
     assert.same({n = 0}, ex:map(function(a, b) return a end, {1, 2}, {}):collect())
   end)
