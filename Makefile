@@ -3,6 +3,7 @@
 # Knobs (make VAR=value):
 #   LUA_INC   Lua 5.4 headers            (default: /usr/include/lua5.4)
 #   LUA_LIB   how bin/luafutures links Lua (default: -llua5.4)
+#   LUA_STATIC  the Lua archive of `make static` (default: liblua5.4.a)
 #   LUA       the Lua 5.4 interpreter    (default: lua5.4)
 #   BUSTED    busted, run under Lua 5.4  (default: lua5.4 /usr/bin/busted)
 #   SANITIZE  address | thread           (ASan+UBSan or TSan build and run;
@@ -12,7 +13,7 @@
 #             (default -O2 -g)
 #   PREFIX, LIBDIR, BINDIR  install places (set by the rockspec)
 #
-# Targets: all (default), test, test-c, test-lua, deps, demo, bench,
+# Targets: all (default), static, test, test-c, test-lua, deps, demo, bench,
 # bench-check, install, clean.
 
 LUA      ?= lua5.4
@@ -48,7 +49,7 @@ MODULE   = concurrent/futures.so
 CLI      = bin/luafutures
 WORKER   = bin/luafutures-worker
 
-.PHONY: all test test-c test-lua deps demo bench bench-check bench-scaling install clean
+.PHONY: all static test test-c test-lua deps demo bench bench-check bench-scaling install clean
 
 all: $(MODULE) $(CLI) $(WORKER)
 
@@ -81,6 +82,22 @@ $(WORKER): $(BUILD)/bindings/worker_main.o $(RT_OBJ) $(LB_OBJ) $(FLAVOR)
 	@mkdir -p bin
 	$(CC) $(ALLFLAGS) -o $@ $(BUILD)/bindings/worker_main.o $(RT_OBJ) $(LB_OBJ) $(LUA_LIB) -lm -ldl
 
+# The command and its worker linked statically (Lua and the C library
+# included), to copy onto a machine that has no Lua: build-static/bin/.
+# Without a sanitizer only; C modules can still be required if the machine
+# has the C library the build was linked with (the linker warns about it).
+STATIC     = build-static/bin
+LUA_STATIC ?= $(shell $(CC) -print-file-name=liblua5.4.a)
+static: $(STATIC)/luafutures $(STATIC)/luafutures-worker
+
+$(STATIC)/luafutures: $(BUILD)/bindings/cli.o $(RT_OBJ) $(LB_OBJ)
+	@mkdir -p $(STATIC)
+	$(CC) $(ALLFLAGS) -static -o $@ $^ $(LUA_STATIC) -lm -ldl
+
+$(STATIC)/luafutures-worker: $(BUILD)/bindings/worker_main.o $(RT_OBJ) $(LB_OBJ)
+	@mkdir -p $(STATIC)
+	$(CC) $(ALLFLAGS) -static -o $@ $^ $(LUA_STATIC) -lm -ldl
+
 $(BUILD)/test_runtime: runtime/tests/test_runtime.c $(RT_OBJ) runtime/tests/test.h
 	$(CC) $(ALLFLAGS) -Iruntime -o $@ $(filter-out %.h,$^)
 
@@ -93,7 +110,7 @@ test-c: $(BUILD)/test_runtime $(BUILD)/test_proc
 	$(if $(SANITIZE),$(SANENV)) ./$(BUILD)/test_runtime
 	$(if $(SANITIZE),$(SANENV)) ./$(BUILD)/test_proc
 
-test-lua: all
+test-lua: all $(if $(SANITIZE),,static)
 	$(PRELOAD) $(BUSTED) spec
 # A sanitized bin/luafutures runs without the preload (which breaks even
 # /bin/sh under TSan), so its spec runs again from a busted without it.

@@ -16,7 +16,8 @@
  * The worker executable is found by the `worker` option, then the
  * LUAFUTURES_WORKER environment variable, then beside the module: dladdr()
  * names the file this code was loaded from (concurrent/futures.so, or a
- * program that links the module in) and bin/luafutures-worker is looked
+ * program that links the module in; /proc/self/exe when the program is
+ * linked statically) and bin/luafutures-worker is looked
  * for in the build tree's and in a Lua tree's layout.
  *
  * The object that created a pool owns it: collecting it or closing its
@@ -180,11 +181,12 @@ static pthread_once_t module_dir_once = PTHREAD_ONCE_INIT;
 static void find_module_dir(void) {
   Dl_info info;
   char self[PATH_MAX], real[PATH_MAX];
-  if (dladdr((void *)luaopen_concurrent_futures, &info) == 0 ||
-      info.dli_fname == NULL)
-    return;
-  const char *file = info.dli_fname;
-  if (strchr(file, '/') == NULL) { /* the main program, found on PATH */
+  const char *file = "";
+  if (dladdr((void *)luaopen_concurrent_futures, &info) != 0 &&
+      info.dli_fname != NULL)
+    file = info.dli_fname;
+  /* the main program, found on PATH, or a static one (no dladdr answer) */
+  if (strchr(file, '/') == NULL) {
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n <= 0) return;
     self[n] = '\0';

@@ -30,13 +30,14 @@ end
 
 -- Runs the command with `args` (shell words, already quoted) and returns
 -- stdout, stderr and the exit status. opts.stdin: text to feed it (else
--- /dev/null); opts.env: words put before it (`env -u LUA_CPATH`, `X=1`).
+-- /dev/null); opts.env: words put before it (`env -u LUA_CPATH`, `X=1`);
+-- opts.cli: another build of the command.
 local function run(args, opts)
   opts = opts or {}
   local err = tmpfile()
   local input = opts.stdin and tmpfile(opts.stdin) or "/dev/null"
   local cmd = ("%s timeout %d %s %s <%s 2>%s"):format(
-    opts.env or "", TIMEOUT, CLI, args, input, err)
+    opts.env or "", TIMEOUT, opts.cli or CLI, args, input, err)
   local p = assert(io.popen(cmd))
   local out = p:read("a")
   local _, how, code = p:close()
@@ -372,6 +373,24 @@ describe("luafutures", function()
         end):result())
       ]], {env = "env -u LUA_CPATH -u LUA_CPATH_5_4"})
       assert.same({"ThreadPoolExecutor-0_0\ttrue\n", "", 0}, {out, err, code})
+    end)
+
+    it("linked statically, finds its worker executable beside itself", function()
+      -- `make static` (part of `make test` without a sanitizer): a program
+      -- with no dynamic symbol table, where dladdr() names no file
+      local static = io.popen("pwd"):read("l") .. "/build-static/bin/luafutures"
+      if not io.open(static) then
+        pending("no statically linked build: make static")
+        return
+      end
+      local out, err, code = run("-e " .. q[[
+        local futures = require "concurrent.futures"
+        for _, how in ipairs{"spawn", "fork"} do
+          local ex <close> = futures.ProcessPoolExecutor{max_workers = 1, start_method = how}
+          print(how, ex:submit(futures.getpid):result() ~= futures.getpid())
+        end
+      ]], {cli = static, env = "cd / && env -u LUAFUTURES_WORKER"})
+      assert.same({"spawn\ttrue\nfork\ttrue\n", "", 0}, {out, err, code})
     end)
 
     it("runs scripts/demo.lua", function()
