@@ -207,8 +207,8 @@ target() {
   if [ "$v" = skipped ]; then verdict="skipped"
   elif [ "$v" = "" ] && [ "$enforced" = 0 ]; then verdict="n/a (no figure)"
   elif ! isnum "$v"; then verdict="MISSED (no figure: ${v:-missing})"
-  elif awk -v x="$v" "BEGIN { exit !($expr) }"; then verdict="ok"
-  else verdict="MISSED"; fi
+  elif awk -v x="$v" "BEGIN { exit !($expr) }"; then verdict="ok ($(printf '%.3g' "$v"))"
+  else verdict="MISSED ($(printf '%.3g' "$v"))"; fi
   NOTES+=("$(printf '%-6s %-58s %s' "$([ "$enforced" = 1 ] && echo check || echo info)" "$name" "$verdict")")
   if [ "$enforced" = 1 ] && [ "${verdict%% *}" = MISSED ]; then FAIL=1; fi
 }
