@@ -264,40 +264,78 @@ static int refused(int status) {
   return status == LF_POOL_BROKEN ? LF_EBROKEN : LF_ESHUTDOWN;
 }
 
-int lf_pool_submit(lf_pool *p, lf_future *f) {
-  int status = p->status;
-  if (status != LF_POOL_RUNNING) return refused(status);
-  /* Start a worker when more futures wait than workers are free. */
-  /* Start a worker when more futures wait than workers are free. */
-  if (p->nqueued + 1 > p->nfree && p->nworkers_a < p->max) {
-    lf__lock(&p->mu);
-    int rc = 0;
-    if (p->status == LF_POOL_RUNNING && p->nqueued + 1 > p->nfree &&
-        p->nworkers < p->max)
-      rc = start_worker_locked(p);
-    size_t n = p->nworkers;
-    lf__unlock(&p->mu);
-    if (rc != 0 && n == 0) return rc;
-  }
+/* Appends f to the incoming list (in_mu held, status running). */
+static void append_incoming(lf_pool *p, lf_future *f) {
   lf_future_ref(f);
   f->bound = 1; /* not yet visible to any other thread */
   f->at.pool = p;
   f->next = NULL;
-  lf__lock(&p->in_mu);
-  if (p->status != LF_POOL_RUNNING) {
-    status = p->status;
-    lf__unlock(&p->in_mu);
-    f->at.pool = NULL;
-    f->bound = 0;
-    lf_future_unref(f);
-    return refused(status);
-  }
   if (p->intail)
     p->intail->next = f;
   else
     p->inhead = f;
   p->intail = f;
   p->nqueued++;
+}
+
+/* Takes f back out of the incoming list (mu held, no worker exists, so no
+ * one else can have taken it). */
+static void unlink_incoming_locked(lf_pool *p, lf_future *f) {
+  lf__lock(&p->in_mu);
+  lf_future **at = &p->inhead, *prev = NULL;
+  while (*at != f) {
+    prev = *at;
+    at = &(*at)->next;
+  }
+  *at = f->next;
+  if (p->intail == f) p->intail = prev;
+  p->nqueued--;
+  lf__unlock(&p->in_mu);
+  f->next = NULL;
+  f->at.pool = NULL;
+  f->bound = 0;
+  lf_future_unref(f);
+}
+
+/* The slow path of a submit that may have to start a worker. As in
+ * Python, the future is queued before the worker starts, under the pool
+ * lock: a worker whose initializer fails at once then fails this future
+ * rather than the submit, and a shutdown cannot come between the two. */
+static int submit_starting(lf_pool *p, lf_future *f) {
+  lf__lock(&p->mu);
+  lf__lock(&p->in_mu);
+  if (p->status != LF_POOL_RUNNING) {
+    int status = p->status;
+    lf__unlock(&p->in_mu);
+    lf__unlock(&p->mu);
+    return refused(status);
+  }
+  append_incoming(p, f);
+  lf__unlock(&p->in_mu);
+  int rc = 0;
+  if (p->nqueued > p->nfree && p->nworkers < p->max) rc = start_worker_locked(p);
+  if (rc != 0 && p->nworkers == 0) {
+    unlink_incoming_locked(p, f);
+    lf__unlock(&p->mu);
+    return rc;
+  }
+  if (p->nsleeping > 0) lf__signal(&p->cv);
+  lf__unlock(&p->mu);
+  return 0;
+}
+
+int lf_pool_submit(lf_pool *p, lf_future *f) {
+  int status = p->status;
+  if (status != LF_POOL_RUNNING) return refused(status);
+  /* Start a worker when more futures wait than workers are free. */
+  if (p->nqueued + 1 > p->nfree && p->nworkers_a < p->max) return submit_starting(p, f);
+  lf__lock(&p->in_mu);
+  if (p->status != LF_POOL_RUNNING) {
+    status = p->status;
+    lf__unlock(&p->in_mu);
+    return refused(status);
+  }
+  append_incoming(p, f);
   lf__unlock(&p->in_mu);
   if (p->nsleeping > 0) {
     lf__lock(&p->mu);
