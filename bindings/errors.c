@@ -29,12 +29,37 @@ static const struct {
 
 static const char CLASSES[] = "luafutures.classes";
 
+/* Never raises, whatever an instance was given or set to. */
 static int error_tostring(lua_State *L) {
-  lua_getfield(L, 1, "type");
-  lua_getfield(L, 1, "message");
-  lua_pushfstring(L, "%s: %s", luaL_optstring(L, -2, "Error"),
-                  luaL_optstring(L, -1, ""));
+  const char *type = "Error";
+  if (lua_istable(L, 1) && lua_getfield(L, 1, "type") == LUA_TSTRING)
+    type = lua_tostring(L, -1);
+  else if (luaL_getmetafield(L, 1, "__name") == LUA_TSTRING)
+    type = lua_tostring(L, -1);
+  const char *msg = "";
+  if (lua_istable(L, 1) && lua_getfield(L, 1, "message") != LUA_TNIL)
+    msg = lfb_tostring_safe(L, -1);
+  lua_pushfstring(L, "%s: %s", type, msg);
   return 1;
+}
+
+static int tostring_k(lua_State *L) {
+  luaL_tolstring(L, 1, NULL);
+  return 1;
+}
+
+const char *lfb_tostring_safe(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    lua_pushvalue(L, idx);
+    return lua_tostring(L, -1);
+  }
+  lua_pushcfunction(L, tostring_k);
+  lua_pushvalue(L, idx);
+  if (lua_pcall(L, 1, 1, 0) == LUA_OK) return lua_tostring(L, -1);
+  lua_pop(L, 1);
+  return lua_pushfstring(L, "(error object is a %s value)",
+                         luaL_typename(L, idx));
 }
 
 /* Class:is(v): is v an instance of Class or of a class below it? */
@@ -56,17 +81,39 @@ static int error_is(lua_State *L) {
   return 1;
 }
 
-/* Class(message) or Class{message = ...}: a new instance. */
+/* Class(message) or Class{message = ...}: a new instance. A table is
+ * copied (raw), never changed: a class or a module passed by mistake stays
+ * as it was. Called through __call, so the class is argument 1 and the
+ * caller's first argument is 2; messages count as the caller does. */
 static int error_new(lua_State *L) {
   lua_settop(L, 2);
   lua_getfield(L, 1, "__name");
   const char *name = lua_tostring(L, -1);
-  if (lua_istable(L, 2)) {
-    lua_pushvalue(L, 2);
-  } else {
+  int t = lua_type(L, 2);
+  if (t == LUA_TTABLE) {
+    if (lua_getmetatable(L, 2))
+      return luaL_error(L, "bad argument #1 to '%s' (table without a "
+                        "metatable expected)", name);
+    lua_newtable(L);
+    int copy = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, 2)) { /* key value */
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_rawset(L, copy); /* key */
+    }
+    t = lua_getfield(L, -1, "message");
+    lua_pop(L, 1);
+    if (t != LUA_TNIL && t != LUA_TSTRING && t != LUA_TNUMBER)
+      return luaL_error(L, "bad argument #1 to '%s' ('message' must be a "
+                        "string)", name);
+  } else if (t == LUA_TNIL || t == LUA_TSTRING || t == LUA_TNUMBER) {
     lua_createtable(L, 0, 2);
-    lua_pushstring(L, luaL_optstring(L, 2, ""));
+    lua_pushstring(L, t == LUA_TNIL ? "" : lua_tostring(L, 2));
     lua_setfield(L, -2, "message");
+  } else {
+    return luaL_error(L, "bad argument #1 to '%s' (string or table "
+                      "expected, got %s)", name, luaL_typename(L, 2));
   }
   lua_pushstring(L, name);
   lua_setfield(L, -2, "type");

@@ -38,11 +38,11 @@ static const char ERRKEY[] = "luafutures.lasterror";
 /* Message handler of tasks: keeps the error value as it is and records the
  * traceback beside it. */
 static int task_msgh(lua_State *L) {
-  const char *msg = lua_tostring(L, 1);
-  if (msg == NULL && luaL_callmeta(L, 1, "__tostring")) {
-    msg = lua_tostring(L, -1);
-    lua_pop(L, 1);
-  }
+  const char *msg = NULL; /* the traceback's first line */
+  int t = lua_type(L, 1);
+  if (t == LUA_TSTRING || t == LUA_TNUMBER ||
+      luaL_getmetafield(L, 1, "__tostring") != LUA_TNIL)
+    msg = lfb_tostring_safe(L, 1); /* above the field, if one was pushed */
   luaL_traceback(L, L, msg, 1);
   lua_rawsetp(L, LUA_REGISTRYINDEX, TBKEY);
   lua_settop(L, 1);
@@ -195,7 +195,8 @@ static int setup_worker(lua_State *L) {
   for (uint32_t i = 0; i < n; i++) lfb_dec_value(&d, L);
   if (lua_pcall(L, (int)n - 1, 0, 1) != LUA_OK) {
     lua_rawgetp(L, LUA_REGISTRYINDEX, TBKEY);
-    const char *msg = luaL_optstring(L, -1, luaL_tolstring(L, -2, NULL));
+    const char *msg = lua_isstring(L, -1) ? lua_tostring(L, -1)
+                                          : lfb_tostring_safe(L, -2);
     if (ra->label)
       fprintf(stderr, "luafutures: exception in initializer of %s: %s\n",
               ra->label, msg);
@@ -383,16 +384,18 @@ lf_payload *lfb_encode_init(lua_State *L, int fn, int handles_ok) {
   luaL_argcheck(L, lua_isnil(L, fn + 1) || lua_istable(L, fn + 1), 1,
                 "'initargs' must be a table");
   lua_Integer n = lua_istable(L, fn + 1) ? luaL_len(L, fn + 1) : 0;
-  luaL_checkstack(L, (int)n + 8, "too many initargs");
+  luaL_argcheck(L, n >= 0, 1, "'initargs' has a negative length");
+  luaL_argcheck(L, n <= INT_MAX / 2 && lua_checkstack(L, (int)n + 8), 1,
+                "too many 'initargs'");
   int base = lua_gettop(L);
   for (lua_Integer i = 1; i <= n; i++) lua_geti(L, fn + 1, i);
   lfb_enc e;
   lfb_enc_init(&e, L);
   e.handles_ok = handles_ok;
-  e.what = "initializer argument";
   lfb_enc_u32(&e, (uint32_t)n + 1);
   for (int i = 0; i <= n; i++) {
     e.argno = i;
+    e.what = i == 0 ? "initializer" : "initializer argument";
     if (lfb_enc_value(&e, L, i == 0 ? fn : base + i) != 0) {
       lfb_enc_free(&e, L); /* the message survives in e.err */
       lfb_enc_pusherror(&e, L);

@@ -201,8 +201,8 @@ typedef struct cbitem {
  * fidx, as Python's module does, and pops it. */
 static void report(lua_State *L, int fidx) {
   fidx = lua_absindex(L, fidx);
-  const char *msg = luaL_tolstring(L, -1, NULL);
-  const char *fut = luaL_tolstring(L, fidx, NULL);
+  const char *msg = lfb_tostring_safe(L, -1);
+  const char *fut = luaL_tolstring(L, fidx, NULL); /* ours: cannot fail */
   fprintf(stderr, "luafutures: exception calling callback for %s: %s\n", fut,
           msg);
   fflush(stderr);

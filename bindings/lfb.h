@@ -57,6 +57,9 @@ void lfb_push_weak(lua_State *L, const char *key, const char *mode);
 void lfb_pusherror(lua_State *L, const char *type, const char *fmt, ...);
 /* Raises it. */
 int lfb_raise(lua_State *L, const char *type, const char *fmt, ...);
+/* Pushes tostring(v) of the value at idx and returns it; never raises: when
+ * its __tostring fails, "(error object is a T value)". */
+const char *lfb_tostring_safe(lua_State *L, int idx);
 void lfb_open_errors(lua_State *L); /* module table on top */
 
 /* ---- codec (codec.c) ------------------------------------------------------ */

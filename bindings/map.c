@@ -206,7 +206,7 @@ int lfb_map_on(lua_State *L, const lfb_submitter *s) {
   /* A final table with a timeout or chunksize field and no [1] is the
    * options table (then its other keys are misspelt options); any other
    * table, {n = 0} from table.pack() included, is an iterable. */
-  if (last >= 4 && lua_istable(L, last)) {
+  if (last >= 3 && lua_istable(L, last)) {
     int list = lua_rawgeti(L, last, 1) != LUA_TNIL;
     lua_pushliteral(L, "timeout");
     int opts = lua_rawget(L, last) != LUA_TNIL;
@@ -234,7 +234,9 @@ int lfb_map_on(lua_State *L, const lfb_submitter *s) {
   }
   double start = lf_now();
   int niter = last - 2;
-  luaL_argcheck(L, niter >= 1, 2, "at least one iterable expected");
+  luaL_argcheck(L, niter >= 1, 3, "at least one iterable expected");
+  luaL_argcheck(L, lua_checkstack(L, niter + LUA_MINSTACK), 3,
+                "too many iterables");
   int base = lua_gettop(L);
   lua_Integer n = -1;
   for (int j = 0; j < niter; j++) {

@@ -7,6 +7,7 @@
  */
 
 #include <errno.h>
+#include <math.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -227,11 +228,16 @@ double lf_now(void) {
 }
 
 void lf_sleep(double seconds) {
-  if (!(seconds > 0)) return;
-  struct timespec ts;
-  ts.tv_sec = (time_t)seconds;
-  ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  /* In steps of at most ~31 years, so no time_t overflows: an infinite
+   * sleep sleeps forever. */
+  while (seconds > 0) {
+    double step = seconds > 1e9 ? 1e9 : seconds;
+    if (seconds != HUGE_VAL) seconds -= step;
+    struct timespec ts;
+    ts.tv_sec = (time_t)step;
+    ts.tv_nsec = (long)((step - (double)ts.tv_sec) * 1e9);
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
   }
 }
 

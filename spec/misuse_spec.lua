@@ -26,7 +26,18 @@ describe("misuse", function()
     {function() futures.wait({}, {timeout = "x"}) end, "bad argument #2 to 'wait' ('timeout' must be a number)"},
     {function() ex:map(print, {1}, {chunk_size = 2, timeout = 1}) end, "bad argument #3 to 'map' (unknown option 'chunk_size')"},
     {function() ex:map(print, 5) end, "bad argument #2 to 'map' (table or function expected, got number)"},
-    {function() ex:map(print) end, "bad argument #1 to 'map' (at least one iterable expected)"},
+    {function() ex:map(print) end, "bad argument #2 to 'map' (at least one iterable expected)"},
+    {function() ex:map(print, {timeout = 1}) end, "bad argument #2 to 'map' (at least one iterable expected)"},
+    {function() ex:map(print, table.unpack(support.filled(600000, {1}))) end, "bad argument #2 to 'map' (too many iterables)"},
+    {function() futures.ThreadPoolExecutor{initializer = print, initargs = setmetatable({}, {__len = function() return math.maxinteger end})} end,
+     "bad argument #1 to 'ThreadPoolExecutor' (too many 'initargs')"},
+    {function() futures.ThreadPoolExecutor{initializer = print, initargs = setmetatable({}, {__len = function() return 2^31 end})} end,
+     "bad argument #1 to 'ThreadPoolExecutor' (too many 'initargs')"},
+    {function() futures.ThreadPoolExecutor{initializer = print, initargs = setmetatable({}, {__len = function() return -5 end})} end,
+     "bad argument #1 to 'ThreadPoolExecutor' ('initargs' has a negative length)"},
+    {function() futures.TimeoutError(true) end, "bad argument #1 to 'TimeoutError' (string or table expected, got boolean)"},
+    {function() futures.Error(futures.TimeoutError) end, "bad argument #1 to 'Error' (table without a metatable expected)"},
+    {function() futures.Error{message = true} end, "bad argument #1 to 'Error' ('message' must be a string)"},
     {function() f:result(-1) end, "bad argument #1 to 'result' (timeout must be non-negative)"},
     {function() f:result("soon") end, "bad argument #1 to 'result' (number expected, got string)"},
     {function() f:add_done_callback(nil) end, "bad argument #1 to 'add_done_callback' (function expected, got nil)"},
@@ -52,6 +63,14 @@ describe("misuse", function()
       assert.equal(case[2], (err:gsub("^[^:]*:%d+: ", "")))
     end)
   end
+
+  it("maps over many iterables inside a coroutine", function()
+    local args = support.filled(60, {1, 2})
+    local sum = coroutine.wrap(function()
+      return ex:map(function(...) return select("#", ...) end, table.unpack(args)):collect()
+    end)()
+    assert.same({60, 60, n = 2}, sum)
+  end)
 
   it("leaves no future pending after a refused submit", function()
     local before = collectgarbage("count")

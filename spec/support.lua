@@ -39,6 +39,13 @@ function support.run_script(code, env)
   return out, err, status
 end
 
+-- A list of n copies of v.
+function support.filled(n, v)
+  local t = {}
+  for i = 1, n do t[i] = v end
+  return t
+end
+
 -- Forces collection of everything unreachable, twice (finalizers revive).
 function support.collect()
   collectgarbage() collectgarbage()
