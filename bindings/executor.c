@@ -378,6 +378,22 @@ void lfb_shutdown_args(lua_State *L, int *wait, int *cancel) {
   }
 }
 
+void lfb_push_paths(lua_State *L, void (*undo)(void *), void *ud) {
+  static const char *const names[] = {"path", "cpath"};
+  int pkg = lua_getglobal(L, "package") == LUA_TTABLE ? lua_gettop(L) : 0;
+  for (int i = 0; i < 2; i++) {
+    int t = pkg ? lua_getfield(L, pkg, names[i]) : LUA_TNIL;
+    if (t == LUA_TNIL) {
+      if (pkg) lua_pop(L, 1);
+      lua_pushliteral(L, "");
+    } else if (t != LUA_TSTRING) {
+      if (undo) undo(ud);
+      luaL_error(L, "'package.%s' must be a string", names[i]);
+    }
+  }
+  lua_remove(L, -3);
+}
+
 lf_payload *lfb_encode_init(lua_State *L, int fn, int handles_ok) {
   if (lua_isnil(L, fn)) return NULL;
   luaL_argcheck(L, lua_isfunction(L, fn), 1, "'initializer' must be a function");
@@ -547,16 +563,10 @@ static int m_threadpool(lua_State *L) {
     return luaL_error(L, "not enough memory");
   }
   cfg->init = init;
-  lua_getglobal(L, "package");
-  if (lua_istable(L, -1)) {
-    lua_getfield(L, -1, "path");
-    lua_getfield(L, -2, "cpath");
-    cfg->path = strdup(luaL_optstring(L, -2, ""));
-    cfg->cpath = strdup(luaL_optstring(L, -1, ""));
-  } else {
-    cfg->path = strdup("");
-    cfg->cpath = strdup("");
-  }
+  lfb_push_paths(L, cfg_release, cfg);
+  cfg->path = strdup(lua_tostring(L, -2));
+  cfg->cpath = strdup(lua_tostring(L, -1));
+  lua_pop(L, 2);
   char name[64];
   if (prefix == NULL) {
     snprintf(name, sizeof name, "ThreadPoolExecutor-%d",

@@ -186,6 +186,10 @@ lf_future *lfb_task_future(lua_State *L, int handles_ok);
 /* The initializer at fn and its initargs at fn + 1, checked and encoded
  * (raises on misuse or TransferError); NULL when there is none. */
 lf_payload *lfb_encode_init(lua_State *L, int fn, int handles_ok);
+/* Pushes package.path and package.cpath ("" for one that is nil), which
+ * every worker state gets; raises, after undo(ud), when one is not a
+ * string (as require does). */
+void lfb_push_paths(lua_State *L, void (*undo)(void *), void *ud);
 /* Pushes a new Future object that takes over the caller's reference. */
 void lfb_future_push_new(lua_State *L, lf_future *f);
 /* shutdown's arguments: (wait, cancel_futures) or {wait=, cancel_futures=}. */

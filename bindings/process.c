@@ -157,6 +157,9 @@ static const char *broken_message(int cause) {
     case LF_PROC_SPAWNFAILED:
       return "no worker process could be started, the process pool is not "
              "usable anymore";
+    case LF_PROC_NOANSWER:
+      return "a worker process did not answer when it started (is it a "
+             "luafutures worker?), the process pool is not usable anymore";
     case LF_PROC_IOERROR:
       return "a task could not be sent to the worker processes, the process "
              "pool is not usable anymore";
@@ -399,25 +402,18 @@ static int m_processpool(lua_State *L) {
   }
   uint32_t iflags = encode_init(L, fn); /* fn fn+1 bytes */
   lua_pushinteger(L, iflags);
-  lua_getglobal(L, "package");
-  if (lua_istable(L, -1)) {
-    lua_getfield(L, -1, "path");
-    lua_getfield(L, -2, "cpath");
-  } else {
-    lua_pushliteral(L, "");
-    lua_pushliteral(L, "");
-  }
-  int top = lua_gettop(L); /* ... bytes flags package path cpath */
+  lfb_push_paths(L, NULL, NULL);
+  int top = lua_gettop(L); /* ... bytes flags path cpath */
   lfb_enc e;
   lfb_enc_init(&e, L);
   e.handles_ok = 0;
   int rc = lfb_enc_value(&e, L, top - 1);
   if (rc == 0) rc = lfb_enc_value(&e, L, top);
-  if (rc == 0) rc = lfb_enc_value(&e, L, top - 4);
   if (rc == 0) rc = lfb_enc_value(&e, L, top - 3);
+  if (rc == 0) rc = lfb_enc_value(&e, L, top - 2);
   if (rc != 0) {
     lfb_enc_free(&e, L);
-    return luaL_error(L, "package.path and package.cpath must be strings");
+    return luaL_error(L, "not enough memory");
   }
   lf_payload *h = lfb_enc_finish(&e, L);
   if (h == NULL) return luaL_error(L, "not enough memory");
@@ -425,8 +421,11 @@ static int m_processpool(lua_State *L) {
   lfb_procexec *ex = lua_newuserdatauv(L, sizeof *ex, 0);
   ex->pool = NULL;
   luaL_setmetatable(L, LFB_PROCPOOL);
+  /* How long a new worker may take to answer: LUAFUTURES_WORKER_TIMEOUT
+   * seconds, for machines slower than any we know (0: the default). */
+  const char *wt = getenv("LUAFUTURES_WORKER_TIMEOUT");
   lf_proc_config cfg = {(size_t)max, (size_t)max_tasks, method, exe,
-                        h->data, h->len};
+                        h->data, h->len, wt ? strtod(wt, NULL) : 0};
   int err = 0;
   ex->pool = lf_procpool_new(&cfg, &proc_hooks, NULL, &err);
   lf_payload_free(h);

@@ -33,7 +33,8 @@ enum lf_proc_cause {
   LF_PROC_DIED = 1,    /* a worker terminated abruptly */
   LF_PROC_INITFAILED,  /* a worker's initializer failed */
   LF_PROC_SPAWNFAILED, /* no worker could be started for queued work */
-  LF_PROC_IOERROR      /* a task could not be sent */
+  LF_PROC_IOERROR,     /* a task could not be sent */
+  LF_PROC_NOANSWER     /* a worker did not answer its hello in time */
 };
 
 /* The descriptors a worker finds its two channels on. */
@@ -60,6 +61,8 @@ typedef struct lf_proc_config {
                                * LF_START_SPAWN; "" if none */
   const void *hello;          /* copied: the first message of every worker */
   size_t hello_len;
+  double answer_timeout;      /* seconds a new worker has to answer its
+                               * hello before the pool breaks; 0: 30 */
 } lf_proc_config;
 
 /* A new pool with one reference owned by the caller; no process and no

@@ -69,7 +69,10 @@ extern char **environ;
 #define LF__ASAN 0
 #endif
 
-enum { K_HELLO = 1, K_TASK, K_TASK_FD, K_OK, K_FAILED, K_INITFAIL, K_BYE };
+enum {
+  K_HELLO = 1, K_TASK, K_TASK_FD, K_OK, K_FAILED, K_INITFAIL, K_BYE,
+  K_READY /* the worker read its hello: it is one of ours */
+};
 
 typedef struct hdr {
   uint32_t len, kind, id, flags;
@@ -83,6 +86,8 @@ typedef struct wproc {
   int fd;           /* our end of its channel */
   int accepting;    /* may still take tasks */
   int bye, killed, eof;
+  int ready;        /* it answered its hello */
+  double born;      /* when it started (lf_now) */
   size_t nresults;
   char *rbuf;       /* the manager's alone */
   size_t rlen, rcap;
@@ -111,6 +116,7 @@ struct lf_procpool {
   wproc **w;
   size_t nw, wcap, naccepting;
   size_t max, max_tasks;
+  double answer_timeout;
   int method;
   char *exe;
   char *hello;
@@ -548,6 +554,7 @@ static int spawn_locked(lf_procpool *p) {
   }
   w->pid = pid;
   w->fd = ch[0];
+  w->born = lf_now();
   w->accepting = 1;
   p->w[p->nw++] = w;
   p->naccepting++;
@@ -601,6 +608,8 @@ static void parse_worker_locked(lf_procpool *p, wproc *w) {
       if (f == NULL) continue; /* failed already: the pool broke */
       lf_payload *res = lf_payload_new(data, h.len, NULL, 0, h.flags);
       add_done(p, f, res, res == NULL || h.kind == K_FAILED);
+    } else if (h.kind == K_READY) {
+      w->ready = 1;
     } else if (h.kind == K_BYE) {
       w->bye = 1;
       not_accepting(p, w);
@@ -647,6 +656,26 @@ static void housekeeping_locked(lf_procpool *p) {
     }
   }
   dispatch_locked(p);
+}
+
+/* A worker that has not answered its hello in time is not one of ours (a
+ * wrong `worker` program, say): the pool breaks rather than leave its
+ * futures pending forever. Returns how long the manager may poll, in ms
+ * (-1: no limit). */
+static int answer_wait_ms_locked(lf_procpool *p) {
+  double first = -1;
+  for (size_t i = 0; i < p->nw; i++) {
+    wproc *w = p->w[i];
+    if (!w->ready && !w->killed && (first < 0 || w->born < first))
+      first = w->born;
+  }
+  if (first < 0 || p->status == LF_POOL_BROKEN) return -1;
+  double left = first + p->answer_timeout - lf_now();
+  if (left <= 0) {
+    break_locked(p, LF_PROC_NOANSWER);
+    return 0;
+  }
+  return left > 3600 ? 3600 * 1000 : (int)(left * 1000) + 1;
 }
 
 static int finished_locked(lf_procpool *p) {
@@ -703,9 +732,10 @@ static void *manager_main(void *arg) {
       ws[i] = p->w[i];
       pf[i + 2] = (struct pollfd){ws[i]->fd, POLLIN, 0};
     }
+    int wait_ms = answer_wait_ms_locked(p);
     lf__unlock(&p->mu);
 
-    if (poll(pf, n + 2, -1) < 0 && errno != EINTR) lf_sleep(0.001);
+    if (poll(pf, n + 2, wait_ms) < 0 && errno != EINTR) lf_sleep(0.001);
     if (pf[0].revents) {
       uint64_t v;
       if (read(p->evfd, &v, sizeof v) < 0) { /* nothing to drain */
@@ -778,6 +808,7 @@ lf_procpool *lf_procpool_new(const lf_proc_config *cfg,
   LF__CHECK(pthread_mutex_init(&p->join_mu, NULL));
   p->max = cfg->max_workers ? cfg->max_workers : 1;
   p->max_tasks = cfg->max_tasks_per_child;
+  p->answer_timeout = cfg->answer_timeout > 0 ? cfg->answer_timeout : 30;
   p->method = cfg->start_method;
   p->exe = exe;
   p->hello = hello;
@@ -894,6 +925,12 @@ int lf_procpool_start_method(lf_procpool *p) { return p->method; }
 
 /* ---- the worker's side ---------------------------------------------------- */
 
+static int say(int cfd, uint32_t kind) {
+  hdr h = {0, kind, 0, 0};
+  struct iovec iov = {&h, sizeof h};
+  return send_all(cfd, &iov, 1);
+}
+
 int lf_proc_child_start(int qfd, int cfd, char **hello, size_t *len,
                         size_t *max_tasks) {
   /* Commands the tasks run must not hold the channels open. */
@@ -912,7 +949,7 @@ int lf_proc_child_start(int qfd, int cfd, char **hello, size_t *len,
   *hello = s;
   *len = h.len;
   *max_tasks = h.id;
-  return 0;
+  return say(cfd, K_READY);
 }
 
 int lf_proc_child_next(int qfd, lf_payload **task, uint32_t *id) {
@@ -966,11 +1003,6 @@ int lf_proc_child_reply(int cfd, uint32_t id, lf_payload *result, int failed) {
   return rc;
 }
 
-static int say(int cfd, uint32_t kind) {
-  hdr h = {0, kind, 0, 0};
-  struct iovec iov = {&h, sizeof h};
-  return send_all(cfd, &iov, 1);
-}
 
 int lf_proc_child_initfailed(int cfd) { return say(cfd, K_INITFAIL); }
 int lf_proc_child_bye(int cfd) { return say(cfd, K_BYE); }

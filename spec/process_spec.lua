@@ -495,6 +495,37 @@ describe("ProcessPoolExecutor", function()
     assert.is_true(broken(err) or futures.RuntimeError:is(err), tostring(err))
   end)
 
+  it("breaks, never hangs, when the worker program never answers", with_children(function()
+    local fake = os.tmpname()
+    local f = assert(io.open(fake, "w"))
+    f:write("#!/bin/sh\nexec sleep 1000\n")
+    f:close()
+    os.execute("chmod +x " .. fake)
+    local out, err, status = run_script(([[
+      local futures = require("concurrent.futures")
+      local ex = futures.ProcessPoolExecutor{max_workers = 1, worker = %q}
+      local f = ex:submit(function() return 1 end)
+      local ok, e = pcall(f.result, f)
+      io.write(tostring(futures.BrokenProcessPool:is(e)), " ", e.message)
+    ]]):format(fake), "LUAFUTURES_WORKER_TIMEOUT=0.2")
+    os.remove(fake)
+    assert.equal("", err)
+    assert.equal(0, status)
+    assert.matches("^true a worker process did not answer when it started", out)
+  end))
+
+  it("refuses a package.path that is not a string", function()
+    local saved = package.path
+    package.path = {}
+    local ok, err = pcall(futures.ProcessPoolExecutor, 1)
+    local tok, terr = pcall(futures.ThreadPoolExecutor, 1)
+    package.path = saved
+    assert.is_false(ok)
+    assert.matches("'package.path' must be a string", err)
+    assert.is_false(tok)
+    assert.matches("'package.path' must be a string", terr)
+  end)
+
   it("finds the worker through LUAFUTURES_WORKER", with_children(function()
     local out, err = run_script([[
       local ok, e = pcall(require("concurrent.futures").ProcessPoolExecutor, 1)

@@ -83,8 +83,9 @@ static lf_payload *broken(void *ud, int cause) {
 static const lf_proc_hooks hooks = {child_main, broken, NULL};
 
 static lf_procpool *new_pool(size_t max, size_t max_tasks, const char *hello) {
-  lf_proc_config cfg = {max, max_tasks, LF_START_FORK, "", hello,
-                        strlen(hello)};
+  lf_proc_config cfg = {.max_workers = max, .max_tasks_per_child = max_tasks,
+                        .start_method = LF_START_FORK, .worker_path = "",
+                        .hello = hello, .hello_len = strlen(hello)};
   int err;
   lf_procpool *p = lf_procpool_new(&cfg, &hooks, NULL, &err);
   ASSERT(p != NULL);
@@ -178,6 +179,26 @@ static void test_broken_initializer(void) {
   lf_procpool_unref(p);
 }
 
+/* A worker that never reads its hello: not one of ours. */
+static int silent_main(void *ud, int qfd, int cfd) {
+  for (;;) pause();
+  return 0;
+}
+static const lf_proc_hooks silent_hooks = {silent_main, broken, NULL};
+
+static void test_broken_when_a_worker_never_answers(void) {
+  lf_proc_config cfg = {.max_workers = 1, .start_method = LF_START_FORK,
+                        .worker_path = "", .hello = "hello", .hello_len = 5,
+                        .answer_timeout = 0.05};
+  int err;
+  lf_procpool *p = lf_procpool_new(&cfg, &silent_hooks, NULL, &err);
+  lf_future *f = submit(p, task_payload(OP_ADD1, 1, NULL), 0);
+  ASSERT_EQ(result(f), -LF_PROC_NOANSWER);
+  lf_future_unref(f);
+  lf_procpool_shutdown(p, 1, 0); /* returns: the silent worker was killed */
+  lf_procpool_unref(p);
+}
+
 static void test_shutdown_cancels_unsent(void) {
   char gate[64];
   gate_path(gate, sizeof gate);
@@ -217,7 +238,8 @@ static void test_big_payload(void) {
 }
 
 static void test_spawn_missing_executable(void) {
-  lf_proc_config cfg = {1, 0, LF_START_SPAWN, "/nonexistent/worker", "", 0};
+  lf_proc_config cfg = {.max_workers = 1, .start_method = LF_START_SPAWN,
+                        .worker_path = "/nonexistent/worker", .hello = ""};
   int err;
   lf_procpool *p = lf_procpool_new(&cfg, &hooks, NULL, &err);
   lf_future *f = lf_future_new();
@@ -233,6 +255,7 @@ static const test tests[] = {
     {"proc_max_tasks_per_child", test_max_tasks_per_child},
     {"proc_broken_when_a_worker_exits", test_broken_when_a_worker_exits},
     {"proc_broken_initializer", test_broken_initializer},
+    {"proc_broken_when_a_worker_never_answers", test_broken_when_a_worker_never_answers},
     {"proc_shutdown_cancels_unsent", test_shutdown_cancels_unsent},
     {"proc_big_payload", test_big_payload},
     {"proc_spawn_missing_executable", test_spawn_missing_executable},
