@@ -129,9 +129,9 @@ static int parse_args(cli *c) {
       if (a[1] == 'j') {
         char *end;
         long n = strtol(v, &end, 10);
-        if (end == v || *end != '\0' || n < 1 || n > 1000000)
+        if (end == v || *end != '\0' || n < 1 || n > 100000)
           return usage_error("'-j' needs a number of workers from 1 to "
-                             "1000000, got '%s'", v);
+                             "100000, got '%s'", v);
         lfb_default_max_workers = (int)n;
       }
       continue;

@@ -462,9 +462,13 @@ void lfb_check_options(lua_State *L, int idx, const char *const known[]) {
       for (int i = 0; known[i] && !ok; i++)
         ok = strcmp(known[i], lua_tostring(L, -1)) == 0;
     if (!ok) {
-      const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1)
-                                                      : luaL_typename(L, -1);
-      luaL_argerror(L, idx, lua_pushfstring(L, "unknown option '%s'", k));
+      if (lua_type(L, -1) == LUA_TSTRING)
+        luaL_argerror(L, idx, lua_pushfstring(L, "unknown option '%s'",
+                                              lua_tostring(L, -1)));
+      lua_pushvalue(L, -1); /* tostring of a number key converts it */
+      luaL_argerror(L, idx, lua_pushfstring(L, "unknown option [%s] (a %s key)",
+                                            luaL_tolstring(L, -1, NULL),
+                                            luaL_typename(L, -2)));
     }
   }
   LFB_STACK_CHECK(L, 0);

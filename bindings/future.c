@@ -433,6 +433,7 @@ done_already:
 }
 static int f_set_result(lua_State *L) { return f_set(L, 1); }
 static int f_set_exception(lua_State *L) {
+  lfb_future_check(L, 1);
   luaL_checkany(L, 2);
   lua_settop(L, 2);
   return f_set(L, 0);

@@ -217,7 +217,7 @@ int lfb_map_on(lua_State *L, const lfb_submitter *s) {
       static const char *const known[] = {"timeout", "chunksize", NULL};
       lfb_check_options(L, last, known);
       if (lua_getfield(L, last, "timeout") != LUA_TNIL) {
-        luaL_argcheck(L, lua_type(L, -1) == LUA_TNUMBER, last,
+        luaL_argcheck(L, lua_isnumber(L, -1), last,
                       "'timeout' must be a number");
         timeout = (double)lua_tonumber(L, -1);
         luaL_argcheck(L, timeout >= 0, last, "timeout must be non-negative");

@@ -346,8 +346,10 @@ static int m_processpool(lua_State *L) {
     if (lua_getfield(L, 1, "max_tasks_per_child") != LUA_TNIL) {
       luaL_argcheck(L, lfb_getint(L, -1, &max_tasks), 1,
                     "'max_tasks_per_child' must be an integer");
-      luaL_argcheck(L, max_tasks > 0 && max_tasks <= UINT32_MAX, 1,
+      luaL_argcheck(L, max_tasks > 0, 1,
                     "'max_tasks_per_child' must be greater than 0");
+      luaL_argcheck(L, max_tasks <= UINT32_MAX, 1,
+                    "'max_tasks_per_child' is too large");
     }
     if (lua_getfield(L, 1, "start_method") != LUA_TNIL) {
       luaL_argcheck(L, lua_type(L, -1) == LUA_TSTRING, 1,

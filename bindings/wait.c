@@ -172,7 +172,7 @@ static int m_wait(lua_State *L) {
     static const char *const known[] = {"timeout", "return_when", NULL};
     lfb_check_options(L, 2, known);
     if (lua_getfield(L, 2, "timeout") != LUA_TNIL) {
-      luaL_argcheck(L, lua_type(L, -1) == LUA_TNUMBER, 2,
+      luaL_argcheck(L, lua_isnumber(L, -1), 2,
                     "'timeout' must be a number");
       timeout = (double)lua_tonumber(L, -1);
       luaL_argcheck(L, timeout >= 0, 2, "timeout must be non-negative");

@@ -35,6 +35,8 @@ describe("misuse", function()
      "bad argument #1 to 'ThreadPoolExecutor' (too many 'initargs')"},
     {function() futures.ThreadPoolExecutor{initializer = print, initargs = setmetatable({}, {__len = function() return -5 end})} end,
      "bad argument #1 to 'ThreadPoolExecutor' ('initargs' has a negative length)"},
+    {function() futures.ThreadPoolExecutor{2} end, "bad argument #1 to 'ThreadPoolExecutor' (unknown option [1] (a number key))"},
+    {function() f.set_exception(nil) end, "bad argument #1 to 'set_exception' (Future expected, got nil)"},
     {function() futures.TimeoutError(true) end, "bad argument #1 to 'TimeoutError' (string or table expected, got boolean)"},
     {function() futures.Error(futures.TimeoutError) end, "bad argument #1 to 'Error' (table without a metatable expected)"},
     {function() futures.Error{message = true} end, "bad argument #1 to 'Error' ('message' must be a string)"},
@@ -63,6 +65,12 @@ describe("misuse", function()
       assert.equal(case[2], (err:gsub("^[^:]*:%d+: ", "")))
     end)
   end
+
+  it("takes a numeric string as a timeout in an options table too, as positionally", function()
+    local done = ex:submit(function() return 1 end)
+    assert.equal(1, #futures.wait({done}, {timeout = "5"}))
+    assert.same({1, n = 1}, ex:map(function(x) return x end, {1}, {timeout = "5"}):collect())
+  end)
 
   it("maps over many iterables inside a coroutine", function()
     local args = support.filled(60, {1, 2})

@@ -557,6 +557,8 @@ describe("ProcessPoolExecutor", function()
        "bad argument #1 to 'ProcessPoolExecutor' ('max_tasks_per_child' must be an integer)"},
       {function() futures.ProcessPoolExecutor{max_tasks_per_child = 0} end,
        "bad argument #1 to 'ProcessPoolExecutor' ('max_tasks_per_child' must be greater than 0)"},
+      {function() futures.ProcessPoolExecutor{max_tasks_per_child = math.maxinteger} end,
+       "bad argument #1 to 'ProcessPoolExecutor' ('max_tasks_per_child' is too large)"},
       {function() futures.ProcessPoolExecutor{initializer = 1} end,
        "bad argument #1 to 'ProcessPoolExecutor' ('initializer' must be a function)"},
       {function() futures.ProcessPoolExecutor("x") end,
