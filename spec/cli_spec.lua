@@ -71,6 +71,15 @@ describe("luafutures", function()
     for _, path in ipairs(tmpfiles) do os.remove(path) end
   end)
 
+  it("sleeps forever on sleep(math.huge) rather than returning", function()
+    -- Killed by timeout(1) (status 124) unless it returns at once.
+    local p = assert(io.popen("timeout 0.3 " .. CLI .. " -e "
+      .. q'require("concurrent.futures").sleep(math.huge) print("woke")' .. " 2>&1"))
+    local out = p:read("a")
+    local _, _, code = p:close()
+    assert.same({"", 124}, {out, code})
+  end)
+
   describe("options", function()
     it("-e runs a statement", function()
       local out, err, code = run("-e " .. q'print(1 + 1)')
