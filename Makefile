@@ -86,6 +86,11 @@ RL_LIB    = -lreadline
 RL_STATIC = -lreadline -ltinfo
 endif
 CLI_OBJ  = $(BUILD)/bindings/cli.o $(BUILD)/bindings/cli_repl.o
+# Switching READLINE recompiles the REPL.
+RL_FLAG  = $(BUILD)/.readline-$(READLINE)
+$(RL_FLAG):
+	@mkdir -p $(BUILD) && rm -f $(BUILD)/.readline-* && touch $@
+$(BUILD)/bindings/cli_repl.o: $(RL_FLAG)
 
 $(CLI): $(CLI_OBJ) $(RT_OBJ) $(LB_OBJ) $(FLAVOR)
 	@mkdir -p bin
