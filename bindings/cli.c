@@ -415,7 +415,6 @@ static void open_state(lua_State *L, const cli *c) {
   lua_setfield(L, -2, "exit");
   lua_pop(L, 1);
   make_arg(L, c);
-  lua_gc(L, LUA_GCRESTART);
   lua_gc(L, LUA_GCGEN, 0, 0); /* lua5.4 collects in generational mode */
 }
 
@@ -463,7 +462,6 @@ int main(int argc, char **argv) {
     lfb_cli_message(c.argv[0], "cannot create state: not enough memory");
     return EXIT_FAILURE;
   }
-  lua_gc(L, LUA_GCSTOP); /* until the state is built, as lua.c */
   lua_pushcfunction(L, pmain);
   lua_pushlightuserdata(L, &c);
   lfb_cli_report(L, lua_pcall(L, 1, 0, 0));
