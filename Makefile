@@ -12,6 +12,9 @@
 #             checks the stack without a sanitizer); OPT optimisation
 #             (default -O2 -g)
 #   PREFIX, LIBDIR, BINDIR  install places (set by the rockspec)
+#   READLINE  yes | no: the command's REPL edits lines and keeps history
+#             with GNU readline, as Debian's lua5.4 (default: yes when
+#             <readline/readline.h> compiles; `make deps` installs it)
 #
 # Targets: all (default), static, test, test-c, test-lua, deps, demo, bench,
 # bench-check, install, clean.
@@ -42,7 +45,7 @@ PRELOAD  = $(if $(SANITIZE),LD_PRELOAD=$(SANLIB) $(SANENV))
 
 BUILD    = build$(if $(SANITIZE),-$(SANITIZE))
 RT_SRC   = $(wildcard runtime/*.c)
-LB_SRC   = $(filter-out bindings/cli.c bindings/worker_main.c,$(wildcard bindings/*.c))
+LB_SRC   = $(filter-out bindings/cli%.c bindings/worker_main.c,$(wildcard bindings/*.c))
 RT_OBJ   = $(RT_SRC:%.c=$(BUILD)/%.o)
 LB_OBJ   = $(LB_SRC:%.c=$(BUILD)/%.o)
 MODULE   = concurrent/futures.so
@@ -71,10 +74,33 @@ $(MODULE): $(RT_OBJ) $(LB_OBJ) $(FLAVOR)
 	@mkdir -p concurrent
 	$(CC) $(ALLFLAGS) -shared -o $@ $(RT_OBJ) $(LB_OBJ)
 
-# The command links the module in (package.preload), so it needs no cpath.
-$(CLI): $(BUILD)/bindings/cli.o $(RT_OBJ) $(LB_OBJ) $(FLAVOR)
+# ---- the command: bin/luafutures ----------------------------------------------
+# It links the module in (package.preload), so it needs no cpath.
+ifndef READLINE
+READLINE := $(shell printf '\043include <stdio.h>\n\043include <readline/readline.h>\n' | \
+              $(CC) -E -x c - >/dev/null 2>&1 && echo yes || echo no)
+endif
+ifeq ($(READLINE),yes)
+$(BUILD)/bindings/cli_repl.o: ALLFLAGS += -DLFB_READLINE
+RL_LIB    = -lreadline
+RL_STATIC = -lreadline -ltinfo
+endif
+CLI_OBJ  = $(BUILD)/bindings/cli.o $(BUILD)/bindings/cli_repl.o
+# Switching READLINE recompiles the REPL.
+RL_FLAG  = $(BUILD)/.readline-$(READLINE)
+$(RL_FLAG):
+	@mkdir -p $(BUILD) && rm -f $(BUILD)/.readline-* && touch $@
+$(BUILD)/bindings/cli_repl.o: $(RL_FLAG)
+
+$(CLI): $(CLI_OBJ) $(RT_OBJ) $(LB_OBJ) $(FLAVOR)
 	@mkdir -p bin
-	$(CC) $(ALLFLAGS) -o $@ $(BUILD)/bindings/cli.o $(RT_OBJ) $(LB_OBJ) $(LUA_LIB) -lm -ldl
+	$(CC) $(ALLFLAGS) -o $@ $(CLI_OBJ) $(RT_OBJ) $(LB_OBJ) $(LUA_LIB) $(RL_LIB) -lm -ldl
+
+# Drives a program through a pseudo-terminal, for the REPL's spec.
+PTYRUN   = build/tools/ptyrun
+$(PTYRUN): spec/tools/ptyrun.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 $(WARN) -o $@ $< -lutil
 
 # The process pool's worker (start_method "spawn"): the module linked in,
 # so a worker process starts with one lua_State and no module search.
@@ -90,13 +116,21 @@ STATIC     = build-static/bin
 LUA_STATIC ?= $(shell $(CC) -print-file-name=liblua5.4.a)
 static: $(STATIC)/luafutures $(STATIC)/luafutures-worker
 
-$(STATIC)/luafutures: $(BUILD)/bindings/cli.o $(RT_OBJ) $(LB_OBJ)
+# glibc warns that dlopen (Lua's C modules) and getpwnam (readline's ~)
+# need its shared libraries at run time, as said above: those two-line
+# warnings are dropped, every other message of the link is shown.
+QUIET_STATIC = 2>$@.log; s=$$?; awk '/: in function `/ { held = $$0; next } \
+  /in statically linked applications requires at runtime/ { held = ""; next } \
+  { if (held != "") print held; held = ""; print } \
+  END { if (held != "") print held }' $@.log >&2; rm -f $@.log; exit $$s
+
+$(STATIC)/luafutures: $(CLI_OBJ) $(RT_OBJ) $(LB_OBJ)
 	@mkdir -p $(STATIC)
-	$(CC) $(ALLFLAGS) -static -o $@ $^ $(LUA_STATIC) -lm -ldl
+	$(CC) $(ALLFLAGS) -static -o $@ $^ $(LUA_STATIC) $(RL_STATIC) -lm -ldl $(QUIET_STATIC)
 
 $(STATIC)/luafutures-worker: $(BUILD)/bindings/worker_main.o $(RT_OBJ) $(LB_OBJ)
 	@mkdir -p $(STATIC)
-	$(CC) $(ALLFLAGS) -static -o $@ $^ $(LUA_STATIC) -lm -ldl
+	$(CC) $(ALLFLAGS) -static -o $@ $^ $(LUA_STATIC) -lm -ldl $(QUIET_STATIC)
 
 $(BUILD)/test_runtime: runtime/tests/test_runtime.c $(RT_OBJ) runtime/tests/test.h
 	$(CC) $(ALLFLAGS) -Iruntime -o $@ $(filter-out %.h,$^)
@@ -110,7 +144,7 @@ test-c: $(BUILD)/test_runtime $(BUILD)/test_proc
 	$(if $(SANITIZE),$(SANENV)) ./$(BUILD)/test_runtime
 	$(if $(SANITIZE),$(SANENV)) ./$(BUILD)/test_proc
 
-test-lua: all $(if $(SANITIZE),,static)
+test-lua: all $(PTYRUN) $(if $(SANITIZE),,static)
 	$(PRELOAD) $(BUSTED) spec
 # A sanitized bin/luafutures runs without the preload (which breaks even
 # /bin/sh under TSan), so its spec runs again from a busted without it.
@@ -118,7 +152,7 @@ test-lua: all $(if $(SANITIZE),,static)
 
 deps:
 	@missing=""; \
-	for p in lua5.4 liblua5.4-dev lua-cjson lua-busted luarocks lua-socket; do \
+	for p in lua5.4 liblua5.4-dev lua-cjson lua-busted luarocks lua-socket libreadline-dev; do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \

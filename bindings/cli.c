@@ -4,10 +4,15 @@
  *
  *   luafutures [options] [script [args]]
  *
- * It behaves like the stock `lua5.4` driver (options -e -l -i -v -E -W,
- * `--`, `-`, LUA_INIT_5_4 / LUA_INIT, the global `arg`), plus `-j N`, the
- * default `max_workers` of executors that name none, and `--help`. The
- * module is linked in and registered in package.preload, so
+ * It behaves as the stock `lua5.4` driver does, option for option and
+ * message for message (-e -l -i -v -E -W, `--`, `-`, LUA_INIT_5_4 /
+ * LUA_INIT, the global `arg` and the script's `...` taken from it, the
+ * program name argv[0] before errors, exit statuses); it adds `-j N`, the
+ * default `max_workers` of executors that name none, `-m mod`, a module
+ * that runs the script (see run_script), and `--help`. `-v` prints one
+ * line that ends with Lua's own, for tools that parse `lua -v`.
+ *
+ * The module is linked in and registered in package.preload, so
  * `require "concurrent.futures"` needs no package.cpath; worker states open
  * it by calling luaopen directly, and the preload searcher comes before the
  * C searchers, so a script that points package.cpath at a built .so still
@@ -20,11 +25,16 @@
  * `os.exit` is replaced for the same reason: it always closes the state
  * before exiting (Lua's own does so only when asked).
  *
- * Threads: only the main thread runs the main state. SIGINT is caught
- * while Lua code runs: it sets a hook that raises "interrupted!" at the
- * next Lua instruction (a task's result() blocked in C is not cut short),
- * and the disposition goes back to the default, so a second ^C kills. A
- * signal delivered to a worker thread is passed on to the main thread.
+ * An uncaught error that is a task's error re-raised by result() (the
+ * bindings note it in the registry, LFB_RAISED_ERROR) is shown with the
+ * worker's traceback after the main state's.
+ *
+ * Threads: only the main thread runs the main state; no lock is held here.
+ * SIGINT is caught while Lua code runs: it sets a hook that raises
+ * "interrupted!" at the next Lua instruction (a task's result() blocked in
+ * C is not cut short), and the disposition goes back to the default, so a
+ * second ^C kills. A signal delivered to a worker thread is passed on to
+ * the main thread.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -33,17 +43,19 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "lfb.h"
 
-#define PROGNAME "luafutures"
+#ifndef LUAFUTURES_VERSION
+#define LUAFUTURES_VERSION "0.2.0"
+#endif
 
 enum {
   F_INTERACTIVE = 1 << 0,
   F_VERSION = 1 << 1,
   F_NOENV = 1 << 2,
-  F_WARN = 1 << 3,
-  F_HELP = 1 << 4,
-  F_EXEC = 1 << 5, /* an -e: stdin is not run by default */
+  F_HELP = 1 << 3,
+  F_EXEC = 1 << 4, /* an -e: stdin is not run by default */
 };
 
 typedef struct cli {
@@ -56,32 +68,45 @@ typedef struct cli {
   int ok;       /* set by pmain when everything ran */
 } cli;
 
+const char *lfb_cli_progname = "luafutures";
+
+/* Registry key of the `main` of the last -m module that has one. */
+static const char RUNNER[] = "luafutures.cli.runner";
+
 static const char USAGE[] =
-    "usage: " PROGNAME " [options] [script [args]]\n"
+    "usage: %s [options] [script [args]]\n"
     "Available options are:\n"
     "  -e stat   execute string 'stat'\n"
     "  -i        enter interactive mode after executing 'script'\n"
     "  -l mod    require library 'mod' into global 'mod'\n"
     "  -l g=mod  require library 'mod' into global 'g'\n"
+    "  -m mod    require 'mod' and let its 'main' run the script\n"
     "  -j N      default max_workers of executors that do not name one\n"
     "  -v        show version information\n"
     "  -E        ignore environment variables\n"
     "  -W        turn warnings on\n"
     "  --help    show this help\n"
     "  --        stop handling options\n"
-    "  -         stop handling options and execute stdin\n"
+    "  -         stop handling options and execute stdin\n";
+static const char HELP_TAIL[] =
     "The module \"concurrent.futures\" is built in: require it, nothing to "
     "install.\n";
 
-static void message(const char *msg) {
-  fprintf(stderr, "%s: %s\n", PROGNAME, msg);
+void lfb_cli_message(const char *pname, const char *msg) {
+  if (pname) fprintf(stderr, "%s: ", pname);
+  fprintf(stderr, "%s\n", msg ? msg : "(null)"); /* glibc's, as lua.c */
   fflush(stderr);
 }
 
 /* ---- arguments -------------------------------------------------------------- */
 
+/* Whether argv[i] is an option that takes a value. */
+static int takes_value(const char *a) {
+  return a[0] == '-' && a[1] != '\0' && strchr("eljm", a[1]) != NULL;
+}
+
 /* The value of option argv[*i] ("-e stat" or "-estat"), advancing *i past
- * it; NULL when it is missing. */
+ * it; NULL when it is missing or looks like another option. */
 static const char *optvalue(cli *c, int *i) {
   const char *a = c->argv[*i];
   if (a[2] != '\0') return a + 2;
@@ -90,11 +115,22 @@ static const char *optvalue(cli *c, int *i) {
 }
 
 static int usage_error(const char *fmt, const char *what) {
-  fprintf(stderr, "%s: ", PROGNAME);
+  fprintf(stderr, "%s: ", lfb_cli_progname);
   fprintf(stderr, fmt, what);
-  fprintf(stderr, "\n%s", USAGE);
+  fputc('\n', stderr);
+  fprintf(stderr, USAGE, lfb_cli_progname);
   fflush(stderr);
   return -1;
+}
+
+static int check_workers(const char *v) {
+  char *end;
+  long n = strtol(v, &end, 10);
+  if (end == v || *end != '\0' || n < 1 || n > 100000)
+    return usage_error("'-j' needs a number of workers from 1 to 100000, "
+                       "got '%s'", v);
+  lfb_default_max_workers = (int)n;
+  return 0;
 }
 
 /* Reads the options; applies -j at once. Returns 0, or -1 after printing
@@ -113,33 +149,22 @@ static int parse_args(cli *c) {
       c->flags |= F_HELP;
       continue;
     }
+    if (takes_value(a)) {
+      const char *v = optvalue(c, &i);
+      if (v == NULL) return usage_error("'%s' needs argument", a);
+      if (a[1] == 'e') c->flags |= F_EXEC;
+      if (a[1] == 'j' && check_workers(v) != 0) return -1;
+      continue;
+    }
     unsigned flag = 0;
     switch (a[1]) {
     case 'i': flag = F_INTERACTIVE | F_VERSION; break;
     case 'v': flag = F_VERSION; break;
     case 'E': flag = F_NOENV; break;
-    case 'W': flag = F_WARN; break;
-    case 'e':
-    case 'l':
-    case 'j': {
-      const char *v = optvalue(c, &i);
-      char opt[3] = {'-', a[1], '\0'};
-      if (v == NULL) return usage_error("'%s' needs argument", opt);
-      if (a[1] == 'e') c->flags |= F_EXEC;
-      if (a[1] == 'j') {
-        char *end;
-        long n = strtol(v, &end, 10);
-        if (end == v || *end != '\0' || n < 1 || n > 100000)
-          return usage_error("'-j' needs a number of workers from 1 to "
-                             "100000, got '%s'", v);
-        lfb_default_max_workers = (int)n;
-      }
-      continue;
+    case 'W': flag = 0; break; /* applied in order, with -e and -l */
+    default: return usage_error("unrecognized option '%s'", a);
     }
-    default: break;
-    }
-    if (flag == 0 || a[2] != '\0')
-      return usage_error("unrecognized option '%s'", a);
+    if (a[2] != '\0') return usage_error("unrecognized option '%s'", a);
     c->flags |= flag;
   }
   c->optend = i;
@@ -168,24 +193,48 @@ static void on_sigint(int sig) {
               LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
 }
 
-/* The message handler: the error as a string (through __tostring when it
- * has one), with the traceback. */
+/* When the error at index 1 is the task error that result() re-raised
+ * last, appends the frames of the worker's traceback to the message on
+ * top (they follow its "stack traceback:" line). */
+static void add_task_traceback(lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, LFB_RAISED_ERROR);
+  int same = lua_rawequal(L, 1, -1);
+  lua_pop(L, 1);
+  if (!same || lua_isnil(L, 1)) return;
+  lua_getfield(L, LUA_REGISTRYINDEX, LFB_RAISED_TRACEBACK);
+  const char *tb = lua_tostring(L, -1);
+  if (tb == NULL) {
+    lua_pop(L, 1);
+    return;
+  }
+  static const char head[] = "stack traceback:\n";
+  const char *frames = strstr(tb, head);
+  frames = frames ? frames + sizeof head - 1 : tb;
+  lua_pushfstring(L, "%s\nraised by a task; the worker's traceback:\n%s",
+                  lua_tostring(L, -2), frames);
+  lua_replace(L, -3); /* message tb -> full tb */
+  lua_pop(L, 1);
+}
+
+/* The message handler, lua.c's: a string or a number gets a traceback; an
+ * object whose __tostring gives a string is shown as that string alone;
+ * any other says its type, with the traceback. */
 static int msghandler(lua_State *L) {
   const char *msg = lua_tostring(L, 1);
   if (msg == NULL) {
-    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
-      msg = lua_tostring(L, -1);
-    else
-      msg = lua_pushfstring(L, "(error object is a %s value)",
-                            luaL_typename(L, 1));
+    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) {
+      add_task_traceback(L);
+      return 1;
+    }
+    msg = lua_pushfstring(L, "(error object is a %s value)",
+                          luaL_typename(L, 1));
   }
   luaL_traceback(L, L, msg, 1);
+  add_task_traceback(L);
   return 1;
 }
 
-/* Calls the function below its `narg` arguments, in protected mode with
- * the message handler and ^C caught. */
-static int docall(lua_State *L, int narg, int nres) {
+int lfb_cli_docall(lua_State *L, int narg, int nres) {
   int base = lua_gettop(L) - narg;
   lua_pushcfunction(L, msghandler);
   lua_insert(L, base);
@@ -201,54 +250,75 @@ static int docall(lua_State *L, int narg, int nres) {
   return status;
 }
 
-/* Prints the error on top (if status says there is one) and pops it. */
-static int report(lua_State *L, int status) {
+/* The message is a string by now (the handler made it one), but for the
+ * REPL's prompt left where input ended, which lua.c prints as it is. */
+int lfb_cli_report(lua_State *L, int status) {
   if (status != LUA_OK) {
-    const char *msg = lua_tostring(L, -1);
-    message(msg ? msg : "(error object is not a string)");
+    lfb_cli_message(lfb_cli_progname, lua_tostring(L, -1));
     lua_pop(L, 1);
   }
   return status;
 }
 
 static int dochunk(lua_State *L, int status) {
-  if (status == LUA_OK) status = docall(L, 0, 0);
-  return report(L, status);
+  if (status == LUA_OK) status = lfb_cli_docall(L, 0, 0);
+  return lfb_cli_report(L, status);
 }
 
 static int dostring(lua_State *L, const char *s, const char *name) {
   return dochunk(L, luaL_loadbuffer(L, s, strlen(s), name));
 }
 
-/* -l [g=]mod: global g (or mod) = require(mod). */
-static int dorequire(lua_State *L, const char *spec) {
-  const char *eq = strchr(spec, '=');
-  const char *mod = eq ? eq + 1 : spec;
+/* Pushes require(mod); the status, the error reported. */
+static int require(lua_State *L, const char *mod, size_t len) {
   lua_getglobal(L, "require");
-  lua_pushstring(L, mod);
-  int status = docall(L, 1, 1);
-  if (status == LUA_OK) {
-    if (eq)
-      lua_pushlstring(L, spec, (size_t)(eq - spec));
-    else
-      lua_pushstring(L, spec);
-    lua_insert(L, -2);
-    lua_setglobal(L, lua_tostring(L, -2));
-    lua_pop(L, 1);
-  }
-  return report(L, status);
+  lua_pushlstring(L, mod, len);
+  int status = lfb_cli_docall(L, 1, 1);
+  return status == LUA_OK ? status : lfb_cli_report(L, status);
 }
 
+/* -l [g=]mod: global g (or mod) = require(mod). */
+static int dolibrary(lua_State *L, const char *spec) {
+  const char *eq = strchr(spec, '=');
+  const char *mod = eq ? eq + 1 : spec;
+  int status = require(L, mod, strlen(mod));
+  if (status != LUA_OK) return status;
+  lua_pushlstring(L, spec, eq ? (size_t)(eq - spec) : strlen(spec));
+  lua_insert(L, -2);
+  lua_setglobal(L, lua_tostring(L, -2));
+  lua_pop(L, 1);
+  return LUA_OK;
+}
+
+/* -m mod: require(mod); a `main` function of what it returns will run the
+ * script (the last such module's, if several). */
+static int domodule(lua_State *L, const char *mod) {
+  int status = require(L, mod, strlen(mod));
+  if (status != LUA_OK) return status;
+  int top = lua_gettop(L) - 1;
+  if (lua_istable(L, -1) && lua_getfield(L, -1, "main") == LUA_TFUNCTION)
+    lua_setfield(L, LUA_REGISTRYINDEX, RUNNER);
+  lua_settop(L, top);
+  return LUA_OK;
+}
+
+/* -e, -l, -m and -W, in the order given. */
 static int run_options(lua_State *L, cli *c) {
   for (int i = 1; i < c->optend; i++) {
     const char *a = c->argv[i];
-    if (a[0] != '-' || (a[1] != 'e' && a[1] != 'l' && a[1] != 'j')) continue;
+    if (strcmp(a, "-W") == 0) {
+      lua_warning(L, "@on", 0);
+      continue;
+    }
+    if (!takes_value(a)) continue;
     const char *v = optvalue(c, &i);
     int status = LUA_OK;
     if (a[1] == 'e')
       status = dostring(L, v, "=(command line)");
     else if (a[1] == 'l')
-      status = dorequire(L, v);
+      status = dolibrary(L, v);
+    else if (a[1] == 'm')
+      status = domodule(L, v);
     if (status != LUA_OK) return status;
   }
   return LUA_OK;
@@ -266,108 +336,38 @@ static int run_init(lua_State *L) {
   return dostring(L, init, name);
 }
 
+/* Pushes arg[1] .. arg[#arg]: what -e and -l left there is what the script
+ * gets as `...`. Raises (unprotected, as lua.c) when `arg` is no table. */
+static int push_script_args(lua_State *L) {
+  if (lua_getglobal(L, "arg") != LUA_TTABLE)
+    luaL_error(L, "'arg' is not a table");
+  int n = (int)luaL_len(L, -1);
+  luaL_checkstack(L, n + 3, "too many arguments to script");
+  for (int i = 1; i <= n; i++) lua_rawgeti(L, -i, i);
+  lua_remove(L, -n - 1);
+  return n;
+}
+
+/* Runs the chunk loaded with `status` (its error reported if it failed)
+ * with `n` arguments above it: itself, or through the -m module's main,
+ * called as main(chunk, ...) to run it as it sees fit. */
+static int run_chunk(lua_State *L, int status, int n) {
+  if (status != LUA_OK) return lfb_cli_report(L, status);
+  if (lua_getfield(L, LUA_REGISTRYINDEX, RUNNER) == LUA_TFUNCTION) {
+    lua_insert(L, -n - 2); /* main chunk args */
+    n++;
+  } else {
+    lua_pop(L, 1);
+  }
+  return lfb_cli_report(L, lfb_cli_docall(L, n, 0));
+}
+
 static int run_script(lua_State *L, cli *c) {
   const char *fname = c->argv[c->script];
   if (strcmp(fname, "-") == 0 && !c->dashdash) fname = NULL; /* stdin */
   int status = luaL_loadfile(L, fname);
-  if (status == LUA_OK) {
-    int n = c->argc - c->script - 1;
-    luaL_checkstack(L, n + 3, "too many arguments to script");
-    for (int i = c->script + 1; i < c->argc; i++) lua_pushstring(L, c->argv[i]);
-    status = docall(L, n, 0);
-  }
-  return report(L, status);
-}
-
-/* ---- interactive mode ---------------------------------------------------------- */
-
-/* Prints the prompt and pushes the next line without its newline; returns
- * 0 at the end of input. */
-static int read_line(lua_State *L, int first) {
-  lua_getglobal(L, first ? "_PROMPT" : "_PROMPT2");
-  const char *prompt = lua_tostring(L, -1);
-  fputs(prompt ? prompt : first ? "> " : ">> ", stdout);
-  fflush(stdout);
-  lua_pop(L, 1);
-  luaL_Buffer b;
-  luaL_buffinit(L, &b);
-  char chunk[512];
-  int got = 0;
-  while (fgets(chunk, sizeof chunk, stdin) != NULL) {
-    size_t len = strlen(chunk);
-    got = 1;
-    if (len > 0 && chunk[len - 1] == '\n') {
-      luaL_addlstring(&b, chunk, len - 1);
-      luaL_pushresult(&b);
-      return 1;
-    }
-    luaL_addlstring(&b, chunk, len);
-  }
-  luaL_pushresult(&b);
-  if (got) return 1; /* the last line had no newline */
-  lua_pop(L, 1);
-  return 0;
-}
-
-/* Whether a syntax error only says the chunk is unfinished. */
-static int incomplete(lua_State *L, int status) {
-  static const char eof[] = "<eof>";
-  size_t len;
-  const char *msg = lua_tolstring(L, -1, &len);
-  return status == LUA_ERRSYNTAX && len >= sizeof eof - 1 &&
-         strcmp(msg + len - (sizeof eof - 1), eof) == 0;
-}
-
-/* Reads one command and leaves its compiled chunk (or the error) on top.
- * An expression is compiled as "return expr", so its values get printed;
- * "=expr" is the old spelling of the same. Returns -1 at end of input. */
-static int read_command(lua_State *L) {
-  if (!read_line(L, 1)) return -1;
-  const char *line = lua_tostring(L, -1);
-  if (line[0] == '=') line++;
-  const char *ret = lua_pushfstring(L, "return %s", line);
-  int status = luaL_loadbuffer(L, ret, strlen(ret), "=stdin");
-  if (status == LUA_OK) {
-    lua_replace(L, -3); /* chunk over the line; drops "return ..." */
-    lua_pop(L, 1);
-    return LUA_OK;
-  }
-  lua_pop(L, 2); /* line */
-  for (;;) {
-    size_t len;
-    const char *src = lua_tolstring(L, -1, &len);
-    status = luaL_loadbuffer(L, src, len, "=stdin"); /* src chunk|err */
-    if (!incomplete(L, status) || !read_line(L, 0)) break;
-    lua_remove(L, -2);                                /* src next */
-    lua_pushliteral(L, "\n");
-    lua_insert(L, -2);
-    lua_concat(L, 3);                                 /* src.."\n"..next */
-  }
-  lua_remove(L, -2); /* the source */
-  return status;
-}
-
-static void repl(lua_State *L) {
-  int status;
-  while ((status = read_command(L)) != -1) {
-    int base = lua_gettop(L) - 1;
-    if (status == LUA_OK) status = docall(L, 0, LUA_MULTRET);
-    if (status == LUA_OK && lua_gettop(L) > base) {
-      int n = lua_gettop(L) - base;
-      luaL_checkstack(L, LUA_MINSTACK, "too many results to print");
-      lua_getglobal(L, "print");
-      lua_insert(L, base + 1);
-      if (lua_pcall(L, n, 0, 0) != LUA_OK)
-        message(lua_pushfstring(L, "error calling 'print' (%s)",
-                                luaL_tolstring(L, -1, NULL)));
-    } else {
-      report(L, status);
-    }
-    lua_settop(L, base);
-  }
-  lua_settop(L, 0);
-  fputs("\n", stdout);
-  fflush(stdout);
+  int n = status == LUA_OK ? push_script_args(L) : 0;
+  return run_chunk(L, status, n);
 }
 
 /* ---- the state -------------------------------------------------------------------- */
@@ -385,12 +385,9 @@ static int cli_exit(lua_State *L) {
   exit(status);
 }
 
-static void print_version(lua_State *L) {
-  luaL_requiref(L, LFB_MODNAME, luaopen_concurrent_futures, 0);
-  lua_getfield(L, -1, "_VERSION");
-  printf("%s (%s)\n", lua_tostring(L, -1), LUA_RELEASE);
+static void print_version(void) {
+  fputs("luafutures " LUAFUTURES_VERSION ", " LUA_COPYRIGHT "\n", stdout);
   fflush(stdout);
-  lua_pop(L, 2);
 }
 
 static void make_arg(lua_State *L, const cli *c) {
@@ -403,9 +400,7 @@ static void make_arg(lua_State *L, const cli *c) {
   lua_setglobal(L, "arg");
 }
 
-static int pmain(lua_State *L) {
-  cli *c = lua_touserdata(L, 1);
-  luaL_checkversion(L);
+static void open_state(lua_State *L, const cli *c) {
   if (c->flags & F_NOENV) { /* the package library reads LUA_NOENV */
     lua_pushboolean(L, 1);
     lua_setfield(L, LUA_REGISTRYINDEX, "LUA_NOENV");
@@ -420,20 +415,25 @@ static int pmain(lua_State *L) {
   lua_setfield(L, -2, "exit");
   lua_pop(L, 1);
   make_arg(L, c);
-  if (c->flags & F_WARN) lua_warning(L, "@on", 0);
-  lua_settop(L, 0);
+  lua_gc(L, LUA_GCGEN, 0, 0); /* lua5.4 collects in generational mode */
+}
 
-  if (c->flags & F_VERSION) print_version(L);
+static int pmain(lua_State *L) {
+  cli *c = lua_touserdata(L, 1);
+  lua_settop(L, 0);
+  luaL_checkversion(L);
+  if (c->flags & F_VERSION) print_version();
+  open_state(L, c);
   if (!(c->flags & F_NOENV) && run_init(L) != LUA_OK) return 0;
   if (run_options(L, c) != LUA_OK) return 0;
   if (c->script && run_script(L, c) != LUA_OK) return 0;
   if (c->flags & F_INTERACTIVE) {
-    repl(L);
+    lfb_cli_repl(L);
   } else if (c->script == 0 && !(c->flags & (F_EXEC | F_VERSION))) {
     if (isatty(STDIN_FILENO)) {
-      print_version(L);
-      repl(L);
-    } else if (dochunk(L, luaL_loadfile(L, NULL)) != LUA_OK) {
+      print_version();
+      lfb_cli_repl(L);
+    } else if (run_chunk(L, luaL_loadfile(L, NULL), 0) != LUA_OK) {
       return 0;
     }
   }
@@ -443,25 +443,28 @@ static int pmain(lua_State *L) {
 
 int main(int argc, char **argv) {
   cli c = {.argc = argc, .argv = argv};
-  static char *noname[] = {PROGNAME, NULL};
+  static char *noname[] = {"luafutures", NULL};
   if (argc < 1) { /* exec'd with an empty argv */
     c.argc = 1;
     c.argv = noname;
+  } else if (argv[0][0] != '\0') {
+    lfb_cli_progname = argv[0];
   }
   if (parse_args(&c) != 0) return EXIT_FAILURE;
   if (c.flags & F_HELP) {
-    fputs(USAGE, stdout);
+    printf(USAGE, lfb_cli_progname);
+    fputs(HELP_TAIL, stdout);
     return EXIT_SUCCESS;
   }
   main_thread = pthread_self();
   lua_State *L = luaL_newstate();
   if (L == NULL) {
-    message("cannot create state: not enough memory");
+    lfb_cli_message(c.argv[0], "cannot create state: not enough memory");
     return EXIT_FAILURE;
   }
   lua_pushcfunction(L, pmain);
   lua_pushlightuserdata(L, &c);
-  report(L, lua_pcall(L, 1, 0, 0));
+  lfb_cli_report(L, lua_pcall(L, 1, 0, 0));
   lua_close(L); /* collects the executors: they shut down and wait */
   return c.ok ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -132,6 +132,13 @@ static void outcome_table(lua_State *L, int idx, lfb_future *fu) {
   lua_remove(L, top + 1);
 }
 
+int lfb_reraise(lua_State *L) {
+  lua_setfield(L, LUA_REGISTRYINDEX, LFB_RAISED_TRACEBACK);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, LUA_REGISTRYINDEX, LFB_RAISED_ERROR);
+  return lua_error(L);
+}
+
 enum { WANT_VALUES, WANT_ERROR, WANT_TRACEBACK };
 
 /* The future at idx is done: pushes what `want` asks for. */
@@ -159,10 +166,7 @@ static int finished(lua_State *L, int idx, lfb_future *fu, int want) {
       lfb_dec_u32(&d);
       int top = lua_gettop(L);
       int n = push_outcome(L, &d);
-      if (!lua_toboolean(L, top + 1)) {
-        lua_pop(L, 1); /* the traceback */
-        return lua_error(L);
-      }
+      if (!lua_toboolean(L, top + 1)) return lfb_reraise(L);
       return n - 1;
     }
     lua_pop(L, 1);
@@ -179,7 +183,8 @@ static int finished(lua_State *L, int idx, lfb_future *fu, int want) {
   }
   if (!ok) {
     lua_rawgeti(L, t, 1);
-    return lua_error(L);
+    lua_rawgeti(L, t, 2);
+    return lfb_reraise(L);
   }
   lua_getfield(L, t, "n");
   int n = (int)lua_tointeger(L, -1);

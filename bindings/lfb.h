@@ -129,6 +129,13 @@ const char *lfb_dec_peek_type(const lfb_dec *d);
  * u32 n + n values, or the error value + its traceback (string or nil). */
 lf_payload *lfb_error_payload(const char *type, const char *message);
 
+/* Raises the task error below the top with the worker's traceback (top),
+ * noting both in the registry fields below, where a driver's message
+ * handler finds them (bin/luafutures prints that traceback too). */
+#define LFB_RAISED_ERROR "luafutures.raised_error"
+#define LFB_RAISED_TRACEBACK "luafutures.raised_traceback"
+int lfb_reraise(lua_State *L);
+
 /* ---- classes -------------------------------------------------------------- */
 
 typedef struct lfb_future {

@@ -104,7 +104,7 @@ static int step(lua_State *L, mapiter *it) {
     n += (int)nres;
   } else {
     lfb_dec_value(&d, L);
-    lfb_dec_skip(&d); /* the traceback */
+    lfb_dec_value(&d, L); /* the traceback, for lfb_reraise */
   }
   it->cursor = d.pos;
   int last = k + 1 == it->chunksize || it->pos == it->n;
@@ -112,7 +112,7 @@ static int step(lua_State *L, mapiter *it) {
     lf_future_unref(f);
     it->chunks[c] = NULL;
   }
-  if (!ok) return lua_error(L);
+  if (!ok) return lfb_reraise(L);
   lua_remove(L, top + 1);
   return n;
 }

@@ -48,7 +48,44 @@ end
 -- A script file holding `text`; its path.
 local function script(text) return tmpfile(text) end
 
-local USAGE = "usage: luafutures [options] [script [args]]"
+local USAGE = "usage: " .. CLI .. " [options] [script [args]]"
+local LUA = "lua5.4" -- the interpreter the command must match
+
+-- Replaces every plain occurrence of `what` in s.
+local function replace(s, what, by)
+  return (s:gsub(what:gsub("%p", "%%%0"), (by:gsub("%%", "%%%%"))))
+end
+
+-- Runs `args` under lua5.4 and under the command, with the same opts, and
+-- returns both {stdout, stderr, status}, the program's name (argv[0], in
+-- messages and arg[-n]) written PROG, the command's -v prefix dropped.
+local function both(args, opts)
+  opts = opts or {}
+  local function one(cli)
+    local o = setmetatable({cli = cli}, {__index = opts})
+    local out, err, code = run(args, o)
+    out, err = replace(out, cli, "PROG"), replace(err, cli, "PROG")
+    out = out:gsub("luafutures [%w.]+, (Lua 5%.4)", "%1")
+    return {out, err, code}
+  end
+  return one(LUA), one(CLI)
+end
+
+-- Asserts the command does exactly what lua5.4 does; returns that.
+local function same(args, opts)
+  local want, got = both(args, opts)
+  assert.same(want, got, args)
+  return got
+end
+
+-- Whether a program is linked with GNU readline (which echoes the REPL's
+-- piped input).
+local function readline(prog)
+  local p = io.popen("ldd $(command -v " .. prog .. ") 2>/dev/null")
+  local out = p:read("a")
+  p:close()
+  return out:find("libreadline", 1, true) ~= nil
+end
 
 -- Under `make test SANITIZE=...` the sanitized command needs no preload;
 -- the preloaded run leaves this spec to a second busted run without it
@@ -80,110 +117,213 @@ describe("luafutures", function()
     assert.same({"", 124}, {out, code})
   end)
 
-  describe("options", function()
-    it("-e runs a statement", function()
-      local out, err, code = run("-e " .. q'print(1 + 1)')
-      assert.same({"2\n", "", 0}, {out, err, code})
+  describe("does what lua5.4 does", function()
+    local args_script = [[
+      print(select("#", ...), ...)
+      for i = -4, 4 do io.write(tostring(arg[i]), " ") end
+      print()
+    ]]
+
+    for _, case in ipairs{
+      {"-e stat", "-e " .. q'print(1 + 1)'},
+      {"several -e, attached or not", "-e " .. q'x = 1' .. " -e" .. q'print(x + 1)'},
+      {"an -e error", "-e " .. q'error("early")' .. " -e " .. q'print("not run")'},
+      {"an -e syntax error", "-e " .. q'x = = 1'},
+      {"-l mod", "-l string -e " .. q'print(string.rep("a", 3))'},
+      {"-l g=mod", "-l s=string -e " .. q'print(s.rep("b", 2), string ~= nil)'},
+      {"-l of a missing module", "-l no_such_module_x -e " .. q'print(1)'},
+      {"-W, in order with -e", "-e " .. q'warn("before")' .. " -W -e " .. q'warn("after")'},
+      {"-W without -e", "-W"},
+      {"-v", "-v"},
+      {"-v then -e", "-v -e " .. q'print("after")'},
+      {"the generational collector", "-e " .. q'print(collectgarbage("incremental"))'},
+      {"stdin as a file when no script", "", {stdin = 'print("piped", ...)'}},
+      {"- runs stdin with the arguments", "- a b", {stdin = 'print("in", ...)'}},
+      {"-- alone runs stdin", "--", {stdin = 'print("in", ...)'}},
+      {"-- then - is a file name", "-- - x", {stdin = 'print("in")'}},
+      {"-e leaves stdin alone", "-e " .. q'print(io.read("a"))', {stdin = "data"}},
+      {"-l does not", "-l string", {stdin = 'print("ran")'}},
+      {"... from arg after -e changed it", "-e " .. q'arg[1] = 100' .. " - a b",
+        {stdin = "print(...)"}},
+      {"... shortened by -e", "-e " .. q'arg[2] = nil' .. " - a b c",
+        {stdin = "print(select('#', ...), ...)"}},
+      {"'arg' is not a table", "-e " .. q'arg = 1' .. " -", {stdin = "print(...)"}},
+      {"-E ignores LUA_INIT and LUA_PATH", "-E -e " .. q'print(x, package.path:find("nowhere", 1, true))',
+        {env = "LUA_INIT='x = 5' LUA_PATH='/nowhere/?.lua'"}},
+      {"LUA_INIT", "-e " .. q'print(x)', {env = "LUA_INIT='x = 5'"}},
+      {"LUA_INIT_5_4 first", "-e " .. q'print(x)', {env = "LUA_INIT='x = 5' LUA_INIT_5_4='x = 6'"}},
+      {"a failing LUA_INIT", "-e " .. q'print(1)', {env = "LUA_INIT='error(\"bad\")'"}},
+      {"LUA_INIT=@missing", "-e " .. q'print(1)', {env = "LUA_INIT=@/nonexistent/init.lua"}},
+      {"a missing script", "/nonexistent/dir/script.lua"},
+      {"an error object without __tostring", "-e " .. q'error({})'},
+      {"a nil error", "-e " .. q'error()'},
+      {"an error object with __tostring", "-e " ..
+        q'error(setmetatable({}, {__tostring = function() return "custom!" end}))'},
+      {"a __tostring that does not give a string", "-e " ..
+        q'error(setmetatable({}, {__tostring = function() return 42 end}))'},
+      {"os.exit(3)", "-e " .. q'os.exit(3) print("no")'},
+      {"os.exit(true)", "-e " .. q'os.exit(true) print("no")'},
+      {"os.exit(false)", "-e " .. q'os.exit(false) print("no")'},
+      {"os.exit(2, true)", "-e " .. q'os.exit(2, true)'},
+      {"os.exit from a coroutine", "-e " .. q'coroutine.wrap(function() os.exit(4) end)()'},
+      {"a bad os.exit", "-e " .. q'os.exit("x")'},
+    } do
+      it(case[1], function() same(case[2], case[3]) end)
+    end
+
+    it("gives a script arg and ... as lua.c does", function()
+      local s = script(args_script)
+      same(s .. " one two")
+      same("-e " .. q'x = 1' .. " -W " .. s .. " one")
+      same("-- " .. s .. " -v -e")
+      same("-e " .. q'arg[1] = "changed"; arg[3] = "added"' .. " " .. s .. " one")
+      same("-e " .. q'setmetatable(arg, {__len = function() return 1 end})' .. " " .. s .. " a b")
+      same("-e " .. q'print(arg[0], #arg)')
     end)
 
-    it("runs several -e in order, attached or not", function()
-      local out, err, code = run("-e " .. q'x = 1' .. " -e" .. q'print(x + 1)')
-      assert.same({"2\n", "", 0}, {out, err, code})
+    it("runs LUA_INIT=@file, whose errors name the file", function()
+      same("-e " .. q'print(y)', {env = "LUA_INIT=@" .. script("y = 'from file'")})
+      same("-e " .. q'print(y)', {env = "LUA_INIT_5_4=@" .. script("error('init broke')")})
     end)
 
-    it("-l mod requires into global mod", function()
-      local out, err, code = run("-l string -e " .. q'print(string.rep("a", 3))')
-      assert.same({"aaa\n", "", 0}, {out, err, code})
+    it("reports script errors with argv[0] and the traceback", function()
+      same(script('local function f() error("it broke") end\nf()\nprint("not here")\n'))
+      same(script("x = = 1\n"))
+      same(script('error(setmetatable({}, {__tostring = function() return "obj" end}))'))
+      same(script('error("no position", 0)'))
+      same(script('error(12)'))
+      -- argv[0] as given, whatever it is
+      local want, got = both("-e " .. q'error("x")')
+      assert.equal("PROG: (command line):1: x", got[2]:match("^[^\n]*"))
+      assert.same(want, got)
     end)
 
-    it("-l g=mod requires into global g", function()
-      local out, err, code = run("-l futures=concurrent.futures -e "
-        .. q'print(futures.cpu_count() > 0, futures.thread_name())')
-      assert.same({"true\tMainThread\n", "", 0}, {out, err, code})
+    it("prints the usage on a bad option, with lua5.4's lines in order", function()
+      for _, bad in ipairs{"-x", "-vx", "-ix", "-Ex", "-Wx", "--x", "--version",
+                           "-e", "-l", "-e -x", "-l -i"} do
+        local want, got = both(bad)
+        assert.same({"", 1}, {got[1], got[3]}, bad)
+        assert.same({want[1], want[3]}, {got[1], got[3]}, bad)
+        local lines = {}
+        for line in got[2]:gmatch("[^\n]+") do lines[#lines + 1] = line end
+        local i = 1
+        for line in want[2]:gmatch("[^\n]+") do
+          while lines[i] and lines[i] ~= line do i = i + 1 end
+          assert(lines[i], ("%s: lua5.4's line %q missing or out of order in\n%s")
+            :format(bad, line, got[2]))
+        end
+      end
     end)
 
-    it("-l of a missing module fails", function()
-      local out, err, code = run("-l no_such_module_x -e " .. q'print(1)')
-      assert.equal("", out)
-      assert.matches("^luafutures: module 'no_such_module_x' not found", err)
-      assert.equal(1, code)
-    end)
+    describe("interactively", function()
+      -- Both must be linked with readline, which echoes piped input.
+      local echo = readline(CLI) and readline(LUA)
+      local busted_it = it
+      local function it(name, fn)
+        busted_it(name, function()
+          if not echo then return pending("one of them is built without readline") end
+          fn()
+        end)
+      end
 
-    it("-v prints the version", function()
+      local function repl(lines, args)
+        return same(args or "-i", {stdin = table.concat(lines, "\n") .. "\n"})
+      end
+
+      it("prints expressions, =expr and what statements print", function()
+        local got = repl{"x = 20 + 1", "=x", "x * 2, 'two'", "return x, nil",
+                         "for i = 1, 2 do", "  print('loop', i)", "end", "", "1;"}
+        assert.truthy(got[1]:find("> =x\n21\n", 1, true), got[1])
+      end)
+
+      it("reports errors with no program name and goes on", function()
+        local got = repl{"error('boom')", "error({})", "error(setmetatable({}, "
+          .. "{__tostring = function() return 'obj' end}))", "x = = 1", "print('next')"}
+        assert.matches("^stdin:1: boom\nstack traceback:", got[2])
+      end)
+
+      it("shows _PROMPT and _PROMPT2 through __tostring", function()
+        repl{"_PROMPT = setmetatable({}, {__tostring = function() return 'P1: ' end})",
+             "_PROMPT2 = 'P2: '", "if true then", "print('in')", "end", "_PROMPT = nil", "1"}
+      end)
+
+      it("ends inside an unfinished statement as lua5.4 does", function()
+        repl{"for i = 1, 2 do"}
+        repl{"_PROMPT2 = 'more? '", "while true do"}
+      end)
+
+      it("reports an error of print", function()
+        repl{"print = function() error('no print') end", "1", "2"}
+      end)
+
+      it("runs after a script, keeping its globals", function()
+        local s = script("answer = 42")
+        local got = repl({"answer"}, "-i " .. s)
+        assert.truthy(got[1]:find("> answer\n42\n", 1, true), got[1])
+      end)
+
+      it("stops at os.exit", function()
+        repl{"print(1)", "os.exit(5)", "print(2)"}
+      end)
+    end)
+  end)
+
+  describe("its own additions", function()
+    it("-v prints one line ending with Lua's own", function()
       local out, err, code = run("-v")
-      assert.matches("^luafutures 0%.1 %(Lua 5%.4%.%d+%)\n$", out)
+      local lua = io.popen(LUA .. " -v"):read("a")
       assert.same({"", 0}, {err, code})
-    end)
-
-    it("-v with -e prints the version, then runs", function()
-      local out, _, code = run("-v -e " .. q'print("after")')
-      assert.matches("^luafutures 0%.1 %(Lua 5%.4%.%d+%)\nafter\n$", out)
-      assert.equal(0, code)
+      assert.equal(lua, out:match("^luafutures %d+%.%d+%.%d+, (.*)$"))
     end)
 
     it("--help lists every option on stdout", function()
       local out, err, code = run("--help")
       assert.same({"", 0}, {err, code})
       assert.equal(1, (out:find(USAGE, 1, true)))
-      for _, opt in ipairs{"-e stat", "-i", "-l mod", "-l g=mod", "-j N", "-v",
-                           "-E", "-W", "--help", "--", "-   "} do
+      for _, opt in ipairs{"-e stat", "-i", "-l mod", "-l g=mod", "-m mod", "-j N",
+                           "-v", "-E", "-W", "--help", "--", "-   "} do
         assert.truthy(out:find("\n  " .. opt, 1, true), opt)
       end
     end)
 
-    it("- runs stdin with the arguments", function()
-      local out, err, code = run("- a b", {stdin = 'print("in", ...)'})
-      assert.same({"in\ta\tb\n", "", 0}, {out, err, code})
+    it("-m and -j need their argument", function()
+      for _, opt in ipairs{"-m", "-j", "-m -e"} do
+        local out, err, code = run(opt)
+        assert.equal("", out)
+        assert.equal(CLI .. ": '" .. opt:sub(1, 2) .. "' needs argument\n" .. USAGE .. "\n",
+                     err:match("^[^\n]*\n[^\n]*\n"))
+        assert.equal(1, code)
+      end
     end)
+  end)
 
-    it("runs stdin when given no script and no -e", function()
-      local out, err, code = run("", {stdin = 'print("piped")'})
-      assert.same({"piped\n", "", 0}, {out, err, code})
-    end)
+  describe("the REPL on a terminal", function()
+    local PTYRUN = "build/tools/ptyrun"
 
-    it("-- ends the options", function()
-      local s = script('print(...)')
-      local out, err, code = run("-- " .. s .. " -v -e")
-      assert.same({"-v\t-e\n", "", 0}, {out, err, code})
-    end)
+    local function drive(prog, steps)
+      local words = {}
+      for _, w in ipairs(steps) do words[#words + 1] = q(w) end
+      local p = io.popen(("TERM=xterm %s %s -- %s 2>&1"):format(
+        PTYRUN, table.concat(words, " "), prog))
+      local out = p:read("a")
+      local _, _, code = p:close()
+      return out, code
+    end
 
-    it("-W turns warnings on", function()
-      local _, err, code = run("-e " .. q'warn("off")')
-      assert.same({"", 0}, {err, code})
-      _, err, code = run("-W -e " .. q'warn("on")')
-      assert.same({"Lua warning: on\n", 0}, {err, code})
-    end)
-
-    it("-i reads commands, printing expressions and =expr", function()
-      local out, err, code = run("-i", {stdin = table.concat({
-        "x = 20 + 1",
-        "=x",
-        "x * 2, 'two'",
-        "for i = 1, 2 do",
-        "  print('loop', i)",
-        "end",
-        "print(require 'concurrent.futures'.thread_name())",
-      }, "\n") .. "\n"})
-      assert.same({"", 0}, {err, code})
-      assert.matches("^luafutures 0%.1 %(Lua 5%.4%.%d+%)\n", out)
-      assert.truthy(out:find("> 21\n", 1, true))
-      assert.truthy(out:find("> 42\ttwo\n", 1, true))
-      assert.truthy(out:find("loop\t1\nloop\t2\n", 1, true))
-      assert.truthy(out:find("MainThread\n", 1, true))
-    end)
-
-    it("-i reports an error and goes on", function()
-      local out, err, code = run("-i", {stdin = "error('boom')\nprint('next')\n"})
-      assert.equal(0, code)
-      assert.matches("^luafutures: stdin:1: boom\nstack traceback:", err)
-      assert.truthy(out:find("next\n", 1, true))
-    end)
-
-    it("-i after a script keeps its globals", function()
-      local s = script('answer = 42')
-      local out, err, code = run("-i " .. s, {stdin = "=answer\n"})
-      assert.same({"", 0}, {err, code})
-      assert.truthy(out:find("> 42\n", 1, true))
+    it("edits lines with readline: up-arrow recalls the last one", function()
+      if not io.open(PTYRUN) then return pending("no " .. PTYRUN .. ": run make test") end
+      if not readline(CLI) then return pending(CLI .. " is built without readline") end
+      local line = "n = (n or 0) + 1 print('run ' .. n)\r"
+      local steps = {"> ", line, "run 1", "", "> ", "\27[A\r", "run 2", "", "> ", "\4"}
+      local out, code = drive(CLI, steps)
+      assert.equal(0, code, out)
+      assert.matches("^luafutures [%w.]+, Lua 5%.4", out)
+      local one, two = out:find("run 1\r\n", 1, true), out:find("run 2\r\n", 1, true)
+      assert.truthy(one and two and one < two, out)
+      -- lua5.4 behaves the same way on the same keys
+      local lua_out, lua_code = drive(LUA, steps)
+      assert.equal(0, lua_code)
+      assert.equal((lua_out:gsub("^[^\n]*\n", "")), (out:gsub("^[^\n]*\n", "")))
     end)
   end)
 
@@ -214,7 +354,7 @@ describe("luafutures", function()
       for _, bad in ipairs{"0", "x", "3x", "500000"} do
         local out, err, code = run("-j " .. bad .. " -e " .. q'print(1)')
         assert.equal("", out)
-        assert.equal(("luafutures: '-j' needs a number of workers from 1 to "
+        assert.equal((CLI .. ": '-j' needs a number of workers from 1 to "
                       .. "100000, got '%s'\n"):format(bad),
                      err:match("^[^\n]*\n"))
         assert.truthy(err:find(USAGE, 1, true))
@@ -223,132 +363,142 @@ describe("luafutures", function()
     end)
   end)
 
-  describe("usage errors", function()
-    for _, case in ipairs{
-      {"-x", "unrecognized option '-x'"},
-      {"-vx", "unrecognized option '-vx'"},
-      {"--version", "unrecognized option '--version'"},
-      {"-e", "'-e' needs argument"},
-      {"-l", "'-l' needs argument"},
-      {"-j", "'-j' needs argument"},
-    } do
-      it(case[1] .. " prints the error and the usage", function()
-        local out, err, code = run(case[1])
-        assert.equal("", out)
-        assert.equal("luafutures: " .. case[2] .. "\n" .. USAGE .. "\n",
-                     err:match("^[^\n]*\n[^\n]*\n"))
-        assert.equal(1, code)
+  describe("-m mod", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    local function env() return "LUA_PATH=" .. q(dir .. "/?.lua;;") end
+
+    setup(function()
+      assert(os.execute("mkdir -p " .. q(dir)))
+      spit(dir .. "/runner.lua", [[
+        local M = {}
+        function M.main(chunk, ...)
+          print("runner", select("#", ...), table.concat({...}, " "), arg[0])
+          chunk(...)
+          print("runner done")
+        end
+        return M
+      ]])
+      spit(dir .. "/second.lua", [[
+        return {main = function(chunk, ...) print("second") return chunk(...) end}
+      ]])
+      spit(dir .. "/skipper.lua", [[
+        return {main = function() print("not running it") end}
+      ]])
+      spit(dir .. "/failing.lua", [[
+        return {main = function() error("no ranks here") end}
+      ]])
+      spit(dir .. "/plain.lua", "plain_loaded = true\nreturn {value = 1}\n")
+    end)
+
+    teardown(function() os.execute("rm -rf " .. q(dir)) end)
+
+    local s = script('print("script", table.concat({...}, " "), plain_loaded)')
+
+    it("lets the module's main run the script, with arg as usual", function()
+      local out, err, code = run("-m runner " .. s .. " a b", {env = env()})
+      assert.same({"runner\t2\ta b\t" .. s .. "\nscript\ta b\tnil\nrunner done\n", "", 0},
+                  {out, err, code})
+    end)
+
+    it("passes the script's ... as -e left arg", function()
+      local out = run("-m runner -e " .. q'arg[1] = "x"' .. " " .. s .. " a", {env = env()})
+      assert.equal("runner\t1\tx\t" .. s .. "\nscript\tx\tnil\nrunner done\n", out)
+    end)
+
+    it("runs stdin through main too", function()
+      local out = run("-m runner - a", {env = env(), stdin = 'print("stdin", ...)'})
+      assert.equal("runner\t1\ta\t-\nstdin\ta\nrunner done\n", out)
+      out = run("-m runner", {env = env(), stdin = 'print("stdin", ...)'})
+      assert.equal("runner\t0\t\t" .. CLI .. "\nstdin\nrunner done\n", out)
+    end)
+
+    it("lets main decide not to run it", function()
+      local out, err, code = run("-m skipper " .. s, {env = env()})
+      assert.same({"not running it\n", "", 0}, {out, err, code})
+    end)
+
+    it("uses the last -m that has a main", function()
+      local out = run("-m runner -m second -m plain " .. s .. " z", {env = env()})
+      assert.equal("second\nscript\tz\ttrue\n", out)
+    end)
+
+    it("runs the script as usual when the module has no main", function()
+      local out, err, code = run("-m plain " .. s .. " a", {env = env()})
+      assert.same({"script\ta\ttrue\n", "", 0}, {out, err, code})
+      -- and sets no global of its name, unlike -l
+      out = run("-m plain -e " .. q'print(plain, plain_loaded)', {env = env()})
+      assert.equal("nil\ttrue\n", out)
+    end)
+
+    it("reports main's error as a script error", function()
+      local out, err, code = run("-m failing " .. s, {env = env()})
+      assert.same({"", 1}, {out, code})
+      assert.matches("^" .. CLI:gsub("%p", "%%%0") .. ": [^\n]*failing%.lua:1: no ranks here\nstack traceback:\n", err)
+    end)
+
+    it("fails on a missing module before the script", function()
+      local out, err, code = run("-m no_such_module_x " .. s, {env = env()})
+      assert.same({"", 1}, {out, code})
+      assert.matches("^" .. CLI:gsub("%p", "%%%0") .. ": module 'no_such_module_x' not found", err)
+    end)
+
+    it("reports a script's syntax error without calling main", function()
+      local out, err, code = run("-m runner " .. script("x = = 1"), {env = env()})
+      assert.same({"", 1}, {out, code})
+      assert.matches(":1: unexpected symbol near '='\n$", err)
+    end)
+  end)
+
+  describe("an uncaught task error", function()
+    local function task_script(pool, how)
+      return script(([[
+        local futures = require "concurrent.futures"
+        local ex <close> = futures.%s(1)
+        local function work(n)
+          if n > 1 then error(%s) end
+          return n
+        end
+        %s
+      ]]):format(pool, how[1], how[2]))
+    end
+    local by_result = "print(ex:submit(work, 5):result())"
+    local by_map = "for i, v in ex:map(work, {1, 2}) do print(i, v) end"
+
+    for _, pool in ipairs{"ThreadPoolExecutor", "ProcessPoolExecutor"} do
+      it("shows the worker's traceback after the main one (" .. pool .. ")", function()
+        local s = task_script(pool, {'"too big: " .. n', by_result})
+        local out, err, code = run(s)
+        assert.same({"", 1}, {out, code})
+        local e = s:gsub("%p", "%%%0")
+        assert.matches("^" .. CLI:gsub("%p", "%%%0") .. ": " .. e .. ":4: too big: 5\n"
+          .. "stack traceback:\n\t%[C%]: in method 'result'\n\t" .. e .. ":7: in main chunk\n"
+          .. ".*\nraised by a task; the worker's traceback:\n\t%[C%]: in function 'error'\n\t"
+          .. e .. ":4: in function <" .. e .. ":3>\n", err)
       end)
     end
-  end)
 
-  describe("scripts", function()
-    it("get the arg table and their arguments", function()
-      local s = script([[
-        print(arg[0] == ..., select("#", ...))
-        print(arg[-2], arg[-1], arg[1], arg[2], arg[3])
-      ]])
-      local out, err, code = run("-e " .. q'x = 1' .. " " .. s .. " one two")
-      assert.equal("", err)
-      assert.equal(0, code)
-      assert.equal("false\t2\n-e\tx = 1\tone\ttwo\tnil\n", out)
-      out = run(s .. " one")
-      assert.equal("false\t1\nnil\tbin/luafutures\tone\tnil\tnil\n", out)
-      assert.equal(s, (run("-e " .. q'print(arg[0])' .. " " .. s):match("^[^\n]*")))
-    end)
-
-    it("that fail print the error and a traceback, exit 1", function()
-      local s = script('local function f() error("it broke") end\nf()\nprint("not here")\n')
+    it("shows it for a map's error, and after an object's string", function()
+      local s = task_script("ThreadPoolExecutor", {
+        'setmetatable({}, {__tostring = function() return "custom" end})', by_map})
       local out, err, code = run(s)
-      assert.equal("", out)
-      assert.equal(1, code)
-      assert.equal("luafutures: " .. s .. ":1: it broke", err:match("^[^\n]*"))
-      assert.truthy(err:find("\nstack traceback:\n", 1, true))
-      assert.truthy(err:find(s .. ":2: in main chunk", 1, true))
+      assert.same({"1\t1\n", 1}, {out, code})
+      local e = s:gsub("%p", "%%%0")
+      assert.matches("^" .. CLI:gsub("%p", "%%%0") .. ": custom\nraised by a task; the worker's "
+        .. "traceback:\n\t%[C%]: in function 'error'\n\t" .. e .. ":4: in function", err)
     end)
 
-    it("raising an object print it through __tostring", function()
-      local s = script('error(setmetatable({}, {__tostring = function() return "custom!" end}))')
+    it("does not show it for an error of the script itself", function()
+      local s = task_script("ThreadPoolExecutor", {'"x"', [[
+        local f = ex:submit(work, 2)
+        local ok, e = pcall(f.result, f)
+        print(ok, e)
+        error("mine")]]})
       local out, err, code = run(s)
-      assert.same({"", 1}, {out, code})
-      assert.matches("^luafutures: custom!\nstack traceback:\n", err)
-    end)
-
-    it("raising a runtime error print Type: message", function()
-      local s = script([[
-        local futures = require "concurrent.futures"
-        futures.Future():result(0.01)
-      ]])
-      local out, err, code = run(s)
-      assert.same({"", 1}, {out, code})
-      assert.matches("^luafutures: TimeoutError: [^\n]*\nstack traceback:\n", err)
-    end)
-
-    it("raising a table without __tostring name its type", function()
-      local out, err, code = run("-e " .. q'error({})')
-      assert.same({"", 1}, {out, code})
-      assert.matches("^luafutures: %(error object is a table value%)\nstack traceback:", err)
-    end)
-
-    it("with a syntax error exit 1", function()
-      local s = script("x = = 1\n")
-      local out, err, code = run(s)
-      assert.same({"", 1}, {out, code})
-      assert.matches("^luafutures: " .. s:gsub("%p", "%%%0") .. ":1: unexpected symbol", err)
-    end)
-
-    it("that do not exist exit 1", function()
-      local out, err, code = run("/nonexistent/dir/script.lua")
-      assert.same({"", 1}, {out, code})
-      assert.equal("luafutures: cannot open /nonexistent/dir/script.lua\n",
-                   err:gsub(": No such file or directory", ""))
-    end)
-
-    it("stop at an -e error before the script runs", function()
-      local s = script('print("script")')
-      local out, err, code = run("-e " .. q'error("early")' .. " " .. s)
-      assert.same({"", 1}, {out, code})
-      assert.matches("^luafutures: %(command line%):1: early\n", err)
-    end)
-
-    it("exit with os.exit's code", function()
-      for _, case in ipairs{{"os.exit(3)", 3}, {"os.exit(true)", 0},
-                            {"os.exit(false)", 1}, {"os.exit()", 0},
-                            {"coroutine.wrap(function() os.exit(4) end)()", 4}} do
-        local out, err, code = run("-e " .. q(case[1] .. ' print("no")'))
-        assert.same({"", "", case[2]}, {out, err, code}, case[1])
-      end
-    end)
-  end)
-
-  describe("LUA_INIT", function()
-    it("runs LUA_INIT first", function()
-      local out, err, code = run("-e " .. q'print(x)', {env = "LUA_INIT='x = 5'"})
-      assert.same({"5\n", "", 0}, {out, err, code})
-    end)
-
-    it("prefers LUA_INIT_5_4", function()
-      local out = run("-e " .. q'print(x)',
-                      {env = "LUA_INIT='x = 5' LUA_INIT_5_4='x = 6'"})
-      assert.equal("6\n", out)
-    end)
-
-    it("runs @file", function()
-      local init = script("y = 'from file'")
-      local out = run("-e " .. q'print(y)', {env = "LUA_INIT=@" .. init})
-      assert.equal("from file\n", out)
-    end)
-
-    it("fails like the script would", function()
-      local out, err, code = run("-e " .. q'print(1)', {env = "LUA_INIT='error(\"bad\")'"})
-      assert.same({"", 1}, {out, code})
-      assert.matches("^luafutures: LUA_INIT:1: bad\n", err)
-    end)
-
-    it("is ignored under -E, as are LUA_PATH and LUA_CPATH", function()
-      local out, err, code = run("-E -e " .. q'print(x, package.path:find("nowhere", 1, true))',
-                                 {env = "LUA_INIT='x = 5' LUA_PATH='/nowhere/?.lua'"})
-      assert.same({"nil\tnil\n", "", 0}, {out, err, code})
+      assert.same({1}, {code})
+      assert.matches("^false\t.*:4: x\n$", out)
+      assert.matches(":10: mine\nstack traceback:\n", err)
+      assert.falsy(err:find("raised by a task", 1, true))
     end)
   end)
 
@@ -357,9 +507,9 @@ describe("luafutures", function()
       local out, err, code = run("-e " .. q[[
         package.cpath = ""
         local futures = require "concurrent.futures"
-        print(futures._VERSION, package.loaded["concurrent.futures"] == futures)
+        print(type(futures._VERSION), package.loaded["concurrent.futures"] == futures)
       ]], {env = "env -u LUA_CPATH -u LUA_CPATH_5_4"})
-      assert.same({"luafutures 0.1\ttrue\n", "", 0}, {out, err, code})
+      assert.same({"string\ttrue\n", "", 0}, {out, err, code})
     end)
 
     it("is the built-in copy even when package.cpath finds the .so", function()
@@ -402,10 +552,18 @@ describe("luafutures", function()
       assert.same({"spawn\ttrue\nfork\ttrue\n", "", 0}, {out, err, code})
     end)
 
-    it("runs scripts/demo.lua", function()
+    it("runs scripts/demo.lua: headed sections, each number once", function()
       local out, err, code = run("scripts/demo.lua")
       assert.same({"", 0}, {err, code})
-      assert.matches("is prime: true", out)
+      assert.matches("^== [^\n]+ ==\n", out)
+      local _, sections = out:gsub("\n\n== [^\n]+ ==\n", "")
+      assert.equal(3, sections)
+      local seen = {}
+      for n in out:gmatch("(%d+) is prime: ") do
+        assert.is_nil(seen[n], n .. " shown twice")
+        seen[n] = true
+      end
+      assert.truthy(next(seen))
     end)
   end)
 

@@ -93,15 +93,17 @@ describe("ThreadPoolExecutor", function()
     assert.equal("xy", ex:submit(function() return setup end):result())
   end)
 
-  it("breaks when the initializer fails", function()
-    local ex <close> = futures.ThreadPoolExecutor{max_workers = 1, initializer = function() error("no") end}
-    local f = ex:submit(function() return 1 end)
-    local err = support.error_of(f.result, f)
-    assert.is_true(futures.BrokenThreadPool:is(err))
-    assert.is_true(futures.BrokenExecutor:is(err))
-    local err2 = support.error_of(ex.submit, ex, function() end)
-    assert.is_true(futures.BrokenThreadPool:is(err2))
-    assert.matches("state=broken", tostring(ex))
+  it("breaks when the initializer fails, saying so on stderr", function()
+    support.expect_stderr([[
+      local futures = require "concurrent.futures"
+      local ex <close> = futures.ThreadPoolExecutor{max_workers = 1, initializer = function() error("no") end}
+      local f = ex:submit(function() return 1 end)
+      local ok, err = pcall(f.result, f)
+      assert(not ok and futures.BrokenThreadPool:is(err) and futures.BrokenExecutor:is(err))
+      local ok2, err2 = pcall(ex.submit, ex, function() end)
+      assert(not ok2 and futures.BrokenThreadPool:is(err2))
+      assert(tostring(ex):find("state=broken", 1, true))
+    ]], "^luafutures: exception in initializer of 'ThreadPoolExecutor%-%d+_0': [^\n]*:%d+: no\nstack traceback:\n")
   end)
 
   it("runs CPU-bound tasks in parallel", function()
