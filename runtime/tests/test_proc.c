@@ -75,7 +75,7 @@ static int child_main(void *ud, int qfd, int cfd) {
   return 0;
 }
 
-static lf_payload *broken(void *ud, int cause) {
+static lf_payload *broken(void *ud, int cause, const char *detail) {
   int v = -cause;
   return lf_payload_new(&v, sizeof v, NULL, 0, 0);
 }
