@@ -104,14 +104,22 @@ $(BUILD)/test_runtime: runtime/tests/test_runtime.c $(RT_OBJ) runtime/tests/test
 $(BUILD)/test_proc: runtime/tests/test_proc.c $(RT_OBJ) runtime/tests/test.h
 	$(CC) $(ALLFLAGS) -Iruntime -o $@ $(filter-out %.h,$^)
 
+# A worker that breaks the protocol on purpose, one name per mode (a pool
+# passes its worker no arguments): $(BUILD)/fake/fake-<mode>.
+FAKE       = $(BUILD)/fake_worker
+FAKE_MODES = oversize truncated unknown_id bye_holding linger exit99 signal file
+$(FAKE): runtime/tests/fake_worker.c $(RT_OBJ)
+	$(CC) $(ALLFLAGS) -Iruntime -o $@ $^
+	@mkdir -p $(BUILD)/fake && for m in $(FAKE_MODES); do ln -f $@ $(BUILD)/fake/fake-$$m; done
+
 test: deps all test-c test-lua
 
-test-c: $(BUILD)/test_runtime $(BUILD)/test_proc
+test-c: $(BUILD)/test_runtime $(BUILD)/test_proc $(FAKE)
 	$(if $(SANITIZE),$(SANENV)) ./$(BUILD)/test_runtime
-	$(if $(SANITIZE),$(SANENV)) ./$(BUILD)/test_proc
+	$(if $(SANITIZE),$(SANENV)) LUAFUTURES_FAKE_DIR=$(CURDIR)/$(BUILD)/fake ./$(BUILD)/test_proc
 
-test-lua: all $(if $(SANITIZE),,static)
-	$(PRELOAD) $(BUSTED) spec
+test-lua: all $(FAKE) $(if $(SANITIZE),,static)
+	LUAFUTURES_FAKE_DIR=$(CURDIR)/$(BUILD)/fake $(PRELOAD) $(BUSTED) spec
 # A sanitized bin/luafutures runs without the preload (which breaks even
 # /bin/sh under TSan), so its spec runs again from a busted without it.
 	$(if $(SANITIZE),$(SANENV) $(BUSTED) spec/cli_spec.lua)

@@ -70,6 +70,7 @@ struct lf_procpool {
   size_t nslots, nfree, nout;
   wproc **w;
   size_t nw, wcap, naccepting;
+  size_t nleaving;  /* of nw: said goodbye, not yet reaped (no slot) */
   size_t max, max_tasks;
   double answer_timeout;
   int method;
@@ -336,6 +337,7 @@ static int start_worker_locked(lf_procpool *p) {
 
 static void remove_worker_locked(lf_procpool *p, wproc *w) {
   not_accepting(p, w);
+  if (w->bye) p->nleaving--;
   for (size_t i = 0; i < p->nw; i++)
     if (p->w[i] == w) {
       p->w[i] = p->w[--p->nw];
@@ -381,6 +383,7 @@ static void result_locked(lf_procpool *p, wproc *w, const lf__tev *ev) {
 /* A goodbye is in good order only from a worker that answered every task
  * it received. */
 static void bye_locked(lf_procpool *p, wproc *w, const lf__tev *ev) {
+  if (!w->bye) p->nleaving++;
   w->bye = 1;
   not_accepting(p, w);
   size_t held = p->tp->ops->caps & LF__TP_ANY
@@ -428,7 +431,7 @@ static void housekeeping_locked(lf_procpool *p) {
   if (p->status == LF_POOL_BROKEN) return;
   size_t work = p->qlen + p->nout;
   size_t want = work < p->max ? work : p->max;
-  while (p->naccepting < want && p->nw < p->max) {
+  while (p->naccepting < want && p->nw - p->nleaving < p->max) {
     if (start_worker_locked(p) != 0) {
       if (p->nw == 0)
         break_locked(p, LF_PROC_SPAWNFAILED,
@@ -569,7 +572,7 @@ int lf_procpool_submit(lf_procpool *p, lf_future *f) {
     rc = start_locked(p);
   }
   if (rc == 0 && !funneled(p) && p->qlen + p->nout + 1 > p->naccepting &&
-      p->nw < p->max) {
+      p->nw - p->nleaving < p->max) {
     rc = start_worker_locked(p);
     if (p->nw > 0) rc = 0; /* the others will do */
   }

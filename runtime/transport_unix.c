@@ -325,7 +325,10 @@ static void read_worker(utp *t, lf__tw *w) {
       continue;
     }
     if (k < 0 && errno == EINTR) continue;
-    if (k == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) w->eof = 1;
+    if (k == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+      w->eof = 1;
+      if (!w->bad && w->rlen > w->scan) w->bad = "a truncated message";
+    }
     return;
   }
 }
