@@ -37,6 +37,7 @@
 
 #include "internal.h"
 #include "lf_proc.h"
+#include "procq.h"
 #include "transport.h"
 
 typedef struct wproc {
@@ -59,15 +60,8 @@ typedef struct done {
 struct lf_procpool {
   lf_obj obj;
   pthread_mutex_t mu, join_mu;
-  /* futures not yet sent, FIFO ring */
-  lf_future **q;
-  size_t qhead, qlen, qcap;
-  /* futures sent and not answered, by id, and whom they went to (NULL:
-   * any worker of the transport's shared queue) */
-  lf_future **slot;
-  wproc **owner;
-  uint32_t *freeids;
-  size_t nslots, nfree, nout;
+  lf__ring q;       /* futures not yet sent */
+  lf__ids ids;      /* futures sent and not answered, and to whom */
   wproc **w;
   size_t nw, wcap, naccepting;
   size_t nleaving;  /* of nw: said goodbye, not yet reaped (no slot) */
@@ -153,65 +147,18 @@ static done *take_done(lf_procpool *p, size_t *n) {
   return dl;
 }
 
-/* ---- the queue and the ids ------------------------------------------------ */
-
-static int queue_push(lf_procpool *p, lf_future *f) {
-  if (p->qlen == p->qcap) {
-    size_t cap = p->qcap ? p->qcap * 2 : 64;
-    lf_future **nq = lf__malloc(cap * sizeof *nq);
-    if (nq == NULL) return LF_ENOMEM;
-    for (size_t i = 0; i < p->qlen; i++)
-      nq[i] = p->q[(p->qhead + i) % p->qcap];
-    lf__free(p->q);
-    p->q = nq;
-    p->qhead = 0;
-    p->qcap = cap;
-  }
-  p->q[(p->qhead + p->qlen) % p->qcap] = f;
-  p->qlen++;
-  return 0;
-}
-
-static lf_future *queue_pop(lf_procpool *p) {
-  lf_future *f = p->q[p->qhead];
-  p->qhead = (p->qhead + 1) % p->qcap;
-  p->qlen--;
-  return f;
-}
+/* ---- the ids ------------------------------------------------------------ */
 
 static int slot_alloc(lf_procpool *p, lf_future *f, wproc *to, uint32_t *id) {
-  if (p->nfree == 0) {
-    size_t n = p->nslots ? p->nslots * 2 : 16;
-    lf_future **ns = lf__realloc(p->slot, n * sizeof *ns);
-    if (ns == NULL) return LF_ENOMEM;
-    p->slot = ns;
-    wproc **no = lf__realloc(p->owner, n * sizeof *no);
-    if (no == NULL) return LF_ENOMEM;
-    p->owner = no;
-    uint32_t *nf = lf__realloc(p->freeids, n * sizeof *nf);
-    if (nf == NULL) return LF_ENOMEM;
-    p->freeids = nf;
-    for (size_t i = n; i > p->nslots; i--) {
-      p->slot[i - 1] = NULL;
-      p->freeids[p->nfree++] = (uint32_t)(i - 1);
-    }
-    p->nslots = n;
-  }
-  *id = p->freeids[--p->nfree];
-  p->slot[*id] = f;
-  p->owner[*id] = to;
-  if (to) to->nheld++;
-  p->nout++;
-  return 0;
+  int rc = lf__ids_alloc(&p->ids, f, to, id);
+  if (rc == 0 && to) to->nheld++;
+  return rc;
 }
 
 static lf_future *slot_take(lf_procpool *p, uint32_t id) {
-  if (id >= p->nslots || p->slot[id] == NULL) return NULL;
-  lf_future *f = p->slot[id];
-  if (p->owner[id]) p->owner[id]->nheld--;
-  p->slot[id] = NULL;
-  p->freeids[p->nfree++] = id;
-  p->nout--;
+  void *owner;
+  lf_future *f = lf__ids_take(&p->ids, id, &owner);
+  if (f && owner) ((wproc *)owner)->nheld--;
   return f;
 }
 
@@ -239,8 +186,8 @@ static void break_locked(lf_procpool *p, int cause, const char *fmt, ...) {
   /* First: a held-back task may live in a future freed below. */
   if (p->qopen) p->tp->ops->close_queue(p->tp);
   p->qopen = 0;
-  while (p->qlen > 0) add_done(p, queue_pop(p), NULL, 1, 0);
-  for (uint32_t id = 0; id < p->nslots; id++) {
+  while (p->q.len > 0) add_done(p, lf__ring_pop(&p->q), NULL, 1, 0);
+  for (uint32_t id = 0; id < p->ids.n; id++) {
     lf_future *f = slot_take(p, id);
     if (f) add_done(p, f, NULL, 1, 0);
   }
@@ -279,16 +226,15 @@ static wproc *choose(lf_procpool *p, int *none) {
 /* Moves queued futures to the workers while the window has room. */
 static void dispatch_locked(lf_procpool *p) {
   const lf__tp_ops *ops = p->tp->ops;
-  while (p->qopen && p->qlen > 0 && p->nout < window(p) &&
+  while (p->qopen && p->q.len > 0 && p->ids.nout < window(p) &&
          ops->can_send(p->tp)) {
     int none;
     wproc *to = choose(p, &none);
     if (none) return;
-    lf_future *f = queue_pop(p);
+    lf_future *f = lf__ring_pop(&p->q);
     uint32_t id;
     if (slot_alloc(p, f, to, &id) != 0) { /* out of memory: try again later */
-      p->qhead = (p->qhead + p->qcap - 1) % p->qcap;
-      p->qlen++;
+      lf__ring_unpop(&p->q);
       return;
     }
     lf_payload *task;
@@ -364,8 +310,8 @@ static void worker_gone_locked(lf_procpool *p, wproc *w, const lf__tev *ev) {
 }
 
 static void result_locked(lf_procpool *p, wproc *w, const lf__tev *ev) {
-  int mine = ev->id < p->nslots && p->slot[ev->id] &&
-             (p->owner[ev->id] == NULL || p->owner[ev->id] == w);
+  void *owner;
+  int mine = lf__ids_get(&p->ids, ev->id, &owner) && (!owner || owner == w);
   if (!mine) {
     if (p->status != LF_POOL_BROKEN) /* else: failed already */
       break_locked(p, LF_PROC_PROTOCOL,
@@ -423,13 +369,13 @@ static void on_event(void *ctx, const lf__tev *ev) {
 /* Between two waits: close the queue once shutdown has nothing left to
  * send, and start workers for queued work that none would take. */
 static void housekeeping_locked(lf_procpool *p) {
-  if (p->status != LF_POOL_RUNNING && p->qopen && p->qlen == 0 &&
-      p->nout == 0) {
+  if (p->status != LF_POOL_RUNNING && p->qopen && p->q.len == 0 &&
+      p->ids.nout == 0) {
     p->tp->ops->close_queue(p->tp);
     p->qopen = 0;
   }
   if (p->status == LF_POOL_BROKEN) return;
-  size_t work = p->qlen + p->nout;
+  size_t work = p->q.len + p->ids.nout;
   size_t want = work < p->max ? work : p->max;
   while (p->naccepting < want && p->nw - p->nleaving < p->max) {
     if (start_worker_locked(p) != 0) {
@@ -464,7 +410,7 @@ static int answer_wait_ms_locked(lf_procpool *p) {
 
 static int finished_locked(lf_procpool *p) {
   return p->status != LF_POOL_RUNNING && p->nw == 0 &&
-         (p->status == LF_POOL_BROKEN || (p->qlen == 0 && p->nout == 0));
+         (p->status == LF_POOL_BROKEN || (p->q.len == 0 && p->ids.nout == 0));
 }
 
 static void *manager_main(void *arg) {
@@ -571,12 +517,12 @@ int lf_procpool_submit(lf_procpool *p, lf_future *f) {
   } else if (!p->started) {
     rc = start_locked(p);
   }
-  if (rc == 0 && !funneled(p) && p->qlen + p->nout + 1 > p->naccepting &&
+  if (rc == 0 && !funneled(p) && p->q.len + p->ids.nout + 1 > p->naccepting &&
       p->nw - p->nleaving < p->max) {
     rc = start_worker_locked(p);
     if (p->nw > 0) rc = 0; /* the others will do */
   }
-  if (rc == 0) rc = queue_push(p, f);
+  if (rc == 0) rc = lf__ring_push(&p->q, f);
   if (rc != 0) {
     lf__unlock(&p->mu);
     return rc;
@@ -597,8 +543,8 @@ int lf_procpool_shutdown(lf_procpool *p, int wait, int cancel_futures) {
   if (p->status == LF_POOL_RUNNING) p->status = LF_POOL_SHUTDOWN;
   lf_future **q = NULL;
   size_t nq = 0;
-  if (cancel_futures && p->qlen > 0 && (q = lf__malloc(p->qlen * sizeof *q))) {
-    while (p->qlen > 0) q[nq++] = queue_pop(p);
+  if (cancel_futures && p->q.len > 0 && (q = lf__malloc(p->q.len * sizeof *q))) {
+    while (p->q.len > 0) q[nq++] = lf__ring_pop(&p->q);
   }
   int started = p->started;
   wake(p);
@@ -623,12 +569,10 @@ static void pool_destroy(lf_obj *o) {
   lf_procpool *p = (lf_procpool *)o;
   lf_procpool_shutdown(p, 1, 1);
   if (p->hooks.release) p->hooks.release(p->ud);
-  for (size_t i = 0; i < p->qlen; i++) /* never started: no manager ran */
-    lf_future_unref(p->q[(p->qhead + i) % p->qcap]);
-  lf__free(p->q);
-  lf__free(p->slot);
-  lf__free(p->owner);
-  lf__free(p->freeids);
+  while (p->q.len > 0) /* never started: no manager ran */
+    lf_future_unref(lf__ring_pop(&p->q));
+  lf__ring_free(&p->q);
+  lf__ids_free(&p->ids);
   lf__free(p->w);
   lf__free(p->dl);
   lf__free(p->exe);

@@ -35,14 +35,7 @@ local function pstate(pid)
   return s:match("^%d+ %b() (%a)")
 end
 
-local function fds()
-  local open = {}
-  for n = 0, 1023 do
-    local f = io.open("/proc/self/fdinfo/" .. n)
-    if f then f:close() open[#open + 1] = n end
-  end
-  return table.concat(open, " ")
-end
+local fds = support.fds
 
 local function broken(err) return futures.BrokenProcessPool:is(err) end
 

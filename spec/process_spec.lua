@@ -31,15 +31,7 @@ local function wait_gate(path)
   end
 end
 
--- The open descriptors of this process, read from /proc without a child.
-local function fds()
-  local open = {}
-  for n = 0, 1023 do
-    local f = io.open("/proc/self/fdinfo/" .. n)
-    if f then f:close() open[#open + 1] = n end
-  end
-  return table.concat(open, " ")
-end
+local fds = support.fds
 
 local function alive(pid)
   local f = io.open("/proc/" .. pid .. "/stat")
