@@ -14,7 +14,7 @@
 #   PREFIX, LIBDIR, BINDIR  install places (set by the rockspec)
 #
 # Targets: all (default), static, test, test-c, test-lua, deps, demo, bench,
-# bench-check, install, clean.
+# bench-check, fuzz-wire, install, clean.
 
 LUA      ?= lua5.4
 LUA_INC  ?= /usr/include/lua5.4
@@ -49,7 +49,7 @@ MODULE   = concurrent/futures.so
 CLI      = bin/luafutures
 WORKER   = bin/luafutures-worker
 
-.PHONY: all static test test-c test-lua deps demo bench bench-check bench-scaling install clean
+.PHONY: all static test test-c test-lua deps demo bench bench-check bench-scaling fuzz-wire install clean
 
 all: $(MODULE) $(CLI) $(WORKER)
 
@@ -111,6 +111,19 @@ FAKE_MODES = oversize truncated unknown_id bye_holding linger exit99 signal file
 $(FAKE): runtime/tests/fake_worker.c $(RT_OBJ)
 	$(CC) $(ALLFLAGS) -Iruntime -o $@ $^
 	@mkdir -p $(BUILD)/fake && for m in $(FAKE_MODES); do ln -f $@ $(BUILD)/fake/fake-$$m; done
+
+# make fuzz-wire: the fuzz target of the process reply parser (runtime
+# only) under ASan+UBSan, its own mutator running WIRE_SECONDS (default 60)
+# over the seeds in spec/fuzz/fuzz_wire/. It is also a libFuzzer target
+# (LLVMFuzzerTestOneInput, built with -DLFB_LIBFUZZER).
+WIRE_SECONDS ?= 60
+$(BUILD)/fuzz_wire: runtime/tests/fuzz_wire.c $(RT_OBJ)
+	$(CC) $(ALLFLAGS) -Iruntime -o $@ $^
+
+fuzz-wire:
+	$(MAKE) SANITIZE=address build-address/fuzz_wire
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  ./build-address/fuzz_wire -m $(WIRE_SECONDS) spec/fuzz/fuzz_wire/*
 
 test: deps all test-c test-lua
 

@@ -19,7 +19,7 @@
 
 #include "internal.h"
 #include "lf_proc.h"
-#include "spawn.h"
+#include "spawning.h"
 
 extern char **environ;
 

@@ -43,11 +43,10 @@
 
 #include "internal.h"
 #include "lf_proc.h"
-#include "spawn.h"
+#include "spawning.h"
 #include "transport.h"
 #include "wire.h"
 
-#define READ_CHUNK (64 * 1024)
 #define LINGER_BYE 10.0   /* seconds a worker may take to exit after bye */
 #define LINGER_ABRUPT 1.0 /* ... after closing its channel without one */
 
@@ -57,11 +56,8 @@ struct lf__tw {
   int fd;           /* our end of its channel; -1 after its end of file */
   int eof, bye, killed, closed_early;
   double eof_at;    /* when its end of file came (lf_now) */
-  const char *bad;  /* why its bytes are dropped; NULL while fine */
-  int bad_told;
-  char *rbuf;       /* the manager's alone */
-  size_t rlen, rcap;
-  size_t scan;      /* rbuf[0..scan) holds whole, judged frames */
+  lf__rd rd;        /* its frames; the manager's alone */
+  int bad_told;     /* rd.bad was reported */
 };
 
 typedef struct utp {
@@ -214,6 +210,7 @@ static int u_start(lf__tp *tp, void *cookie, lf__tw **out, long *num,
                    char *why, size_t whylen) {
   utp *t = (utp *)tp;
   lf__tw *w = lf__calloc(1, sizeof *w);
+  if (w) w->rd.max = t->max_msg;
   if (w == NULL || reserve_worker(t) != 0) {
     lf__free(w);
     snprintf(why, whylen, "out of memory");
@@ -270,64 +267,26 @@ static void u_kill(lf__tp *tp, lf__tw *w) {
 
 /* ---- reading, without the lock -------------------------------------------- */
 
-/* Makes rbuf hold at least one more byte of the frame being read, growing
- * with what arrived (at most twice that) and never past the frame's end
- * once its header is known. 0, or -1 when out of memory. */
-static int make_room(utp *t, lf__tw *w) {
-  size_t room = w->rcap - w->rlen;
-  if (room >= READ_CHUNK / 2) return 0;
-  size_t cap = w->rcap ? w->rcap * 2 : READ_CHUNK;
-  lf__hdr h;
-  const char *why;
-  if (lf__wire_frame(w->rbuf + w->scan, w->rlen - w->scan, t->max_msg, &h,
-                     &why) == LF__FRAME_MORE && w->rlen - w->scan >= sizeof h) {
-    size_t end = w->scan + sizeof h + h.len;
-    if (end <= w->rcap && room > 0) return 0; /* read the rest of it */
-    if (end > w->rcap && end < cap) cap = end < READ_CHUNK ? READ_CHUNK : end;
-  }
-  char *nb = lf__realloc(w->rbuf, cap);
-  if (nb == NULL) return -1;
-  w->rbuf = nb;
-  w->rcap = cap;
-  return 0;
-}
-
-/* Moves scan over the whole frames read so far; a bad one marks w. */
-static void judge(utp *t, lf__tw *w) {
-  for (;;) {
-    lf__hdr h;
-    const char *why;
-    int r = lf__wire_frame(w->rbuf + w->scan, w->rlen - w->scan, t->max_msg,
-                           &h, &why);
-    if (r == LF__FRAME_MORE) return;
-    if (r == LF__FRAME_BAD) {
-      w->bad = why;
-      return;
-    }
-    w->scan += sizeof h + h.len;
-  }
-}
-
-static void read_worker(utp *t, lf__tw *w) {
+static void read_worker(lf__tw *w) {
   char sink[4096];
   for (int rounds = 0; rounds < 8; rounds++) {
-    if (!w->bad && make_room(t, w) != 0)
-      w->bad = "a message the parent had no memory for";
-    char *to = w->bad ? sink : w->rbuf + w->rlen;
-    size_t room = w->bad ? sizeof sink : w->rcap - w->rlen;
+    char *to;
+    size_t room;
+    if (w->rd.bad == NULL) lf__rd_room(&w->rd, &to, &room);
+    if (w->rd.bad) { /* dropped, but read: its end of file must be seen */
+      to = sink;
+      room = sizeof sink;
+    }
     if (room == 0) return; /* a whole frame is waiting for collect */
     ssize_t k = recv(w->fd, to, room, MSG_DONTWAIT);
     if (k > 0) {
-      if (!w->bad) {
-        w->rlen += (size_t)k;
-        judge(t, w);
-      }
+      if (to != sink) lf__rd_got(&w->rd, (size_t)k);
       continue;
     }
     if (k < 0 && errno == EINTR) continue;
     if (k == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
       w->eof = 1;
-      if (!w->bad && w->rlen > w->scan) w->bad = "a truncated message";
+      lf__rd_eof(&w->rd);
     }
     return;
   }
@@ -373,7 +332,7 @@ static void u_wait(lf__tp *tp, int ms) {
     }
   }
   for (size_t i = 0; i + 2 < t->npoll; i++)
-    if (t->pf[i + 2].revents) read_worker(t, t->ws[i]);
+    if (t->pf[i + 2].revents) read_worker(t->ws[i]);
 }
 
 static void u_wake(lf__tp *tp) {
@@ -394,21 +353,18 @@ static const int event_of[] = {
 /* Reports the judged frames of w, then its fault if it has one. */
 static void parse_worker(lf__tw *w, lf__tev_fn fn, void *ctx) {
   size_t at = 0;
-  while (at < w->scan) {
-    lf__hdr h;
-    memcpy(&h, w->rbuf + at, sizeof h);
+  lf__hdr h;
+  const char *data;
+  while (lf__rd_next(&w->rd, &at, &h, &data)) {
     lf__tev ev = {event_of[h.kind], w->cookie, h.id, h.kind == LF__K_FAILED,
-                  w->rbuf + at + sizeof h, h.len, h.flags, 0, 0, NULL};
-    at += sizeof h + h.len;
+                  data, h.len, h.flags, 0, 0, NULL};
     if (h.kind == LF__K_BYE) w->bye = 1;
     if (w->cookie) fn(ctx, &ev);
   }
-  memmove(w->rbuf, w->rbuf + at, w->rlen - at);
-  w->rlen -= at;
-  w->scan = 0;
-  if (w->bad && !w->bad_told) {
+  lf__rd_drop(&w->rd, at);
+  if (w->rd.bad && !w->bad_told) {
     w->bad_told = 1;
-    lf__tev ev = {LF__TEV_BAD, w->cookie, 0, 0, NULL, 0, 0, 0, 0, w->bad};
+    lf__tev ev = {LF__TEV_BAD, w->cookie, 0, 0, NULL, 0, 0, 0, 0, w->rd.bad};
     if (w->cookie) fn(ctx, &ev);
   }
 }
@@ -452,7 +408,7 @@ static void u_collect(lf__tp *tp, lf__tev_fn fn, void *ctx) {
     lf__tev ev = {LF__TEV_GONE, w->cookie, 0, 0, NULL, 0, 0, st,
                   w->closed_early, NULL};
     if (w->cookie) fn(ctx, &ev);
-    lf__free(w->rbuf);
+    lf__rd_free(&w->rd);
     lf__free(w);
   }
 }
@@ -465,7 +421,7 @@ static void u_close(lf__tp *tp) {
     while (waitpid(w->pid, NULL, 0) < 0 && errno == EINTR) {
     }
     close_fd(&w->fd);
-    lf__free(w->rbuf);
+    lf__rd_free(&w->rd);
     lf__free(w);
   }
   drop_held(t);

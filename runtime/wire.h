@@ -52,6 +52,29 @@ enum lf__frame {
 int lf__wire_frame(const char *buf, size_t n, size_t max, lf__hdr *h,
                    const char **why);
 
+/* The buffer a worker's frames are read into, judged as they arrive: a
+ * bad frame, or no memory to grow, sets `bad` (static text), and from then
+ * on the reader takes nothing. It grows with what arrived (at most twice
+ * that), never with what a header announced. Not thread-safe. */
+typedef struct lf__rd {
+  char *buf;
+  size_t len, cap;
+  size_t scan;      /* buf[0..scan) holds whole, judged frames */
+  size_t max;       /* the size limit of a payload */
+  const char *bad;  /* NULL while every frame so far is fine */
+} lf__rd;
+
+/* Where the next bytes go: *at and *room (0 when a whole frame waits to be
+ * taken first); -1 when out of memory (then bad is set). */
+int lf__rd_room(lf__rd *r, char **at, size_t *room);
+void lf__rd_got(lf__rd *r, size_t n); /* n bytes arrived at the room */
+void lf__rd_eof(lf__rd *r);           /* a frame cut short is bad */
+/* The next whole frame from *at (0 at first): 1 with *h and *data, moving
+ * *at past it; 0 when no whole frame is left. */
+int lf__rd_next(const lf__rd *r, size_t *at, lf__hdr *h, const char **data);
+void lf__rd_drop(lf__rd *r, size_t at); /* the frames before at are done */
+void lf__rd_free(lf__rd *r);
+
 /* Blocking I/O of whole frames on a stream socket: 0, or -1 (errno). */
 int lf__wire_send_all(int fd, struct iovec *iov, int n);
 int lf__wire_read_all(int fd, void *buf, size_t len);

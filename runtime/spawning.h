@@ -1,10 +1,10 @@
 /*
- * spawn.h -- starting a worker process (spawn or fork) with its two
+ * spawning.h -- starting a worker process (spawn or fork) with its two
  * channels on LF_PROC_QFD and LF_PROC_CFD. Used by the Unix transport; a
  * transport whose workers already exist (MPI ranks) does not need it.
  */
-#ifndef LF_SPAWN_H
-#define LF_SPAWN_H
+#ifndef LF_SPAWNING_H
+#define LF_SPAWNING_H
 
 #include <sys/types.h>
 
