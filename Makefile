@@ -101,7 +101,7 @@ $(STATIC)/luafutures-worker: $(BUILD)/bindings/worker_main.o $(RT_OBJ) $(LB_OBJ)
 $(BUILD)/test_runtime: runtime/tests/test_runtime.c $(RT_OBJ) runtime/tests/test.h
 	$(CC) $(ALLFLAGS) -Iruntime -o $@ $(filter-out %.h,$^)
 
-$(BUILD)/test_proc: runtime/tests/test_proc.c $(RT_OBJ) runtime/tests/test.h
+$(BUILD)/test_proc: runtime/tests/test_proc.c runtime/tests/mailbox.c $(RT_OBJ) runtime/tests/*.h
 	$(CC) $(ALLFLAGS) -Iruntime -o $@ $(filter-out %.h,$^)
 
 # A worker that breaks the protocol on purpose, one name per mode (a pool

@@ -112,7 +112,9 @@ typedef struct lf__tp_config {
 lf__tp *lf__tp_unix_new(const lf__tp_config *cfg, int *err);
 
 /* The core over another transport: as lf_procpool_new, with `open`
- * called by the first submit. */
+ * called by the first submit, on the submitter's thread and under the
+ * pool lock (a funneled transport makes no MPI call there: its first
+ * call on the manager thread can). */
 lf_procpool *lf__procpool_new_on(const lf_proc_config *cfg,
                                  const lf_proc_hooks *hooks, void *ud,
                                  lf__tp *(*open)(const lf__tp_config *, int *),
