@@ -30,6 +30,7 @@
  * completions run without it. `join_mu` serialises joining the manager
  * (taken alone). No blocking waitpid is made under either.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -451,7 +452,11 @@ static int start_locked(lf_procpool *p) {
                        p->max_tasks, p->hooks.child_main, p->ud};
   int err;
   p->tp = p->open(&cfg, &err);
-  if (p->tp == NULL) return err;
+  if (p->tp == NULL) {
+    snprintf(p->spawn_why, sizeof p->spawn_why, "the task queue: %s",
+             strerror(errno));
+    return err;
+  }
   if (pthread_create(&p->manager, NULL, manager_main, p) != 0) {
     p->tp->ops->close(p->tp);
     p->tp = NULL;

@@ -93,6 +93,26 @@ describe("a worker that breaks the protocol", function()
     os.remove(path .. ".gate")
   end)
 
+  it("cannot start a worker process: the error says why", function()
+    if not support.children_ok then pending("runs commands: not under ThreadSanitizer") end
+    local out, err, status = support.run_script([[
+      local futures = require("concurrent.futures")
+      local ex = futures.ProcessPoolExecutor(1)
+      local files = {}
+      while true do -- every descriptor but one taken
+        local f = io.open("/dev/null")
+        if not f then break end
+        files[#files + 1] = f
+      end
+      files[#files]:close()
+      local ok, e = pcall(ex.submit, ex, print)
+      io.write(tostring(futures.RuntimeError:is(e)), " ", tostring(e))
+    ]], "ulimit -n 64;")
+    assert.equal("", err)
+    assert.equal(0, status)
+    assert.equal("true RuntimeError: cannot start a worker process (the task queue: Too many open files)", out)
+  end)
+
   it("LUAFUTURES_MAX_MESSAGE bounds what a worker may send", function()
     if not support.children_ok then pending("runs commands: not under ThreadSanitizer") end
     local out, err, status = support.run_script([[
