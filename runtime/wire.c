@@ -116,6 +116,7 @@ int lf__rd_next(const lf__rd *r, size_t *at, lf__hdr *h, const char **data) {
 }
 
 void lf__rd_drop(lf__rd *r, size_t at) {
+  if (at == 0) return; /* (buf may still be NULL) */
   memmove(r->buf, r->buf + at, r->len - at);
   r->len -= at;
   r->scan -= at;
