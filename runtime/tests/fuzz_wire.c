@@ -86,11 +86,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t n) {
 }
 
 #ifndef LFB_LIBFUZZER
-static uint8_t *slurp(const char *path, size_t *n) {
+static uint8_t *slurp(const char *path, size_t *n, size_t *capp) {
   FILE *f = fopen(path, "rb");
   if (f == NULL) return NULL;
-  uint8_t *s = malloc(1 << 20);
-  *n = s ? fread(s, 1, 1 << 20, f) : 0;
+  fseek(f, 0, SEEK_END);
+  long size = ftell(f);
+  rewind(f);
+  /* room for the mutator's inserts, up to 1 MiB in all */
+  size_t cap = size < 0 ? 0 : (size_t)size + 64 < (1 << 20) ? (size_t)size + 64 : 1 << 20;
+  uint8_t *s = malloc(cap ? cap : 1);
+  *n = s ? fread(s, 1, cap, f) : 0;
+  *capp = cap;
   fclose(f);
   return s;
 }
@@ -101,15 +107,15 @@ static int mutate(double secs, char **files, int nfiles) {
   time_t end = time(NULL) + (time_t)secs;
   long runs = 0;
   while (time(NULL) < end && nfiles > 0) {
-    size_t n;
-    uint8_t *s = slurp(files[rand() % nfiles], &n);
+    size_t n, cap;
+    uint8_t *s = slurp(files[rand() % nfiles], &n, &cap);
     if (s == NULL) return 1;
     for (int m = rand() % 8; m >= 0 && n > 0; m--) {
       size_t at = (size_t)rand() % n;
       switch (rand() % 4) {
         case 0: s[at] ^= (uint8_t)(1u << (rand() % 8)); break;
         case 1: s[at] = (uint8_t)rand(); break;
-        case 2: if (n < (1 << 20) - 4) { memmove(s + at + 4, s + at, n - at);
+        case 2: if (n + 4 <= cap) { memmove(s + at + 4, s + at, n - at);
                   uint32_t v = (uint32_t)rand() % 9; memcpy(s + at, &v, 4);
                   n += 4; } break;
         case 3: memmove(s + at, s + at + 1, n - at - 1); n--; break;
@@ -158,8 +164,8 @@ int main(int argc, char **argv) {
   if (argc > 2 && strcmp(argv[1], "-m") == 0)
     return mutate(atof(argv[2]), argv + 3, argc - 3);
   for (int i = 1; i < argc; i++) {
-    size_t n;
-    uint8_t *s = slurp(argv[i], &n);
+    size_t n, cap;
+    uint8_t *s = slurp(argv[i], &n, &cap);
     if (s == NULL) return 1;
     LLVMFuzzerTestOneInput(s, n);
     free(s);
