@@ -17,7 +17,7 @@
 #             <readline/readline.h> compiles; `make deps` installs it)
 #
 # Targets: all (default), static, test, test-c, test-lua, deps, demo, bench,
-# bench-check, install, clean.
+# bench-check, fuzz-wire, install, clean.
 
 LUA      ?= lua5.4
 LUA_INC  ?= /usr/include/lua5.4
@@ -52,7 +52,7 @@ MODULE   = concurrent/futures.so
 CLI      = bin/luafutures
 WORKER   = bin/luafutures-worker
 
-.PHONY: all static test test-c test-lua deps demo bench bench-check bench-scaling install clean
+.PHONY: all static test test-c test-lua deps demo bench bench-check bench-scaling fuzz-wire install clean
 
 all: $(MODULE) $(CLI) $(WORKER)
 
@@ -135,17 +135,38 @@ $(STATIC)/luafutures-worker: $(BUILD)/bindings/worker_main.o $(RT_OBJ) $(LB_OBJ)
 $(BUILD)/test_runtime: runtime/tests/test_runtime.c $(RT_OBJ) runtime/tests/test.h
 	$(CC) $(ALLFLAGS) -Iruntime -o $@ $(filter-out %.h,$^)
 
-$(BUILD)/test_proc: runtime/tests/test_proc.c $(RT_OBJ) runtime/tests/test.h
+$(BUILD)/test_proc: runtime/tests/test_proc.c runtime/tests/mailbox.c $(RT_OBJ) runtime/tests/*.h
 	$(CC) $(ALLFLAGS) -Iruntime -o $@ $(filter-out %.h,$^)
+
+# A worker that breaks the protocol on purpose, one name per mode (a pool
+# passes its worker no arguments): $(BUILD)/fake/fake-<mode>.
+FAKE       = $(BUILD)/fake_worker
+FAKE_MODES = oversize truncated unknown_id bye_holding linger exit99 signal file
+$(FAKE): runtime/tests/fake_worker.c $(RT_OBJ)
+	$(CC) $(ALLFLAGS) -Iruntime -o $@ $^
+	@mkdir -p $(BUILD)/fake && for m in $(FAKE_MODES); do ln -f $@ $(BUILD)/fake/fake-$$m; done
+
+# make fuzz-wire: the fuzz target of the process reply parser (runtime
+# only) under ASan+UBSan, its own mutator running WIRE_SECONDS (default 60)
+# over the seeds in spec/fuzz/fuzz_wire/. It is also a libFuzzer target
+# (LLVMFuzzerTestOneInput, built with -DLFB_LIBFUZZER).
+WIRE_SECONDS ?= 60
+$(BUILD)/fuzz_wire: runtime/tests/fuzz_wire.c $(RT_OBJ)
+	$(CC) $(ALLFLAGS) -Iruntime -o $@ $^
+
+fuzz-wire:
+	$(MAKE) SANITIZE=address build-address/fuzz_wire
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  ./build-address/fuzz_wire -m $(WIRE_SECONDS) spec/fuzz/fuzz_wire/*
 
 test: deps all test-c test-lua
 
-test-c: $(BUILD)/test_runtime $(BUILD)/test_proc
+test-c: $(BUILD)/test_runtime $(BUILD)/test_proc $(FAKE)
 	$(if $(SANITIZE),$(SANENV)) ./$(BUILD)/test_runtime
-	$(if $(SANITIZE),$(SANENV)) ./$(BUILD)/test_proc
+	$(if $(SANITIZE),$(SANENV)) LUAFUTURES_FAKE_DIR=$(CURDIR)/$(BUILD)/fake ./$(BUILD)/test_proc
 
-test-lua: all $(PTYRUN) $(if $(SANITIZE),,static)
-	$(PRELOAD) $(BUSTED) spec
+test-lua: all $(PTYRUN) $(FAKE) $(if $(SANITIZE),,static)
+	LUAFUTURES_FAKE_DIR=$(CURDIR)/$(BUILD)/fake $(PRELOAD) $(BUSTED) spec
 # A sanitized bin/luafutures runs without the preload (which breaks even
 # /bin/sh under TSan), so its spec runs again from a busted without it.
 	$(if $(SANITIZE),$(SANENV) $(BUSTED) spec/cli_spec.lua)

@@ -163,13 +163,20 @@ static const char *broken_message(int cause) {
     case LF_PROC_IOERROR:
       return "a task could not be sent to the worker processes, the process "
              "pool is not usable anymore";
+    case LF_PROC_PROTOCOL:
+      return "a worker process broke the protocol, the process pool is not "
+             "usable anymore";
   }
   return "not enough memory";
 }
 
-static lf_payload *proc_broken(void *ud, int cause) {
+/* The runtime's detail names the worker and what it did. */
+static lf_payload *proc_broken(void *ud, int cause, const char *detail) {
   (void)ud;
-  return lfb_error_payload("BrokenProcessPool", broken_message(cause));
+  char m[400];
+  snprintf(m, sizeof m, *detail ? "%s (%s)" : "%s", broken_message(cause),
+           detail);
+  return lfb_error_payload("BrokenProcessPool", m);
 }
 
 static const lf_proc_hooks proc_hooks = {fork_main, proc_broken, NULL};
@@ -237,9 +244,13 @@ static lfb_procexec *check_proc(lua_State *L) {
 }
 
 static int proc_error(lua_State *L, void *pool, int rc) {
+  char d[200];
+  lf_procpool_detail(pool, d, sizeof d);
   if (rc == LF_EBROKEN)
-    return lfb_raise(L, "BrokenProcessPool", "%s",
-                     broken_message(lf_procpool_cause(pool)));
+    return lfb_raise(L, "BrokenProcessPool", *d ? "%s (%s)" : "%s",
+                     broken_message(lf_procpool_cause(pool)), d);
+  if (rc == LF_ESPAWN && *d)
+    return lfb_raise(L, "RuntimeError", "%s (%s)", lf_strerror(rc), d);
   if (rc == LF_ESHUTDOWN)
     return lfb_raise(L, "RuntimeError",
                      "cannot schedule new futures after shutdown");

@@ -187,8 +187,10 @@ void lf__payload_fill(lf_payload *p, const void *data, size_t len,
   if (nobjs) memcpy(lf_payload_objs(p), objs, nobjs * sizeof(lf_obj *));
 }
 
+lf_payload lf_payload_nomem;
+
 void lf_payload_free(lf_payload *p) {
-  if (p == NULL) return;
+  if (p == NULL || p == &lf_payload_nomem) return;
   lf_obj **objs = lf_payload_objs(p);
   for (uint32_t i = 0; i < p->nobjs; i++) lf_obj_unref(objs[i]);
   if (p->flags & LF__PAYLOAD_INROOM) {

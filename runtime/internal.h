@@ -4,7 +4,10 @@
  *
  * Lock order (a thread holding one may take those to its right, never the
  * reverse): graph lock -> pool lock -> future stripe -> inbox -> waiter.
- * No runtime lock is held while a host hook runs.
+ * A process pool's `mu` (proc.c) is a pool lock of its own: taken with no
+ * other runtime lock held, before a future stripe; its `join_mu` is taken
+ * alone. Its transports have no lock (a transport's own would nest inside
+ * `mu`). No runtime lock is held while a host hook runs.
  */
 #ifndef LF_INTERNAL_H
 #define LF_INTERNAL_H

@@ -74,6 +74,9 @@ lf_payload *lf_payload_new(const void *data, size_t len, lf_obj *const *objs,
                            uint32_t nobjs, uint32_t flags);
 /* NULL too when len >= 4 GiB or nobjs >= 65536. */
 void lf_payload_free(lf_payload *p); /* NULL is ignored */
+/* The outcome of a task for which no payload could be allocated: static,
+ * empty, ignored by lf_payload_free; a host reads it as out of memory. */
+extern lf_payload lf_payload_nomem;
 
 /* ---- clock -------------------------------------------------------------- */
 

@@ -11,10 +11,16 @@
  * is the lf_proc_child_* functions below, so the host never sees the bytes
  * of a frame.
  *
- * A worker that dies without saying goodbye breaks the pool: every queued
- * and running future fails with the host's `broken` payload, the other
- * workers are killed, and later submits get LF_EBROKEN. Every worker
- * process is reaped.
+ * A worker that dies without saying goodbye, or breaks the protocol in any
+ * way, breaks the pool: every queued and running future fails with the
+ * host's `broken` payload (lf_payload_nomem when it returns NULL), the
+ * other workers are killed, and later submits get LF_EBROKEN; the cause and
+ * a detail naming the worker say why. Every worker process is reaped, and
+ * never with a blocking wait under a lock. A frame above
+ * LUAFUTURES_MAX_MESSAGE bytes (default 1 GiB) is a protocol violation.
+ *
+ * Inside, a core (proc.c) runs over a transport (transport.h): this
+ * header's pools use Unix sockets (transport_unix.c).
  *
  * Linux only (glibc 2.34 or later): unix datagram sockets, memfd, eventfd,
  * closefrom.
@@ -34,7 +40,8 @@ enum lf_proc_cause {
   LF_PROC_INITFAILED,  /* a worker's initializer failed */
   LF_PROC_SPAWNFAILED, /* no worker could be started for queued work */
   LF_PROC_IOERROR,     /* a task could not be sent */
-  LF_PROC_NOANSWER     /* a worker did not answer its hello in time */
+  LF_PROC_NOANSWER,    /* a worker did not answer its hello in time */
+  LF_PROC_PROTOCOL     /* a worker broke the protocol (see the detail) */
 };
 
 /* The descriptors a worker finds its two channels on. */
@@ -46,9 +53,11 @@ typedef struct lf_proc_hooks {
    * runtime's locks free, default signal handlers, stdio buffers emptied,
    * and only fds 0-2 and its two channels open. Returns the exit status. */
   int (*child_main)(void *ud, int qfd, int cfd);
-  /* The error payload that fails a future of a broken pool. Called with no
-   * runtime lock held, on any thread. */
-  lf_payload *(*broken)(void *ud, int cause);
+  /* The error payload that fails a future of a broken pool: `cause` (0:
+   * there was no memory for the future's own result) and the detail of
+   * lf_procpool_detail. Called with no runtime lock held, on any thread;
+   * NULL makes the future fail with lf_payload_nomem. */
+  lf_payload *(*broken)(void *ud, int cause, const char *detail);
   /* Called once when the pool is destroyed (may be NULL). */
   void (*release)(void *ud);
 } lf_proc_hooks;
@@ -85,6 +94,12 @@ int lf_procpool_shutdown(lf_procpool *p, int wait, int cancel_futures);
 
 int lf_procpool_status(lf_procpool *p); /* enum lf_pool_status */
 int lf_procpool_cause(lf_procpool *p);  /* enum lf_proc_cause, 0 if none */
+/* Writes (truncated to len, NUL-terminated) why the pool broke -- "worker
+ * 1234 exited with status 99", "worker 1234 was killed by signal 9",
+ * "worker 1234 answered task 7, which it was not given" -- or, while it is
+ * not broken, why the last worker could not start ("/path: Too many open
+ * files"); "" if neither. Returns the detail's full length. */
+size_t lf_procpool_detail(lf_procpool *p, char *buf, size_t len);
 size_t lf_procpool_nworkers(lf_procpool *p); /* live worker processes */
 size_t lf_procpool_max_workers(lf_procpool *p);
 int lf_procpool_start_method(lf_procpool *p);
@@ -107,7 +122,9 @@ int lf_proc_child_next(int qfd, lf_payload **task, uint32_t *id);
 int lf_proc_child_reply(int cfd, uint32_t id, lf_payload *result, int failed);
 
 /* The last word of a worker: its initializer failed (the pool breaks), or
- * it leaves in good order (after its last reply). */
+ * it leaves in good order (after its last reply: the goodbye says how many
+ * tasks it received, and a worker that leaves one unanswered breaks the
+ * pool). */
 int lf_proc_child_initfailed(int cfd);
 int lf_proc_child_bye(int cfd);
 

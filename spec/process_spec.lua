@@ -31,15 +31,7 @@ local function wait_gate(path)
   end
 end
 
--- The open descriptors of this process, read from /proc without a child.
-local function fds()
-  local open = {}
-  for n = 0, 1023 do
-    local f = io.open("/proc/self/fdinfo/" .. n)
-    if f then f:close() open[#open + 1] = n end
-  end
-  return table.concat(open, " ")
-end
+local fds = support.fds
 
 local function alive(pid)
   local f = io.open("/proc/" .. pid .. "/stat")
@@ -276,8 +268,8 @@ describe("ProcessPoolExecutor", function()
         for i = 1, 5 do after[i] = ex:submit(function() return i end) end
         local err = support.error_of(dies.result, dies)
         assert.is_true(broken(err))
-        assert.equal("BrokenProcessPool: a child process terminated abruptly, the process pool is not usable anymore",
-                     tostring(err))
+        assert.matches("^BrokenProcessPool: a child process terminated abruptly, the process pool is not usable anymore "
+                       .. "%(worker %d+ exited with status 3%)$", tostring(err))
         for i = 1, 5 do assert.is_true(broken(after[i]:exception())) end
         assert.is_true(broken(support.error_of(ex.submit, ex, print)))
         assert.is_true(broken(support.error_of(ex.map, ex, print, {1})))

@@ -52,6 +52,16 @@ function support.expect_stderr(code, pattern)
   return out
 end
 
+-- The open descriptors of this process, read from /proc without a child.
+function support.fds()
+  local open = {}
+  for n = 0, 1023 do
+    local f = io.open("/proc/self/fdinfo/" .. n)
+    if f then f:close() open[#open + 1] = n end
+  end
+  return table.concat(open, " ")
+end
+
 -- A list of n copies of v.
 function support.filled(n, v)
   local t = {}

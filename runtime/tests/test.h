@@ -55,6 +55,7 @@ static void test_teardown(void) {
 
 /* Runs the tests (only the one named by argv[1], if given) and prints a
  * TAP-like line each; returns the exit status. */
+__attribute__((unused)) /* by helpers that share the assertions */
 static int run_tests(const test *tests, int n, int argc, char **argv,
                      const char *what) {
   int failures = 0;

@@ -2,8 +2,9 @@
  * test_proc.c -- unit tests of the process pool (lf_proc.h), in the manner
  * of test_runtime.c: one list of tests, each run in a forked child with a
  * time limit. The workers are forks running a tiny C host: a task is an op
- * and a value, a result an int. Every test ends by checking that each
- * worker process was reaped.
+ * and a value, a result an int. Others are the fake worker of the specs
+ * (fake_worker.c), which breaks the protocol in the way its name says.
+ * Every test ends by checking that each worker process was reaped.
  */
 #include <errno.h>
 #include <signal.h>
@@ -15,6 +16,9 @@
 
 #include "../internal.h" /* the allocation count */
 #include "lf_proc.h"
+#include "wire.h"
+
+#include "mailbox.h"
 
 #include "test.h"
 
@@ -40,6 +44,7 @@ static int payload_int(const lf_payload *p) {
 /* ---- the worker: a fork running this ------------------------------------- */
 
 static int child_main(void *ud, int qfd, int cfd) {
+  lf__alloc_test(0); /* the worker's allocations are not the ones tested */
   char *hello;
   size_t len, max_tasks, ran = 0;
   if (lf_proc_child_start(qfd, cfd, &hello, &len, &max_tasks) != 0) return 3;
@@ -75,12 +80,16 @@ static int child_main(void *ud, int qfd, int cfd) {
   return 0;
 }
 
-static lf_payload *broken(void *ud, int cause) {
+static lf_payload *broken(void *ud, int cause, const char *detail) {
   int v = -cause;
   return lf_payload_new(&v, sizeof v, NULL, 0, 0);
 }
 
 static const lf_proc_hooks hooks = {child_main, broken, NULL};
+
+static lf_payload *null_broken(void *ud, int cause, const char *detail) {
+  return NULL;
+}
 
 static lf_procpool *new_pool(size_t max, size_t max_tasks, const char *hello) {
   lf_proc_config cfg = {.max_workers = max, .max_tasks_per_child = max_tasks,
@@ -155,9 +164,12 @@ static void test_max_tasks_per_child(void) {
 static void test_broken_when_a_worker_exits(void) {
   lf_procpool *p = new_pool(1, 0, "hello");
   lf_future *dies = submit(p, task_payload(OP_EXIT, 0, NULL), 0);
-  lf_future *after = submit(p, task_payload(OP_ADD1, 1, NULL), 0);
+  lf_future *after = lf_future_new();
+  lf_future_set_task(after, task_payload(OP_ADD1, 1, NULL));
+  int rc = lf_procpool_submit(p, after); /* the worker may be dead already */
+  ASSERT(rc == 0 || rc == LF_EBROKEN);
   ASSERT_EQ(result(dies), -LF_PROC_DIED);
-  ASSERT_EQ(result(after), -LF_PROC_DIED);
+  if (rc == 0) ASSERT_EQ(result(after), -LF_PROC_DIED);
   ASSERT_EQ(lf_procpool_status(p), LF_POOL_BROKEN);
   ASSERT_EQ(lf_procpool_cause(p), LF_PROC_DIED);
   lf_future *late = lf_future_new();
@@ -246,7 +258,171 @@ static void test_spawn_missing_executable(void) {
   lf_future_set_task(f, task_payload(OP_ADD1, 1, NULL));
   ASSERT_EQ(lf_procpool_submit(p, f), LF_ESPAWN);
   ASSERT_EQ(lf_future_state(f), LF_PENDING);
+  char why[200];
+  lf_procpool_detail(p, why, sizeof why);
+  ASSERT(strcmp(why, "/nonexistent/worker: No such file or directory") == 0);
   lf_future_unref(f);
+  lf_procpool_unref(p);
+}
+
+static void test_nomem_payload(void) {
+  /* No memory for the broken payload: the static outcome, never NULL. */
+  static const lf_proc_hooks null_hooks = {child_main, null_broken, NULL};
+  lf_proc_config cfg = {.max_workers = 1, .start_method = LF_START_FORK,
+                        .worker_path = "", .hello = "hello", .hello_len = 5};
+  int err;
+  lf_procpool *p = lf_procpool_new(&cfg, &null_hooks, NULL, &err);
+  lf_future *dies = submit(p, task_payload(OP_EXIT, 0, NULL), 0);
+  lf__spin_until_done(dies, 10);
+  int failed = 0;
+  ASSERT(lf_future_result(dies, &failed) == &lf_payload_nomem);
+  ASSERT_EQ(failed, 1);
+  lf_future_unref(dies);
+  lf_procpool_unref(p);
+}
+
+static void test_wire_frames(void) {
+  lf__hdr h, got;
+  const char *why = NULL;
+  char buf[64] = {0};
+  ASSERT_EQ(lf__wire_frame(buf, 3, 100, &got, &why), LF__FRAME_MORE);
+  h = (lf__hdr){8, LF__K_OK, 1, 0};
+  memcpy(buf, &h, sizeof h);
+  ASSERT_EQ(lf__wire_frame(buf, sizeof h + 7, 100, &got, &why), LF__FRAME_MORE);
+  ASSERT_EQ(lf__wire_frame(buf, sizeof h + 8, 100, &got, &why), LF__FRAME_OK);
+  ASSERT_EQ(got.id, 1);
+  ASSERT_EQ(lf__wire_frame(buf, sizeof h, 7, &got, &why), LF__FRAME_BAD);
+  ASSERT(strstr(why, "size limit") != NULL);
+  h = (lf__hdr){1, LF__K_BYE, 0, 0};
+  memcpy(buf, &h, sizeof h);
+  ASSERT_EQ(lf__wire_frame(buf, sizeof h, 100, &got, &why), LF__FRAME_BAD);
+  h = (lf__hdr){0, LF__K_TASK, 0, 0}; /* the pool's kind, never a worker's */
+  memcpy(buf, &h, sizeof h);
+  ASSERT_EQ(lf__wire_frame(buf, sizeof h, 100, &got, &why), LF__FRAME_BAD);
+  ASSERT(strstr(why, "unknown kind") != NULL);
+  if (getenv("LUAFUTURES_MAX_MESSAGE") == NULL)
+    ASSERT_EQ(lf__wire_max_message(), (size_t)1 << 30);
+}
+
+/* Each mode of the fake worker breaks the pool with its cause and a detail
+ * naming the worker; the queued future fails too. */
+static void test_fake_workers(void) {
+  static const struct {
+    const char *mode, *detail;
+    int cause;
+  } cases[] = {
+      {"oversize", "sent a message above the size limit", LF_PROC_PROTOCOL},
+      {"truncated", "sent a truncated message", LF_PROC_PROTOCOL},
+      {"unknown_id", "which it was not given", LF_PROC_PROTOCOL},
+      {"bye_holding", "said goodbye holding 1 unanswered task", LF_PROC_PROTOCOL},
+      {"exit99", "exited with status 99", LF_PROC_DIED},
+      {"signal", "was killed by signal 9", LF_PROC_DIED},
+  };
+  const char *dir = getenv("LUAFUTURES_FAKE_DIR");
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char exe[512];
+    snprintf(exe, sizeof exe, "%s/fake-%s", dir ? dir : "build/fake",
+             cases[i].mode);
+    ASSERT(access(exe, X_OK) == 0);
+    lf_proc_config cfg = {.max_workers = 1, .start_method = LF_START_SPAWN,
+                          .worker_path = exe, .hello = "hello", .hello_len = 5};
+    int err;
+    lf_procpool *p = lf_procpool_new(&cfg, &hooks, NULL, &err);
+    lf_future *f = submit(p, task_payload(OP_ADD1, 1, NULL), 0);
+    lf_future *queued = submit(p, task_payload(OP_ADD1, 2, NULL), 0);
+    ASSERT_EQ(result(f), -cases[i].cause);
+    ASSERT_EQ(result(queued), -cases[i].cause);
+    char detail[200];
+    lf_procpool_detail(p, detail, sizeof detail);
+    if (strstr(detail, cases[i].detail) == NULL || strncmp(detail, "worker ", 7)) {
+      fprintf(stderr, "%s: detail '%s'\n", cases[i].mode, detail);
+      ASSERT(0);
+    }
+    lf_procpool_shutdown(p, 1, 0);
+    ASSERT_EQ(lf_procpool_nworkers(p), 0);
+    lf_future_unref(f);
+    lf_future_unref(queued);
+    lf_procpool_unref(p);
+  }
+}
+
+/* A submit-run-result cycle with each of its allocations failing in turn:
+ * every future it made ends finished (its result, the broken payload or
+ * the static out-of-memory one), nothing hangs, nothing leaks. */
+static void proc_oom_scenario(void) {
+  int err;
+  lf_proc_config cfg = {.max_workers = 2, .start_method = LF_START_FORK,
+                        .worker_path = "", .hello = "hello", .hello_len = 5};
+  lf_procpool *p = lf_procpool_new(&cfg, &hooks, NULL, &err);
+  if (p == NULL) return;
+  lf_future *fs[3] = {NULL, NULL, NULL};
+  for (int i = 0; i < 3; i++) {
+    lf_payload *t = task_payload(OP_ADD1, i, NULL);
+    lf_future *f = t ? lf_future_new() : NULL;
+    if (f == NULL) {
+      lf_payload_free(t);
+      continue;
+    }
+    lf_future_set_task(f, t);
+    if (lf_procpool_submit(p, f) != 0) {
+      lf_future_unref(f);
+      continue;
+    }
+    fs[i] = f;
+  }
+  for (int i = 0; i < 3; i++) {
+    if (fs[i] == NULL) continue;
+    ASSERT(lf__spin_until_done(fs[i], 10));
+    int failed;
+    const lf_payload *r = lf_future_result(fs[i], &failed);
+    ASSERT(r != NULL);
+    if (!failed) ASSERT_EQ(payload_int(r), i + 1);
+    lf_future_unref(fs[i]);
+  }
+  lf_procpool_shutdown(p, 1, 0);
+  lf_procpool_unref(p);
+}
+
+static void test_out_of_memory(void) {
+  long n = 1;
+  for (; n < 2000; n++) {
+    lf__alloc_test(n);
+    proc_oom_scenario();
+    ASSERT_EQ(lf_live_pools(), 0);
+    ASSERT_EQ(lf__alloc_live(), 0);
+    if (!lf__alloc_reached()) break; /* it ran whole: n is past its end */
+  }
+  ASSERT(n > 5 && n < 2000);
+  fprintf(stderr, "  (%ld allocations, each failed in turn)\n", n - 1);
+  lf__alloc_test(0);
+}
+
+/* ---- a transport shaped like MPI's (mailbox.c) ---------------------------- */
+
+static int add1(const lf_payload *p) {
+  task t;
+  memcpy(&t, p->data, sizeof t);
+  return t.value + 1;
+}
+
+static void test_funneled_transport(void) {
+  lf_proc_config cfg = {.max_workers = 3, .start_method = LF_START_SPAWN,
+                        .worker_path = "", .hello = "", .hello_len = 0};
+  int err;
+  mailbox_run = add1;
+  lf_procpool *p = lf__procpool_new_on(&cfg, &hooks, NULL, mailbox_open, &err);
+  ASSERT(p != NULL);
+  lf_future *fs[40];
+  for (int i = 0; i < 40; i++) fs[i] = submit(p, task_payload(OP_ADD1, i, NULL), 0);
+  for (int i = 0; i < 40; i++) {
+    ASSERT_EQ(result(fs[i]), i + 1);
+    lf_future_unref(fs[i]);
+  }
+  ASSERT(lf_procpool_nworkers(p) >= 1 && lf_procpool_nworkers(p) <= 3);
+  lf_procpool_shutdown(p, 1, 0);
+  ASSERT_EQ(mailbox_open_now, 0); /* closed */
+  ASSERT_EQ(mailbox_off_thread, 0); /* every call but wake on one thread */
+  ASSERT_EQ(lf_procpool_nworkers(p), 0);
   lf_procpool_unref(p);
 }
 
@@ -259,6 +435,11 @@ static const test tests[] = {
     {"proc_shutdown_cancels_unsent", test_shutdown_cancels_unsent},
     {"proc_big_payload", test_big_payload},
     {"proc_spawn_missing_executable", test_spawn_missing_executable},
+    {"proc_nomem_payload", test_nomem_payload},
+    {"proc_wire_frames", test_wire_frames},
+    {"proc_fake_workers", test_fake_workers},
+    {"proc_out_of_memory", test_out_of_memory},
+    {"proc_funneled_transport", test_funneled_transport},
 };
 
 int main(int argc, char **argv) {

@@ -1,0 +1,110 @@
+/*
+ * child.c -- the worker's half of the process pool's protocol (the
+ * lf_proc_child_* functions of lf_proc.h): read the hello, take tasks from
+ * the shared queue, send results and the last word up the own channel.
+ *
+ * A worker is single-threaded as far as these functions go (only one
+ * thread may call lf_proc_child_next), so the count of tasks received, which
+ * the goodbye carries, is a plain static.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "lf_proc.h"
+#include "wire.h"
+
+static uint32_t received; /* tasks taken from the queue: the goodbye says */
+
+int lf_proc_child_start(int qfd, int cfd, char **hello, size_t *len,
+                        size_t *max_tasks) {
+  /* Commands the tasks run must not hold the channels open. */
+  fcntl(qfd, F_SETFD, FD_CLOEXEC);
+  fcntl(cfd, F_SETFD, FD_CLOEXEC);
+  received = 0; /* a fork of a worker starts its own count */
+  lf__hdr h;
+  *hello = NULL;
+  /* The pool is trusted: the size limit is for what workers send it. */
+  if (lf__wire_read_all(cfd, &h, sizeof h) != 0 || h.kind != LF__K_HELLO)
+    return -1;
+  char *s = malloc((size_t)h.len + 1); /* the host frees it with free() */
+  if (s == NULL) return -1;
+  if (lf__wire_read_all(cfd, s, h.len) != 0) {
+    free(s);
+    return -1;
+  }
+  s[h.len] = '\0';
+  *hello = s;
+  *len = h.len;
+  *max_tasks = h.id;
+  return lf__wire_say(cfd, LF__K_READY, 0);
+}
+
+/* The task of a TASK_FD message: the bytes of the memfd. */
+static int task_from_fd(int xfd, const lf__hdr *h, lf_payload **task) {
+  void *map = h->len ? mmap(NULL, h->len, PROT_READ, MAP_PRIVATE, xfd, 0)
+                     : MAP_FAILED;
+  close(xfd);
+  if (map == MAP_FAILED) return -1;
+  *task = lf_payload_new(map, h->len, NULL, 0, h->flags);
+  munmap(map, h->len);
+  return *task ? 0 : -1;
+}
+
+int lf_proc_child_next(int qfd, lf_payload **task, uint32_t *id) {
+  static char buf[sizeof(lf__hdr) + LF__INLINE_MAX];
+  union {
+    char c[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  struct iovec iov = {buf, sizeof buf};
+  struct msghdr m = {0};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = u.c;
+  m.msg_controllen = sizeof u.c;
+  ssize_t n;
+  do n = recvmsg(qfd, &m, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n == 0) return 1;
+  int xfd = -1;
+  struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&m) : NULL;
+  if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+    memcpy(&xfd, CMSG_DATA(c), sizeof xfd);
+  lf__hdr h;
+  if (n < (ssize_t)sizeof h) {
+    if (xfd >= 0) close(xfd);
+    return -1;
+  }
+  received++;
+  memcpy(&h, buf, sizeof h);
+  *id = h.id;
+  if (h.kind == LF__K_TASK && (size_t)n == sizeof h + h.len && xfd < 0) {
+    *task = lf_payload_new(buf + sizeof h, h.len, NULL, 0, h.flags);
+    return *task ? 0 : -1;
+  }
+  if (h.kind != LF__K_TASK_FD || xfd < 0) {
+    if (xfd >= 0) close(xfd);
+    return -1;
+  }
+  return task_from_fd(xfd, &h, task);
+}
+
+int lf_proc_child_reply(int cfd, uint32_t id, lf_payload *result, int failed) {
+  lf__hdr h = {(uint32_t)result->len, failed ? LF__K_FAILED : LF__K_OK, id,
+               result->flags};
+  struct iovec iov[2] = {{&h, sizeof h}, {result->data, result->len}};
+  int rc = lf__wire_send_all(cfd, iov, result->len ? 2 : 1);
+  lf_payload_free(result);
+  return rc;
+}
+
+int lf_proc_child_initfailed(int cfd) {
+  return lf__wire_say(cfd, LF__K_INITFAIL, 0);
+}
+
+int lf_proc_child_bye(int cfd) { return lf__wire_say(cfd, LF__K_BYE, received); }

@@ -1,0 +1,41 @@
+/*
+ * procq.h -- the two tables of the process pool's core: the FIFO ring of
+ * futures not yet sent, and the ids of those sent and not answered, each
+ * with the worker it went to (NULL: whichever took it from a shared
+ * queue). No lock of their own: the pool lock guards both.
+ */
+#ifndef LF_PROCQ_H
+#define LF_PROCQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lf.h"
+
+typedef struct lf__ring {
+  lf_future **q;
+  size_t head, len, cap;
+} lf__ring;
+
+int lf__ring_push(lf__ring *r, lf_future *f); /* 0 or LF_ENOMEM */
+lf_future *lf__ring_pop(lf__ring *r);          /* len > 0 */
+void lf__ring_unpop(lf__ring *r);              /* back goes the last pop */
+void lf__ring_free(lf__ring *r);               /* the futures are not */
+
+typedef struct lf__ids {
+  lf_future **slot;
+  void **owner;
+  uint32_t *freeids;
+  size_t n, nfree, nout;
+} lf__ids;
+
+/* A free id for f sent to owner: 0, or LF_ENOMEM. */
+int lf__ids_alloc(lf__ids *t, lf_future *f, void *owner, uint32_t *id);
+/* The future of id (NULL if none: an id from outside is checked) and its
+ * owner, without freeing it. */
+lf_future *lf__ids_get(const lf__ids *t, uint32_t id, void **owner);
+/* The same, and id is free again. */
+lf_future *lf__ids_take(lf__ids *t, uint32_t id, void **owner);
+void lf__ids_free(lf__ids *t);
+
+#endif

@@ -1,0 +1,130 @@
+-- The process pool against a worker that breaks the protocol on purpose
+-- (runtime/tests/fake_worker.c, built by make test as fake-<mode>): every
+-- violation is that worker's death, a BrokenProcessPool naming the reason,
+-- with no future left pending and the pool's descriptors and children
+-- released.
+local support = require "support"
+local futures = support.futures
+
+local DIR = os.getenv("LUAFUTURES_FAKE_DIR") or "build/fake"
+
+local function fake(mode)
+  local path = DIR .. "/fake-" .. mode
+  assert(io.open(path), "no fake worker at " .. path .. " (make test builds it)"):close()
+  os.remove(path .. ".pids")
+  os.remove(path .. ".gate")
+  return path
+end
+
+local function pids(path)
+  local t = {}
+  local f = io.open(path .. ".pids")
+  if f then
+    for line in f:lines() do t[#t + 1] = tonumber(line) end
+    f:close()
+  end
+  return t
+end
+
+-- The state letter of a process (R, S, Z...), or nil once it is reaped.
+local function pstate(pid)
+  local f = io.open("/proc/" .. pid .. "/stat")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s:match("^%d+ %b() (%a)")
+end
+
+local fds = support.fds
+
+local function broken(err) return futures.BrokenProcessPool:is(err) end
+
+describe("a worker that breaks the protocol", function()
+  local cases = {
+    {"oversize", "broke the protocol.*%(worker %d+ sent a message above the size limit %(LUAFUTURES_MAX_MESSAGE%)%)$"},
+    {"truncated", "broke the protocol.*%(worker %d+ sent a truncated message%)$"},
+    {"unknown_id", "broke the protocol.*%(worker %d+ answered task %d+, which it was not given%)$"},
+    {"bye_holding", "broke the protocol.*%(worker %d+ said goodbye holding 1 unanswered task%)$"},
+    {"exit99", "terminated abruptly.*%(worker %d+ exited with status 99%)$"},
+    {"signal", "terminated abruptly.*%(worker %d+ was killed by signal 9%)$"},
+  }
+  for _, case in ipairs(cases) do
+    local mode, reason = case[1], case[2]
+    it(mode .. ": breaks the pool naming why; nothing pending, nothing left open", function()
+      local before = fds()
+      local path = fake(mode)
+      local ex = futures.ProcessPoolExecutor{worker = path, max_workers = 1}
+      local first = ex:submit(function() return 1 end)
+      local queued = ex:submit(function() return 2 end)
+      local err = support.error_of(first.result, first, 20)
+      assert.is_true(broken(err), tostring(err))
+      assert.matches("^BrokenProcessPool: .*" .. reason, tostring(err))
+      assert.is_true(broken(queued:exception(20)))
+      assert.is_true(broken(support.error_of(ex.submit, ex, print)))
+      ex:shutdown()
+      assert.matches("workers=0/1 state=broken", tostring(ex))
+      assert.equal(before, fds())
+      local started = pids(path)
+      assert.is_true(#started >= 1)
+      for _, pid in ipairs(started) do assert.is_nil(pstate(pid)) end
+    end)
+  end
+
+  it("linger: a worker alive after its goodbye freezes neither results nor tostring", function()
+    local path = fake("linger")
+    local ex = futures.ProcessPoolExecutor{worker = path, max_workers = 1, max_tasks_per_child = 1}
+    local first = ex:submit(function() return 1 end)
+    pcall(first.result, first, 5) -- the fake answers with no values
+    assert.is_true(first:done())
+    -- The first worker said goodbye and lingers; only a manager that still
+    -- runs sees that goodbye and starts the worker that answers this one.
+    local second = ex:submit(function() return 2 end)
+    local ok, err = pcall(second.result, second, 5)
+    assert.is_false(futures.TimeoutError:is(err), tostring(err))
+    assert.is_true(second:done() and ok ~= nil)
+    assert.matches("state=running", tostring(ex))
+    local started = pids(path)
+    assert.equal(2, #started)
+    local st = pstate(started[1])
+    assert.is_truthy(st and st ~= "Z", "the first worker lingers")
+    assert(io.open(path .. ".gate", "w")):close()
+    ex:shutdown()
+    for _, pid in ipairs(started) do assert.is_nil(pstate(pid)) end
+    os.remove(path .. ".gate")
+  end)
+
+  it("cannot start a worker process: the error says why", function()
+    if not support.children_ok then pending("runs commands: not under ThreadSanitizer") end
+    local out, err, status = support.run_script([[
+      local futures = require("concurrent.futures")
+      local ex = futures.ProcessPoolExecutor(1)
+      local files = {}
+      while true do -- every descriptor but one taken
+        local f = io.open("/dev/null")
+        if not f then break end
+        files[#files + 1] = f
+      end
+      files[#files]:close()
+      local ok, e = pcall(ex.submit, ex, print)
+      io.write(tostring(futures.RuntimeError:is(e)), " ", tostring(e))
+    ]], "ulimit -n 64;")
+    assert.equal("", err)
+    assert.equal(0, status)
+    assert.equal("true RuntimeError: cannot start a worker process (the task queue: Too many open files)", out)
+  end)
+
+  it("LUAFUTURES_MAX_MESSAGE bounds what a worker may send", function()
+    if not support.children_ok then pending("runs commands: not under ThreadSanitizer") end
+    local out, err, status = support.run_script([[
+      local futures = require("concurrent.futures")
+      local ex <close> = futures.ProcessPoolExecutor(1)
+      local small = ex:submit(function() return "ok" end):result()
+      local f = ex:submit(function() return string.rep("x", 1000) end)
+      local ok, e = pcall(f.result, f)
+      io.write(small, " ", tostring(futures.BrokenProcessPool:is(e)), " ", tostring(e))
+    ]], "LUAFUTURES_MAX_MESSAGE=200")
+    assert.equal("", err)
+    assert.equal(0, status)
+    assert.matches("^ok true BrokenProcessPool: .*above the size limit", out)
+  end)
+end)
