@@ -346,6 +346,31 @@ static void test_fake_workers(void) {
   }
 }
 
+/* The fake's `file` mode answers with a file's raw bytes (for the codec's
+ * corrupt-payload cases): here an int the test host reads back. */
+static void test_fake_file(void) {
+  char data[64], exe[512];
+  snprintf(data, sizeof data, "/tmp/lf_test_payload_%ld", (long)getpid());
+  FILE *f = fopen(data, "wb");
+  int v = 4242;
+  fwrite(&v, sizeof v, 1, f);
+  fclose(f);
+  setenv("FAKE_WORKER_FILE", data, 1);
+  const char *dir = getenv("LUAFUTURES_FAKE_DIR");
+  snprintf(exe, sizeof exe, "%s/fake-file", dir ? dir : "build/fake");
+  lf_proc_config cfg = {.max_workers = 1, .start_method = LF_START_SPAWN,
+                        .worker_path = exe, .hello = "hello", .hello_len = 5};
+  int err;
+  lf_procpool *p = lf_procpool_new(&cfg, &hooks, NULL, &err);
+  for (int i = 0; i < 3; i++) {
+    lf_future *r = submit(p, task_payload(OP_ADD1, i, NULL), 0);
+    ASSERT_EQ(result(r), 4242);
+    lf_future_unref(r);
+  }
+  lf_procpool_unref(p);
+  unlink(data);
+}
+
 /* A submit-run-result cycle with each of its allocations failing in turn:
  * every future it made ends finished (its result, the broken payload or
  * the static out-of-memory one), nothing hangs, nothing leaks. */
@@ -438,6 +463,7 @@ static const test tests[] = {
     {"proc_nomem_payload", test_nomem_payload},
     {"proc_wire_frames", test_wire_frames},
     {"proc_fake_workers", test_fake_workers},
+    {"proc_fake_file", test_fake_file},
     {"proc_out_of_memory", test_out_of_memory},
     {"proc_funneled_transport", test_funneled_transport},
 };
