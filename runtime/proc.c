@@ -15,7 +15,7 @@
  * a worker still holding a task, a worker gone without a goodbye. The pool
  * breaks with a cause and a detail naming the worker (lf_procpool_detail);
  * every queued and running future fails with the host's `broken` payload
- * (or, with no memory for it, lf_payload_nomem): none is left pending.
+ * (or, with no memory for it, lf_payload_oom()): none is left pending.
  *
  * Threads. Submitters queue futures, start workers and send tasks while
  * the window has room (with a LF__TP_FUNNELED transport they only wake the
@@ -103,7 +103,7 @@ static int funneled(lf_procpool *p) {
 static lf_payload *broken_payload(lf_procpool *p, int nomem) {
   lf_payload *res = nomem ? p->hooks.broken(p->ud, 0, "")
                           : p->hooks.broken(p->ud, p->cause, p->detail);
-  return res ? res : &lf_payload_nomem;
+  return res ? res : lf_payload_oom();
 }
 
 /* Collects a completion (res NULL: the broken payload); takes the caller's

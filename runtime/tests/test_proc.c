@@ -275,7 +275,7 @@ static void test_nomem_payload(void) {
   lf_future *dies = submit(p, task_payload(OP_EXIT, 0, NULL), 0);
   lf__spin_until_done(dies, 10);
   int failed = 0;
-  ASSERT(lf_future_result(dies, &failed) == &lf_payload_nomem);
+  ASSERT(lf_future_result(dies, &failed) == lf_payload_oom());
   ASSERT_EQ(failed, 1);
   lf_future_unref(dies);
   lf_procpool_unref(p);
