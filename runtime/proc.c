@@ -376,6 +376,15 @@ static void housekeeping_locked(lf_procpool *p) {
     p->qopen = 0;
   }
   if (p->status == LF_POOL_BROKEN) return;
+  /* Every worker left, none of the tasks sent waits in the shared queue,
+   * yet some are unanswered: a goodbye lied about what it received. */
+  if ((p->tp->ops->caps & LF__TP_ANY) && p->ids.nout > 0 &&
+      p->nw == p->nleaving && p->tp->ops->all_taken(p->tp) == 1) {
+    break_locked(p, LF_PROC_PROTOCOL,
+                 "%zu task%s taken by workers that left without answering",
+                 p->ids.nout, p->ids.nout == 1 ? "" : "s");
+    return;
+  }
   size_t work = p->q.len + p->ids.nout;
   size_t want = work < p->max ? work : p->max;
   while (p->naccepting < want && p->nw - p->nleaving < p->max) {
