@@ -329,11 +329,13 @@ void lfb_check_options(lua_State *L, int idx, const char *const known[]) {
   while (lua_next(L, idx)) {
     lua_pop(L, 1);
     int ok = 0;
-    /* The length too: "wait\0x" is no option, though strcmp says so. */
-    if (lua_type(L, -1) == LUA_TSTRING)
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      /* C would read "wait\0x" as "wait": name it for what it is. */
+      if (strlen(lua_tostring(L, -1)) != lua_rawlen(L, -1))
+        luaL_argerror(L, idx, "option name contains a zero byte");
       for (int i = 0; known[i] && !ok; i++)
-        ok = strcmp(known[i], lua_tostring(L, -1)) == 0 &&
-             strlen(known[i]) == lua_rawlen(L, -1);
+        ok = strcmp(known[i], lua_tostring(L, -1)) == 0;
+    }
     if (!ok) {
       if (lua_type(L, -1) == LUA_TSTRING)
         luaL_argerror(L, idx, lua_pushfstring(L, "unknown option '%s'",

@@ -130,7 +130,6 @@ static void outcome_table(lua_State *L, int idx, lfb_future *fu) {
 
 enum { WANT_VALUES, WANT_ERROR, WANT_TRACEBACK };
 
-/* The future at idx is done: pushes what `want` asks for. */
 /* exception() and traceback() return one value, nil included, so that
  * assert.equal(nil, f:exception()) sees two arguments. */
 static int nil_result(lua_State *L) {
@@ -138,6 +137,7 @@ static int nil_result(lua_State *L) {
   return 1;
 }
 
+/* The future at idx is done: pushes what `want` asks for. */
 static int finished(lua_State *L, int idx, lfb_future *fu, int want) {
   if (lf_future_state(fu->f) == LF_CANCELLED) {
     if (want == WANT_TRACEBACK) return nil_result(L);
