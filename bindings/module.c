@@ -8,7 +8,6 @@
  * afterwards are dropped. It is created before any executor, so during
  * lua_close it is finalised after them.
  */
-#include <stdlib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,8 +121,6 @@ static const luaL_Reg funcs[] = {
     {NULL, NULL},
 };
 
-extern const char lfb_PROXIES[];
-
 int luaopen_concurrent_futures(lua_State *L) {
   lfb_ctx_push(L);
   lua_pop(L, 1);
@@ -141,8 +138,8 @@ int luaopen_concurrent_futures(lua_State *L) {
   lfb_open_errors(L);
   lfb_open_future(L);
   lfb_open_wait(L);
-  lfb_open_executor(L);
+  lfb_open_threadpool(L);
+  lfb_open_processpool(L);
   lfb_open_map(L);
-  lfb_open_process(L);
   return 1;
 }
