@@ -388,7 +388,7 @@ static int cli_exit(lua_State *L) {
 static void print_version(lua_State *L) {
   luaL_requiref(L, LFB_MODNAME, luaopen_concurrent_futures, 0);
   lua_getfield(L, -1, "_VERSION");
-  printf("%s (%s)\n", lua_tostring(L, -1), LUA_RELEASE);
+  printf("luafutures %s (%s)\n", lua_tostring(L, -1), LUA_RELEASE);
   fflush(stdout);
   lua_pop(L, 2);
 }
@@ -411,10 +411,7 @@ static int pmain(lua_State *L) {
     lua_setfield(L, LUA_REGISTRYINDEX, "LUA_NOENV");
   }
   luaL_openlibs(L);
-  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-  lua_pushcfunction(L, luaopen_concurrent_futures);
-  lua_setfield(L, -2, LFB_MODNAME);
-  lua_pop(L, 1);
+  luafutures_preload(L);
   lua_getglobal(L, "os");
   lua_pushcfunction(L, cli_exit);
   lua_setfield(L, -2, "exit");

@@ -111,13 +111,13 @@ describe("luafutures", function()
 
     it("-v prints the version", function()
       local out, err, code = run("-v")
-      assert.matches("^luafutures 0%.1 %(Lua 5%.4%.%d+%)\n$", out)
+      assert.matches("^luafutures 0%.2%.0 %(Lua 5%.4%.%d+%)\n$", out)
       assert.same({"", 0}, {err, code})
     end)
 
     it("-v with -e prints the version, then runs", function()
       local out, _, code = run("-v -e " .. q'print("after")')
-      assert.matches("^luafutures 0%.1 %(Lua 5%.4%.%d+%)\nafter\n$", out)
+      assert.matches("^luafutures 0%.2%.0 %(Lua 5%.4%.%d+%)\nafter\n$", out)
       assert.equal(0, code)
     end)
 
@@ -165,7 +165,7 @@ describe("luafutures", function()
         "print(require 'concurrent.futures'.thread_name())",
       }, "\n") .. "\n"})
       assert.same({"", 0}, {err, code})
-      assert.matches("^luafutures 0%.1 %(Lua 5%.4%.%d+%)\n", out)
+      assert.matches("^luafutures 0%.2%.0 %(Lua 5%.4%.%d+%)\n", out)
       assert.truthy(out:find("> 21\n", 1, true))
       assert.truthy(out:find("> 42\ttwo\n", 1, true))
       assert.truthy(out:find("loop\t1\nloop\t2\n", 1, true))
@@ -359,7 +359,7 @@ describe("luafutures", function()
         local futures = require "concurrent.futures"
         print(futures._VERSION, package.loaded["concurrent.futures"] == futures)
       ]], {env = "env -u LUA_CPATH -u LUA_CPATH_5_4"})
-      assert.same({"luafutures 0.1\ttrue\n", "", 0}, {out, err, code})
+      assert.same({"0.2.0\ttrue\n", "", 0}, {out, err, code})
     end)
 
     it("is the built-in copy even when package.cpath finds the .so", function()
