@@ -320,6 +320,7 @@ int lfb_proc_worker(int qfd, int cfd);
 /* The optional timeout argument at idx: -1 when absent; misuse raises. */
 double lfb_opt_timeout(lua_State *L, int idx, const char *fname);
 
-int luaopen_concurrent_futures(lua_State *L);
+/* luaopen_concurrent_futures and the rest of the public API. */
+#include "../include/luafutures.h"
 
 #endif

@@ -133,7 +133,7 @@ int luaopen_concurrent_futures(lua_State *L) {
   lua_rawsetp(L, LUA_REGISTRYINDEX, lfb_NAMES);
   lua_newtable(L);
   lfb_setfuncs(L, funcs);
-  lua_pushliteral(L, "luafutures 0.1");
+  lua_pushliteral(L, LUAFUTURES_VERSION);
   lua_setfield(L, -2, "_VERSION");
   lfb_open_errors(L);
   lfb_open_future(L);
