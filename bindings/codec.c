@@ -586,7 +586,7 @@ static int enc(lfb_enc *e, lua_State *L, int idx) {
                                         : "executor (a handle cannot leave "
                                           "its process)");
       if ((fu == NULL || fu->f == NULL) && (ex == NULL || ex->pool == NULL))
-        return fail(e, L, "userdata");
+        return fail(e, L, lfb_hint_userdata(L, idx));
       if (!e->handles_ok)
         return fail(e, L, fu ? "Future (a handle cannot leave its process)"
                              : "executor (a handle cannot leave its process)");
