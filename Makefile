@@ -58,7 +58,7 @@ $(BUILD)/runtime/%.o: runtime/%.c runtime/*.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLFLAGS) -c $< -o $@
 
-$(BUILD)/bindings/%.o: bindings/%.c bindings/*.h runtime/lf.h runtime/lf_proc.h
+$(BUILD)/bindings/%.o: bindings/%.c bindings/*.h runtime/lf.h runtime/lf_proc.h runtime/lf_queue.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLFLAGS) -I$(LUA_INC) -c $< -o $@
 
@@ -101,13 +101,17 @@ $(STATIC)/luafutures-worker: $(BUILD)/bindings/worker_main.o $(RT_OBJ) $(LB_OBJ)
 $(BUILD)/test_runtime: runtime/tests/test_runtime.c $(RT_OBJ) runtime/tests/test.h
 	$(CC) $(ALLFLAGS) -Iruntime -o $@ $(filter-out %.h,$^)
 
+$(BUILD)/test_queue: runtime/tests/test_queue.c $(RT_OBJ) runtime/tests/test.h
+	$(CC) $(ALLFLAGS) -Iruntime -o $@ $(filter-out %.h,$^)
+
 $(BUILD)/test_proc: runtime/tests/test_proc.c $(RT_OBJ) runtime/tests/test.h
 	$(CC) $(ALLFLAGS) -Iruntime -o $@ $(filter-out %.h,$^)
 
 test: deps all test-c test-lua
 
-test-c: $(BUILD)/test_runtime $(BUILD)/test_proc
+test-c: $(BUILD)/test_runtime $(BUILD)/test_queue $(BUILD)/test_proc
 	$(if $(SANITIZE),$(SANENV)) ./$(BUILD)/test_runtime
+	$(if $(SANITIZE),$(SANENV)) ./$(BUILD)/test_queue
 	$(if $(SANITIZE),$(SANENV)) ./$(BUILD)/test_proc
 
 test-lua: all $(if $(SANITIZE),,static)
