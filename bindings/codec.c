@@ -24,7 +24,7 @@
 
 enum {
   T_NIL, T_FALSE, T_TRUE, T_INT, T_SMALLINT, T_FLT, T_STR8, T_STR, T_TABLE,
-  T_REF, T_FUNC, T_CFUNC, T_NAMED, T_FUTURE, T_EXEC, T_ENV
+  T_REF, T_FUNC, T_CFUNC, T_NAMED, T_FUTURE, T_EXEC, T_ENV, T_QUEUE
 };
 enum { M_NONE, M_NAMED, M_COPY };
 enum { P_FIELD, P_INDEX, P_UPVAL, P_KEY, P_META };
@@ -578,6 +578,16 @@ static int enc(lfb_enc *e, lua_State *L, int idx) {
       break;
     }
     case LUA_TUSERDATA: {
+      lf_queue *q = lfb_queue_test(L, idx);
+      if (q) {
+        if (!e->handles_ok)
+          return fail(e, L, "Queue (a handle cannot leave its process)");
+        lfb_proxy_remember(L, q, idx);
+        lfb_enc_u8(e, T_QUEUE);
+        put(e, &q, sizeof q);
+        e->flags |= LFB_HASREFS;
+        return add_obj(e, lf_queue_obj(q));
+      }
       lfb_future *fu = lfb_future_test(L, idx);
       lfb_executor *ex = fu ? NULL : luaL_testudata(L, idx, LFB_THREADPOOL);
       if (fu == NULL && ex == NULL && luaL_testudata(L, idx, LFB_PROCPOOL))
@@ -905,10 +915,13 @@ static void dec_one(lfb_dec *d, lua_State *L) {
       break;
     }
     case T_FUTURE:
-    case T_EXEC: {
+    case T_EXEC:
+    case T_QUEUE: {
       void *ptr;
       memcpy(&ptr, take_or_raise(L, d, sizeof ptr), sizeof ptr);
-      if (tag == T_FUTURE)
+      if (tag == T_QUEUE)
+        lfb_queue_push(L, ptr);
+      else if (tag == T_FUTURE)
         lfb_future_push(L, ptr);
       else
         lfb_executor_push(L, ptr);
@@ -954,7 +967,8 @@ void lfb_dec_skip(lfb_dec *d) {
     case T_CFUNC:
     case T_NAMED: skip_string(d); break;
     case T_FUTURE:
-    case T_EXEC: take(d, sizeof(void *)); break;
+    case T_EXEC:
+    case T_QUEUE: take(d, sizeof(void *)); break;
     default: break;
   }
 }
@@ -973,7 +987,8 @@ const char *lfb_dec_peek_type(const lfb_dec *d) {
     case T_FUNC:
     case T_CFUNC: return "function";
     case T_FUTURE:
-    case T_EXEC: return "userdata";
+    case T_EXEC:
+    case T_QUEUE: return "userdata";
     default: return "table";
   }
 }

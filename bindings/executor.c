@@ -137,6 +137,9 @@ static int run_task(lua_State *L) {
   return 0;
 }
 
+_Thread_local const lf_payload *lfb_running_task
+    __attribute__((tls_model("initial-exec")));
+
 lf_payload *lfb_run_task(lua_State *L, lf_future *f, lf_payload *task,
                          int *failed, int handles_ok) {
   lfb_enc out;
@@ -144,7 +147,11 @@ lf_payload *lfb_run_task(lua_State *L, lf_future *f, lf_payload *task,
   runargs ra = {.task = task, .out = &out, .handles_ok = handles_ok};
   lua_pushcfunction(L, run_task);
   lua_pushlightuserdata(L, &ra);
-  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+  const lf_payload *outer = lfb_running_task;
+  lfb_running_task = task;
+  int st = lua_pcall(L, 1, 0, 0);
+  lfb_running_task = outer;
+  if (st != LUA_OK) {
     /* The task could not even start (a module it names is missing...):
      * one failed outcome stands for all its calls. */
     lua_rawsetp(L, LUA_REGISTRYINDEX, ERRKEY);

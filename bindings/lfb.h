@@ -13,6 +13,7 @@
 #include <lualib.h>
 
 #include "../runtime/lf.h"
+#include "../runtime/lf_queue.h"
 
 #define LFB_MODNAME "concurrent.futures"
 
@@ -46,6 +47,10 @@ void lfb_stack_fail(const char *file, int line, int want, int got);
 lfb_ctx *lfb_ctx_push(lua_State *L);
 /* Registers `l` with the context as upvalue (table on top). */
 void lfb_setfuncs(lua_State *L, const luaL_Reg *l);
+/* Makes the metatable `name` of a class: `meta`'s metamethods and an
+ * __index table of `methods`, all with the context as upvalue. */
+void lfb_newclass(lua_State *L, const char *name, const luaL_Reg *meta,
+                  const luaL_Reg *methods);
 
 /* Registry keys (addresses) of per-state tables. */
 extern const char lfb_PROXIES[], lfb_FNCACHE[], lfb_LOADED[], lfb_NAMES[];
@@ -152,7 +157,19 @@ void lfb_executor_push(lua_State *L, lf_pool *p);
 /* Registers the object at idx as the state's proxy for ptr. */
 void lfb_proxy_remember(lua_State *L, const void *ptr, int idx);
 
+/* Queue handles (queue.c): the runtime queue of a Queue object at idx (or
+ * NULL), and the state's object for a runtime queue (cached proxy, or a
+ * new one that takes a reference of its own). */
+#define LFB_QUEUE "Queue"
+lf_queue *lfb_queue_test(lua_State *L, int idx);
+void lfb_queue_push(lua_State *L, lf_queue *q);
+/* The task payload this thread's state runs now, or NULL (executor.c):
+ * what it references stays held until the task returns. */
+extern _Thread_local const lf_payload *lfb_running_task
+    __attribute__((tls_model("initial-exec"))); /* as lf__self */
+
 void lfb_open_future(lua_State *L);
+void lfb_open_queue(lua_State *L);
 void lfb_open_executor(lua_State *L);
 void lfb_open_wait(lua_State *L);
 void lfb_open_map(lua_State *L);
