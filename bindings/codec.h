@@ -41,6 +41,7 @@ typedef struct lfb_enc {
   int cache;     /* stack index of the reference cache, or 0 */
   int nrefs;     /* references assigned */
   int names;     /* stack index of the names index, or 0 */
+  int names_checked; /* package.loaded was checked for changes */
   int depth;
   unsigned flags;
   int handles_ok; /* 0 for another process */
@@ -80,17 +81,40 @@ typedef struct lfb_dec {
   size_t pos;
   int refs; /* stack index of the id -> value table, or 0 */
   int nrefs;
+  int remote;    /* the bytes came from another process */
+  int bad;       /* a read went past the end (or skip met garbage) */
+  int depth;     /* tables and functions being decoded */
+  size_t budget; /* table slots that may still be pre-sized */
 } lfb_dec;
 
+/* A decoder of a payload made in this process, or (_remote) of bytes from
+ * another one: then every tag that refers to an object (a handle, a
+ * function blob) is refused, and strings and bytecode are bounded by
+ * lfb_max_message(). Both check every byte (see decode.c). */
 void lfb_dec_init(lfb_dec *d, const lf_payload *p);
+void lfb_dec_init_remote(lfb_dec *d, const lf_payload *p);
+/* Read past the end, u8 gives 0 and u32 UINT32_MAX (a count no payload can
+ * satisfy), and the next lfb_dec_value raises. */
 uint32_t lfb_dec_u32(lfb_dec *d);
 unsigned lfb_dec_u8(lfb_dec *d);
-/* Pushes the next value (may raise a Lua error on a corrupt payload or a
- * module that cannot be loaded). The refs table, if created, sits below. */
+/* Pushes the next value. Raises a TransferError when the payload is
+ * corrupt ("corrupt payload (<what>)"), or names a module that cannot be
+ * loaded here, or a metatable that is not a table here. The refs table, if
+ * created, sits below. */
 void lfb_dec_value(lfb_dec *d, lua_State *L);
-void lfb_dec_skip(lfb_dec *d); /* skips one value without Lua */
+/* The same for n values, protected: 0 with them pushed, or a LUA_ERR* code
+ * with the error pushed instead, for a caller that must free what it holds
+ * before it raises (lua_error). */
+int lfb_dec_protected(lfb_dec *d, lua_State *L, int n);
+/* Skips one value without Lua: 0, or -1 on garbage (then every later read
+ * fails). */
+int lfb_dec_skip(lfb_dec *d);
 /* Lua type name of the next value, without decoding it. */
 const char *lfb_dec_peek_type(const lfb_dec *d);
+/* The largest string a remote payload may hold, and the size a message
+ * from another process may have: LUAFUTURES_MAX_MESSAGE bytes (K, M, G
+ * suffixes), default 1 GiB. Read once. */
+size_t lfb_max_message(void);
 
 /* A result payload holds outcomes: u32 count, then each: u8 ok, and either
  * u32 n + n values, or the error value + its traceback (string or nil). */

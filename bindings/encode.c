@@ -132,6 +132,7 @@ void lfb_enc_init(lfb_enc *e, lua_State *L) {
   e->nobjs = 0;
   e->capobjs = sizeof e->iobjs / sizeof e->iobjs[0];
   e->nrefs = 0;
+  e->names_checked = 0;
   e->depth = 0;
   e->flags = 0;
   e->handles_ok = 1;
@@ -279,9 +280,19 @@ static int fail(lfb_enc *e, lua_State *L, const char *reason) {
   return -1;
 }
 
-/* Looks the value at idx up in the names index; pushes the name or nil. */
+/* Pushes the name of the value at idx, or nil. On a first miss in this
+ * encode, package.loaded is checked for a change (a module loaded, or
+ * loaded anew, since the index was built) and the index rebuilt if so:
+ * nothing runs during an encode, so once is enough. */
 static void push_name(lfb_enc *e, lua_State *L, int idx, int refresh) {
   lfb_names_lookup(L, e->names, idx, refresh);
+  if (lua_isnil(L, -1) && !refresh && !e->names_checked) {
+    e->names_checked = 1;
+    if (lfb_names_stale(L)) {
+      lua_pop(L, 1);
+      lfb_names_lookup(L, e->names, idx, 1);
+    }
+  }
 }
 
 /* The reference number of the value at idx, or 0 (then it is recorded). */
@@ -367,10 +378,6 @@ static int enc_table(lfb_enc *e, lua_State *L, int idx) {
   }
   int mt = lua_gettop(L);
   push_name(e, L, mt, 0);
-  if (lua_isnil(L, -1) && lfb_names_stale(L)) {
-    lua_pop(L, 1);
-    push_name(e, L, mt, 1);
-  }
   if (lua_isstring(L, -1)) {
     enc_named(e, L, M_NAMED);
   } else {

@@ -20,7 +20,7 @@ typedef struct lfb_ctx {
   lf_inbox *inbox; /* NULL once the state is closing */
   char name[64];   /* "MainThread" or the worker's name */
   int nloaded;     /* entries in this state's function cache */
-  int names_count; /* package.loaded entries when names were indexed */
+  int names_count; /* package.loaded's fingerprint when names were indexed */
 } lfb_ctx;
 
 /* Stack discipline, checked in debug builds (-DLFB_DEBUG, which the

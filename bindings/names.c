@@ -10,6 +10,7 @@
  * A name is "mod" or "mod\0field" (the NUL cannot occur in a module name
  * that require accepts from a file).
  */
+#include <stdint.h>
 #include <string.h>
 
 #define LFB_CODEC_PARTS
@@ -19,16 +20,19 @@ const char lfb_NAMES[] = "luafutures.names";
 const char lfb_FNCACHE[] = "luafutures.fncache";
 const char lfb_LOADED[] = "luafutures.loaded";
 
-static int count_loaded(lua_State *L) {
-  int n = 0;
+/* A fingerprint of package.loaded: which tables and functions it holds,
+ * so that a module loaded anew (same count, new table) is noticed too. */
+static int fingerprint(lua_State *L) {
+  unsigned h = 0;
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
   lua_pushnil(L);
   while (lua_next(L, -2)) {
-    n++;
+    uintptr_t v = (uintptr_t)lua_topointer(L, -1);
+    h = h * 31u + (unsigned)(v ^ (v >> 32)) + 1u;
     lua_pop(L, 1);
   }
   lua_pop(L, 1);
-  return n;
+  return (int)(h & 0x7fffffff);
 }
 
 static lfb_ctx *state_ctx(lua_State *L) {
@@ -38,7 +42,7 @@ static lfb_ctx *state_ctx(lua_State *L) {
 }
 
 int lfb_names_stale(lua_State *L) {
-  return state_ctx(L)->names_count != count_loaded(L);
+  return state_ctx(L)->names_count != fingerprint(L);
 }
 
 /* Indexes the direct fields of the module at `mod` (its name below it):
@@ -95,7 +99,7 @@ static void build_names(lua_State *L, lfb_ctx *ctx) {
   lua_pop(L, 1);
   lua_pushvalue(L, -1);
   lua_rawsetp(L, LUA_REGISTRYINDEX, lfb_NAMES);
-  ctx->names_count = count_loaded(L);
+  ctx->names_count = fingerprint(L);
 }
 
 void lfb_names_lookup(lua_State *L, int names, int idx, int refresh) {
@@ -111,25 +115,40 @@ void lfb_names_lookup(lua_State *L, int names, int idx, int refresh) {
   lua_rawget(L, names);
 }
 
-void lfb_names_resolve(lua_State *L, const char *name, size_t len) {
-  const char *nul = memchr(name, '\0', len);
-  size_t modlen = nul ? (size_t)(nul - name) : len;
+/* Pushes package.loaded[mod], requiring it when it is not loaded; a module
+ * that fails to load is a TransferError that carries the loader's error. */
+static void push_module(lua_State *L, const char *name, size_t modlen) {
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
   lua_pushlstring(L, name, modlen);
   if (lua_rawget(L, -2) == LUA_TNIL) {
     lua_pop(L, 1);
     lua_getglobal(L, "require");
     lua_pushlstring(L, name, modlen);
-    lua_call(L, 1, 1);
+    int rc = lua_pcall(L, 1, 1, 0);
+    if (rc == LUA_ERRMEM) lua_error(L);
+    if (rc != LUA_OK)
+      lfb_raise(L, "TransferError", "cannot transfer '%s': %s",
+                lua_pushlstring(L, name, modlen), lfb_tostring_safe(L, -1));
   }
   lua_remove(L, -2);
-  if (nul) {
-    lua_pushlstring(L, nul + 1, len - modlen - 1);
-    lua_rawget(L, -2);
-    if (lua_isnil(L, -1))
-      luaL_error(L, "cannot transfer '%s.%s': not found in this state",
-                 lua_pushlstring(L, name, modlen),
-                 lua_pushlstring(L, nul + 1, len - modlen - 1));
-    lua_remove(L, -2);
-  }
+}
+
+void lfb_names_resolve(lua_State *L, const char *name, size_t len) {
+  const char *nul = memchr(name, '\0', len);
+  size_t modlen = nul ? (size_t)(nul - name) : len;
+  push_module(L, name, modlen);
+  if (nul == NULL) return;
+  const char *mod = lua_pushlstring(L, name, modlen);
+  const char *field = lua_pushlstring(L, nul + 1, len - modlen - 1);
+  if (!lua_istable(L, -3))
+    lfb_raise(L, "TransferError",
+              "cannot transfer '%s.%s': module '%s' is a %s in this state",
+              mod, field, mod, luaL_typename(L, -3));
+  lua_pushvalue(L, -1);
+  lua_rawget(L, -4); /* mod modname field value */
+  if (lua_isnil(L, -1))
+    lfb_raise(L, "TransferError",
+              "cannot transfer '%s.%s': not found in this state", mod, field);
+  lua_replace(L, -4);
+  lua_pop(L, 2);
 }
