@@ -139,19 +139,26 @@ end)
 
 -- Modules written for these specs, found through package.path by the
 -- caller and its workers alike.
-local moddir = os.tmpname()
-os.remove(moddir)
-os.execute("mkdir -p " .. moddir)
+-- Their names are unique to this run (no shell is needed to make them:
+-- under ThreadSanitizer there is none).
+local tmp = os.tmpname()
+os.remove(tmp)
+local moddir, stem = tmp:match("^(.*)/([^/]*)$")
+stem = stem:gsub("%W", "_")
+local written = {}
 local function module(name, code)
-  local f = assert(io.open(moddir .. "/" .. name .. ".lua", "w"))
+  local path = moddir .. "/" .. stem .. name .. ".lua"
+  local f = assert(io.open(path, "w"))
   f:write(code)
   f:close()
+  written[#written + 1] = path
 end
-module("lf_shapes", "return {Square = {__index = {area = function(s) return s.side ^ 2 end}}}")
-module("lf_mm", "return {meta = 42}")
+local SHAPES, MM, PICKY, GHOST = stem .. "shapes", stem .. "mm", stem .. "picky", stem .. "ghost"
+module("shapes", "return {Square = {__index = {area = function(s) return s.side ^ 2 end}}}")
+module("mm", "return {meta = 42}")
 -- Loads anywhere but in a state that set LF_PICKY.
-module("lf_picky", "if rawget(_G, 'LF_PICKY') then error('lf_picky: not in this state') end\n" ..
-                   "return {M = {__index = {x = 1}}}")
+module("picky", "if rawget(_G, 'LF_PICKY') then error('picky: not in this state') end\n" ..
+                "return {M = {__index = {x = 1}}}")
 
 describe("values that the receiver cannot decode", function()
   local saved_path = package.path
@@ -162,7 +169,8 @@ describe("values that the receiver cannot decode", function()
   setup(function() package.path = moddir .. "/?.lua;" .. package.path end)
   teardown(function()
     package.path = saved_path
-    for _, m in ipairs{"lf_shapes", "lf_mm", "lf_picky", "lf_ghost"} do package.loaded[m] = nil end
+    for _, m in ipairs{SHAPES, MM, PICKY, GHOST} do package.loaded[m] = nil end
+    for _, path in ipairs(written) do os.remove(path) end
     rawset(_G, "LF_PICKY", nil)
     support.collect()
   end)
@@ -175,44 +183,45 @@ describe("values that the receiver cannot decode", function()
 
       it("sends a module's field as a metatable by name, also after a reload", function()
         ex:submit(print, "warm"):result() -- the sender's names are indexed now
-        local shapes = require "lf_shapes"
-        local same = function(o) return getmetatable(o) == require("lf_shapes").Square, o:area() end
+        local shapes = require(SHAPES)
+        local same = function(o) return getmetatable(o) == require(SHAPES).Square, o:area() end
         assert.same({true, 9}, {ex:submit(same, setmetatable({side = 3}, shapes.Square)):result()})
-        package.loaded.lf_shapes = nil -- loaded anew: a new table, same count
-        shapes = require "lf_shapes"
+        package.loaded[SHAPES] = nil -- loaded anew: a new table, same count
+        shapes = require(SHAPES)
         assert.same({true, 4}, {ex:submit(same, setmetatable({side = 2}, shapes.Square)):result()})
-        local r = ex:submit(function() return setmetatable({side = 5}, require("lf_shapes").Square) end):result()
+        local r = ex:submit(function() return setmetatable({side = 5}, require(SHAPES).Square) end):result()
         assert.equal(shapes.Square, getmetatable(r))
       end)
 
       it("refuses a named metatable that is no table in the receiver", function()
-        package.loaded.lf_mm = {meta = {__index = {hello = function() return "hi" end}}}
-        local f = ex:submit(function(o) return o.hello end, setmetatable({}, package.loaded.lf_mm.meta))
+        package.loaded[MM] = {meta = {__index = {hello = function() return "hi" end}}}
+        local f = ex:submit(function(o) return o.hello end, setmetatable({}, package.loaded[MM].meta))
         local err = support.error_of(f.result, f)
         assert.is_true(futures.TransferError:is(err))
-        assert.equal("cannot transfer metatable 'lf_mm.meta': a number in this state, not a table", err.message)
+        assert.equal("cannot transfer metatable '" .. MM .. ".meta': a number in this state, not a table",
+                     err.message)
         assert.equal(3, ex:submit(function() return 3 end):result()) -- still usable
-        package.loaded.lf_mm = nil
+        package.loaded[MM] = nil
       end)
 
       it("fails a task whose arguments the worker cannot decode, with the loader's error", function()
-        package.loaded.lf_ghost = {M = {}} -- no file: the worker cannot load it
-        local f = ex:submit(function() end, setmetatable({}, package.loaded.lf_ghost.M))
+        package.loaded[GHOST] = {M = {}} -- no file: the worker cannot load it
+        local f = ex:submit(function() end, setmetatable({}, package.loaded[GHOST].M))
         local err = support.error_of(f.result, f)
         assert.is_true(futures.TransferError:is(err))
-        assert.matches("cannot transfer 'lf_ghost': module 'lf_ghost' not found", err.message, 1, true)
+        assert.matches(("cannot transfer '%s': module '%s' not found"):format(GHOST, GHOST), err.message, 1, true)
         assert.equal(3, ex:submit(function() return 3 end):result())
-        package.loaded.lf_ghost = nil
+        package.loaded[GHOST] = nil
       end)
 
       it("raises a result the caller cannot decode as a TransferError with the loader's error", function()
-        package.loaded.lf_picky = nil
+        package.loaded[PICKY] = nil
         rawset(_G, "LF_PICKY", true)
-        local f = ex:submit(function() return setmetatable({}, require("lf_picky").M) end)
+        local f = ex:submit(function() return setmetatable({}, require(PICKY).M) end)
         local err = support.error_of(f.result, f)
         assert.is_true(futures.TransferError:is(err))
-        assert.matches("cannot transfer 'lf_picky': ", err.message, 1, true)
-        assert.matches("lf_picky: not in this state", err.message, 1, true)
+        assert.matches("cannot transfer '" .. PICKY .. "': ", err.message, 1, true)
+        assert.matches("picky: not in this state", err.message, 1, true)
         assert.is_true(futures.TransferError:is(support.error_of(f.exception, f)))
         rawset(_G, "LF_PICKY", nil)
         assert.equal(1, f:result().x) -- decoded once it can be
@@ -239,8 +248,8 @@ local crafted = {
   {"handle-local-index", "\3" .. P("<BBI4", T.HANDLE, 1, 0x41414141), "object index out of range"},
   {"nested-100000", "\0" .. nested, "nested too deep"},
   {"nested-skip", "\2" .. nested, "skip: corrupt payload", true},
-  {"array-count-2^32", "\0" .. P("<BI4I4", T.TABLE, 0xffffffff, 0), "a count larger than the payload"},
-  {"presize-2^26", "\0" .. P("<BI4I4", T.TABLE, (1 << 26) - 1, (1 << 26) - 1) .. string.rep("\0", 18),
+  {"array-count-2pow32", "\0" .. P("<BI4I4", T.TABLE, 0xffffffff, 0), "a count larger than the payload"},
+  {"presize-2pow26", "\0" .. P("<BI4I4", T.TABLE, (1 << 26) - 1, (1 << 26) - 1) .. string.rep("\0", 18),
    "a count larger than the payload"},
   {"truncated-int", "\0" .. P("<BB", T.SMALLINT, 1), "truncated"},
   {"truncated-length", "\0" .. P("<B", T.STR8), "truncated"},
