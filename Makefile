@@ -12,9 +12,11 @@
 #             checks the stack without a sanitizer); OPT optimisation
 #             (default -O2 -g)
 #   PREFIX, LIBDIR, BINDIR  install places (set by the rockspec)
+#   FUZZ_TARGETS  the fuzz targets of `make fuzz` (default: fuzz_decode);
+#             FUZZ_SECONDS how long each runs (default 60); FUZZ_CC clang
 #
 # Targets: all (default), static, test, test-c, test-lua, deps, demo, bench,
-# bench-check, install, clean.
+# bench-check, fuzz, install, clean.
 
 LUA      ?= lua5.4
 LUA_INC  ?= /usr/include/lua5.4
@@ -49,7 +51,7 @@ MODULE   = concurrent/futures.so
 CLI      = bin/luafutures
 WORKER   = bin/luafutures-worker
 
-.PHONY: all static test test-c test-lua deps demo bench bench-check bench-scaling install clean
+.PHONY: all static test test-c test-lua deps demo bench bench-check bench-scaling fuzz fuzz-libfuzzer fuzz-mutate install clean
 
 all: $(MODULE) $(CLI) $(WORKER)
 
@@ -114,8 +116,12 @@ test-c: $(BUILD)/test_runtime $(BUILD)/test_queue $(BUILD)/test_proc
 	$(if $(SANITIZE),$(SANENV)) ./$(BUILD)/test_queue
 	$(if $(SANITIZE),$(SANENV)) ./$(BUILD)/test_proc
 
-test-lua: all $(if $(SANITIZE),,static)
-	$(PRELOAD) $(BUSTED) spec
+# The decoder's driver reads crafted payloads for spec/codec_spec.lua.
+$(BUILD)/fuzz_decode: bindings/tests/fuzz_decode.c $(RT_OBJ) $(LB_OBJ)
+	$(CC) $(ALLFLAGS) -I$(LUA_INC) -o $@ $^ $(LUA_LIB) -lm -ldl
+
+test-lua: all $(if $(SANITIZE),,static) $(BUILD)/fuzz_decode
+	LUAFUTURES_DECODE_CHECK=$(BUILD)/fuzz_decode $(PRELOAD) $(BUSTED) spec
 # A sanitized bin/luafutures runs without the preload (which breaks even
 # /bin/sh under TSan), so its spec runs again from a busted without it.
 	$(if $(SANITIZE),$(SANENV) $(BUSTED) spec/cli_spec.lua)
@@ -142,6 +148,59 @@ bench-check: all
 # CPU-bound speedup on 1, 2, 4, ... cpu_count workers; bench/results/scaling.*
 bench-scaling: all
 	LUA="$(LUA)" bash bench/scaling.sh
+
+# make fuzz: each of FUZZ_TARGETS (T is bindings/tests/T.c or
+# runtime/tests/T.c, defining LLVMFuzzerTestOneInput) built by clang as a
+# libFuzzer target under ASan+UBSan and run FUZZ_SECONDS over its seed
+# corpus spec/fuzz/T/ (read only: what it finds goes to build-fuzz/corpus/T,
+# a crash to build-fuzz/crash-*). Without clang's fuzzer runtime, each is
+# built with $(CC) under ASan+UBSan and its main mutates the seeds instead
+# (`T -m SECONDS SEEDS...`).
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= fuzz_decode
+FUZZ_BUILD    = build-fuzz
+FUZZ_FLAGS    = -std=c11 -D_GNU_SOURCE -pthread -O1 -g -fno-omit-frame-pointer \
+                -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+                -DLFB_DEBUG -DLFB_LIBFUZZER
+FUZZ_OBJ      = $(RT_SRC:%.c=$(FUZZ_BUILD)/%.o) $(LB_SRC:%.c=$(FUZZ_BUILD)/%.o)
+.SECONDARY: $(FUZZ_OBJ)
+FUZZ_ENV      = ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
+                UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+
+fuzz:
+	@if echo 'int LLVMFuzzerTestOneInput(const char *d, long n) { return 0; }' | \
+	    $(FUZZ_CC) -fsanitize=fuzzer -x c - -o /dev/null 2>/dev/null; \
+	then $(MAKE) fuzz-libfuzzer; else $(MAKE) fuzz-mutate SANITIZE=address; fi
+
+fuzz-libfuzzer: $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
+	  echo "fuzzing $$t for $(FUZZ_SECONDS) s"; \
+	  $(FUZZ_ENV) ./$(FUZZ_BUILD)/$$t -max_total_time=$(FUZZ_SECONDS) \
+	    -timeout=10 -rss_limit_mb=4096 -max_len=65536 -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_BUILD)/ $(FUZZ_BUILD)/corpus/$$t spec/fuzz/$$t \
+	    || exit 1; \
+	done
+
+fuzz-mutate: $(FUZZ_TARGETS:%=$(BUILD)/%)
+	@for t in $(FUZZ_TARGETS); do \
+	  $(SANENV) ./$(BUILD)/$$t -m $(FUZZ_SECONDS) spec/fuzz/$$t/* || exit 1; \
+	done
+
+$(FUZZ_BUILD)/runtime/%.o: runtime/%.c runtime/*.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_BUILD)/bindings/%.o: bindings/%.c bindings/*.h runtime/lf.h runtime/lf_proc.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -I$(LUA_INC) -c $< -o $@
+
+$(FUZZ_BUILD)/%: bindings/tests/%.c $(FUZZ_OBJ)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -I$(LUA_INC) -o $@ $^ $(LUA_LIB) -lm -ldl
+
+$(FUZZ_BUILD)/%: runtime/tests/%.c $(FUZZ_OBJ)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -I$(LUA_INC) -Iruntime -o $@ $^ $(LUA_LIB) -lm -ldl
 
 install: all
 	mkdir -p $(DESTDIR)$(LIBDIR)/concurrent

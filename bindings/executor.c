@@ -94,7 +94,7 @@ static int run_task(lua_State *L) {
   lua_settop(L, 0);
   lua_pushcfunction(L, task_msgh); /* 1: msgh */
   lfb_dec d;
-  lfb_dec_init(&d, ra->task);
+  (ra->handles_ok ? lfb_dec_init : lfb_dec_init_remote)(&d, ra->task);
   lua_pushnil(L); /* 2: refs */
   d.refs = 2;
   lfb_enc_init(out, L); /* 3, 4: its cache and names, in this frame */
@@ -195,7 +195,7 @@ static int setup_worker(lua_State *L) {
   lua_settop(L, 0);
   lua_pushcfunction(L, task_msgh);
   lfb_dec d;
-  lfb_dec_init(&d, ra->cfg->init);
+  (ra->handles_ok ? lfb_dec_init : lfb_dec_init_remote)(&d, ra->cfg->init);
   lua_pushnil(L);
   d.refs = 2;
   uint32_t n = lfb_dec_u32(&d);
@@ -224,7 +224,7 @@ static void *w_init(void *ud, const char *name) {
     if (L) lua_close(L);
     return NULL;
   }
-  runargs ra = {.name = name, .cfg = ud};
+  runargs ra = {.name = name, .cfg = ud, .handles_ok = 1};
   lua_pushcfunction(L, setup_worker);
   lua_pushlightuserdata(L, &ra);
   if (lua_pcall(L, 1, 0, 0) != LUA_OK) {

@@ -21,7 +21,7 @@ typedef struct lfb_ctx {
   lf_inbox *inbox; /* NULL once the state is closing */
   char name[64];   /* "MainThread" or the worker's name */
   int nloaded;     /* entries in this state's function cache */
-  int names_count; /* package.loaded entries when names were indexed */
+  int names_count; /* package.loaded's fingerprint when names were indexed */
 } lfb_ctx;
 
 /* Stack discipline, checked in debug builds (-DLFB_DEBUG, which the
@@ -67,72 +67,9 @@ int lfb_raise(lua_State *L, const char *type, const char *fmt, ...);
 const char *lfb_tostring_safe(lua_State *L, int idx);
 void lfb_open_errors(lua_State *L); /* module table on top */
 
-/* ---- codec (codec.c) ------------------------------------------------------ */
+/* ---- codec (codec.h) ------------------------------------------------------ */
 
-/* Payload flag: the payload holds tables, functions or handles, so the
- * decoded values must be cached to keep their identity. */
-#define LFB_HASREFS 1u
-
-typedef struct lfb_enc {
-  char *buf;
-  size_t len, cap;
-  lf_obj **objs;
-  uint32_t nobjs, capobjs;
-  int cache;     /* stack index of the reference cache, or 0 */
-  int nrefs;     /* references assigned */
-  int names;     /* stack index of the names index, or 0 */
-  int depth;
-  unsigned flags;
-  int handles_ok; /* 0 for another process */
-  const char *what; /* "argument", "result", ... */
-  int argno;        /* its number, or 0 */
-  char err[320];    /* the message when encoding failed */
-  struct { int kind; int idx; } path[16];
-  int npath;
-  char ibuf[192];
-  lf_obj *iobjs[4];
-} lfb_enc;
-
-void lfb_enc_init(lfb_enc *e, lua_State *L);
-/* Appends the value at `idx`; 0 on success, else -1 with e->err set.
- * Leaves the stack as it was (except for cache tables it may create below
- * the caller's values, which lfb_enc_end removes). */
-int lfb_enc_value(lfb_enc *e, lua_State *L, int idx);
-void lfb_enc_u32(lfb_enc *e, uint32_t v);
-void lfb_enc_u8(lfb_enc *e, unsigned v);
-void lfb_enc_str(lfb_enc *e, const char *s, size_t len);
-/* Forgets shared references (a new, independent group of values). */
-void lfb_enc_reset_refs(lfb_enc *e, lua_State *L);
-/* Builds the payload (NULL when out of memory) and releases the encoder;
- * _for builds f's result (in its room when it fits), _task a new pending
- * future holding the payload as its task. */
-lf_payload *lfb_enc_finish(lfb_enc *e, lua_State *L);
-lf_payload *lfb_enc_finish_for(lfb_enc *e, lua_State *L, lf_future *f);
-lf_future *lfb_enc_finish_task(lfb_enc *e, lua_State *L);
-void lfb_enc_free(lfb_enc *e, lua_State *L);
-/* Pushes the TransferError for a failed encode. */
-void lfb_enc_pusherror(lfb_enc *e, lua_State *L);
-
-typedef struct lfb_dec {
-  const lf_payload *p;
-  size_t pos;
-  int refs; /* stack index of the id -> value table, or 0 */
-  int nrefs;
-} lfb_dec;
-
-void lfb_dec_init(lfb_dec *d, const lf_payload *p);
-uint32_t lfb_dec_u32(lfb_dec *d);
-unsigned lfb_dec_u8(lfb_dec *d);
-/* Pushes the next value (may raise a Lua error on a corrupt payload or a
- * module that cannot be loaded). The refs table, if created, sits below. */
-void lfb_dec_value(lfb_dec *d, lua_State *L);
-void lfb_dec_skip(lfb_dec *d); /* skips one value without Lua */
-/* Lua type name of the next value, without decoding it. */
-const char *lfb_dec_peek_type(const lfb_dec *d);
-
-/* A result payload holds outcomes: u32 count, then each: u8 ok, and either
- * u32 n + n values, or the error value + its traceback (string or nil). */
-lf_payload *lfb_error_payload(const char *type, const char *message);
+#include "codec.h"
 
 /* ---- classes -------------------------------------------------------------- */
 

@@ -60,10 +60,10 @@ static int read_hello(lua_State *L) {
   if (p == NULL) return luaL_error(L, "not enough memory");
   lua_settop(L, 0);
   lfb_dec d;
-  lfb_dec_init(&d, p);
-  for (int i = 0; i < 4; i++) lfb_dec_value(&d, L);
+  lfb_dec_init_remote(&d, p);
+  int rc = lfb_dec_protected(&d, L, 4);
   lf_payload_free(p);
-  return 4;
+  return rc == 0 ? 4 : lua_error(L);
 }
 
 /* Runs tasks until the queue closes or max_tasks ran: 0. Anything else

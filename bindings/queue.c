@@ -155,31 +155,20 @@ static int q_put(lua_State *L) {
 
 static int q_put_nowait(lua_State *L) { return put_with(L, 0); }
 
-static int decode_k(lua_State *L) {
-  lfb_dec d;
-  lfb_dec_init(&d, lua_touserdata(L, 1));
-  lua_pushnil(L); /* 2: refs */
-  d.refs = 2;
-  lfb_dec_value(&d, L);
-  return 1;
-}
-
 /* Pushes the item's value and frees it, even when decoding raises (a
  * metatable's module that this state cannot load). Payloads without
  * tables, functions or handles cannot fail, and skip the protected call. */
 static int push_item(lua_State *L, lf_payload *p) {
-  if (!(p->flags & LFB_HASREFS)) {
-    lfb_dec d;
-    lfb_dec_init(&d, p);
-    lfb_dec_value(&d, L);
-    lf_payload_free(p);
-    return 1;
-  }
-  lua_pushcfunction(L, decode_k);
-  lua_pushlightuserdata(L, p);
-  int st = lua_pcall(L, 1, 1, 0);
+  lfb_dec d;
+  lfb_dec_init(&d, p);
+  lua_pushnil(L); /* refs */
+  d.refs = lua_gettop(L);
+  int rc = 0;
+  if (p->flags & LFB_HASREFS) rc = lfb_dec_protected(&d, L, 1);
+  else lfb_dec_value(&d, L);
   lf_payload_free(p);
-  if (st != LUA_OK) return lua_error(L);
+  if (rc != 0) return lua_error(L);
+  lua_remove(L, -2); /* value */
   return 1;
 }
 
