@@ -29,10 +29,22 @@ lf_queue *lfb_queue_test(lua_State *L, int idx) {
   return b ? b->q : NULL;
 }
 
+/* The class's metatable is also kept under this address: looking it up by
+ * pointer, not by name, spares every method a string lookup (the hot path
+ * of a busy queue). */
+static const char QMETA[] = "luafutures.Queue";
+
 static lf_queue *check(lua_State *L) {
-  lfb_queue *b = luaL_checkudata(L, 1, LFB_QUEUE);
-  if (b->q == NULL) luaL_argerror(L, 1, "Queue is collected");
-  return b->q;
+  lfb_queue *b = lua_touserdata(L, 1);
+  if (b && lua_getmetatable(L, 1)) { /* mt */
+    lua_rawgetp(L, LUA_REGISTRYINDEX, QMETA);
+    int ok = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    if (ok && b->q) return b->q;
+  }
+  b = luaL_checkudata(L, 1, LFB_QUEUE); /* raises as lauxlib does */
+  luaL_argerror(L, 1, "Queue is collected");
+  return NULL;
 }
 
 /* The new box is made empty first, so that failing to make it leaks no
@@ -69,7 +81,8 @@ typedef struct qcall {
   int (*op)(struct qcall *c, double timeout, lf_waiter *w);
   lf_queue *q;
   lf_payload *item; /* put: ours until taken; get: what came out */
-  int mine;         /* get: references this state holds (deadlock check) */
+  int mine; /* get: references this state holds (deadlock check), set
+             * by run_call once the get must wait */
 } qcall;
 
 static int op_put(qcall *c, double timeout, lf_waiter *w) {
@@ -88,6 +101,22 @@ static int gave_up(int rc) {
   return rc == LF_EEMPTY || rc == LF_EFULL || rc == LF_ETIMEDOUT;
 }
 
+/* How many references to q this state holds that no other state could
+ * use: its proxy, and those of the task it runs (decoded already, or
+ * decoded later by this same state). 0 in the main state, where an
+ * interrupt, a callback or the host can still end the wait. */
+static int held_here(lua_State *L, lf_queue *q) {
+  if (strcmp(lfb_ctx_of(L)->name, "MainThread") == 0) return 0;
+  int mine = 1;
+  const lf_payload *t = lfb_running_task;
+  if (t) {
+    lf_obj **objs = lf_payload_objs(t);
+    for (uint32_t i = 0; i < t->nobjs; i++)
+      mine += objs[i] == lf_queue_obj(q);
+  }
+  return mine;
+}
+
 /* Runs c, at once if it can, else blocking up to `timeout` (< 0: no limit)
  * with this state's callbacks running whenever one is posted. */
 static int run_call(lua_State *L, qcall *c, double timeout) {
@@ -95,6 +124,7 @@ static int run_call(lua_State *L, qcall *c, double timeout) {
   lfb_poll(L, ctx);
   int rc = c->op(c, 0, NULL);
   if (timeout == 0 || !gave_up(rc)) return rc;
+  if (c->op == op_get && timeout < 0) c->mine = held_here(L, c->q);
   lf_waiter *w = lf_waiter_new();
   if (w == NULL) return LF_ENOMEM;
   lf_waiter *prev = ctx->inbox ? lf_inbox_set_waiter(ctx->inbox, w) : NULL;
@@ -172,25 +202,9 @@ static int push_item(lua_State *L, lf_payload *p) {
   return 1;
 }
 
-/* How many references to q this state holds that no other state could
- * use: its proxy, and those of the task it runs (decoded already, or
- * decoded later by this same state). 0 in the main state, where an
- * interrupt, a callback or the host can still end the wait. */
-static int held_here(lua_State *L, lf_queue *q) {
-  if (strcmp(lfb_ctx_of(L)->name, "MainThread") == 0) return 0;
-  int mine = 1;
-  const lf_payload *t = lfb_running_task;
-  if (t) {
-    lf_obj **objs = lf_payload_objs(t);
-    for (uint32_t i = 0; i < t->nobjs; i++)
-      mine += objs[i] == lf_queue_obj(q);
-  }
-  return mine;
-}
-
 static int get_with(lua_State *L, double timeout, int *rcp) {
   lf_queue *q = check(L);
-  qcall c = {op_get, q, NULL, timeout < 0 ? held_here(L, q) : 0};
+  qcall c = {op_get, q, NULL, 0};
   int rc = run_call(L, &c, timeout);
   if (rc == 0) return push_item(L, c.item);
   if (rcp) {
@@ -321,5 +335,7 @@ static const luaL_Reg funcs[] = {
 
 void lfb_open_queue(lua_State *L) {
   lfb_newclass(L, LFB_QUEUE, meta, methods);
+  luaL_getmetatable(L, LFB_QUEUE);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, QMETA);
   lfb_setfuncs(L, funcs);
 }
