@@ -117,11 +117,34 @@ static int held_here(lua_State *L, lf_queue *q) {
   return mine;
 }
 
+static int poll_k(lua_State *L) {
+  lfb_poll(L, lua_touserdata(L, 1));
+  return 0;
+}
+
+/* Runs the posted callbacks while a call holds a waiter the inbox knows
+ * and maybe a payload: protected, so that an error raised meanwhile (an
+ * interrupt) frees both first and then goes on up. */
+static void poll_holding(lua_State *L, lfb_ctx *ctx, qcall *c, lf_waiter *w,
+                         lf_waiter *prev) {
+  if (ctx->inbox == NULL || !lf_inbox_pending(ctx->inbox)) return;
+  lua_pushcfunction(L, poll_k);
+  lua_pushlightuserdata(L, ctx);
+  if (lua_pcall(L, 1, 0, 0) == LUA_OK) return;
+  if (w) {
+    lf_inbox_set_waiter(ctx->inbox, prev);
+    lf_waiter_free(w);
+  }
+  lf_payload_free(c->item); /* a put's item, or a get's that came out */
+  c->item = NULL;
+  lua_error(L);
+}
+
 /* Runs c, at once if it can, else blocking up to `timeout` (< 0: no limit)
  * with this state's callbacks running whenever one is posted. */
 static int run_call(lua_State *L, qcall *c, double timeout) {
   lfb_ctx *ctx = lfb_ctx_of(L);
-  lfb_poll(L, ctx);
+  poll_holding(L, ctx, c, NULL, NULL);
   int rc = c->op(c, 0, NULL);
   if (timeout == 0 || !gave_up(rc)) return rc;
   if (c->op == op_get && timeout < 0) c->mine = held_here(L, c->q);
@@ -134,11 +157,12 @@ static int run_call(lua_State *L, qcall *c, double timeout) {
     if (timeout >= 0 && left < 0) left = 0;
     rc = c->op(c, left, w);
     if (rc != LF_EKICKED) break;
-    lfb_poll(L, ctx);
+    poll_holding(L, ctx, c, w, prev);
   }
   if (ctx->inbox) lf_inbox_set_waiter(ctx->inbox, prev);
   lf_waiter_free(w);
-  lfb_poll(L, ctx);
+  if (rc == 0 && c->op == op_put) c->item = NULL; /* the queue's now */
+  poll_holding(L, ctx, c, NULL, NULL);
   return rc;
 }
 
@@ -175,7 +199,7 @@ static int put_with(lua_State *L, double timeout) {
   if (c.item == NULL) return luaL_error(L, "not enough memory");
   int rc = run_call(L, &c, timeout);
   if (rc == 0) return 0;
-  lf_payload_free(c.item);
+  lf_payload_free(c.item); /* refused: still ours */
   return raise_rc(L, rc);
 }
 
