@@ -232,6 +232,27 @@ describe("Queue", function()
       is(futures.QueueShutDown, support.error_of(q.get, q))
     end)
 
+    it("shutdown from a worker wakes a put blocked in the main state", function()
+      local q = futures.Queue(1)
+      q:put("first")
+      ex:submit(function(q)
+        while not tostring(q):find("waiting=1", 1, true) do futures.sleep(0.001) end
+        q:shutdown()
+      end, q)
+      is(futures.QueueShutDown, support.error_of(q.put, q, "second"))
+      assert.equal("first", q:get()) -- what was queued before stays
+    end)
+
+    it("immediate shutdown releases a join blocked in a worker", function()
+      local q = futures.Queue()
+      for i = 1, 3 do q:put(i) end
+      local f = ex:submit(function(q) q:join() return "joined" end, q)
+      until_waiting(q, 1)
+      assert.is_false(f:done())
+      q:shutdown(true)
+      assert.equal("joined", f:result())
+    end)
+
     it("immediate shutdown drops items a worker would have taken", function()
       local q = futures.Queue()
       for i = 1, 5 do q:put(i) end
