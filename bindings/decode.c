@@ -117,6 +117,10 @@ static uint32_t count_or_raise(lua_State *L, lfb_dec *d, size_t each) {
   return n;
 }
 
+uint32_t lfb_dec_count(lfb_dec *d, lua_State *L) {
+  return count_or_raise(L, d, 1);
+}
+
 /* The runtime object whose index comes next: one the payload holds. */
 static lf_obj *payload_obj(lua_State *L, lfb_dec *d, const char *what) {
   if (d->remote) corrupt(L, what);
@@ -224,6 +228,8 @@ static void dec_function(lfb_dec *d, lua_State *L) {
     if (d->remote && len > lfb_max_message())
       corrupt(L, "bytecode over LUAFUTURES_MAX_MESSAGE");
     code = take_or_raise(L, d, len);
+    const char *why = lfb_bytecode_check(code, len); /* made elsewhere */
+    if (why) corrupt(L, why);
   } else {
     b = (lfb_blob *)payload_obj(L, d, "a function blob from another process");
     if (!lfb_blob_is(&b->obj)) corrupt(L, "not a function blob");

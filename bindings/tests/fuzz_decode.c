@@ -143,6 +143,7 @@ static int mutate_loop(double seconds, char **files, int nfiles) {
   unsigned long runs = 0;
   uint8_t buf[4096];
   char out[512];
+  const char *last = getenv("FUZZ_LAST");
   while (time(NULL) < end) {
     size_t len = 0;
     uint8_t *seed = read_file(files[rand() % nfiles], &len);
@@ -163,6 +164,13 @@ static int mutate_loop(double seconds, char **files, int nfiles) {
             buf[at] = magic[rand() % sizeof magic];
             len++;
           }
+      }
+    }
+    if (last) { /* what ran last, for a crash to be replayed */
+      FILE *f = fopen(last, "wb");
+      if (f) {
+        fwrite(buf, 1, len, f);
+        fclose(f);
       }
     }
     run_one(buf, len, out, sizeof out);
