@@ -92,8 +92,11 @@ typedef struct lfb_dec {
 
 /* A decoder of a payload made in this process, or (_remote) of bytes from
  * another one: then every tag that refers to an object (a handle, a
- * function blob) is refused, and strings and bytecode are bounded by
- * lfb_max_message(). Both check every byte (see decode.c). */
+ * function blob) is refused, strings and bytecode are bounded by
+ * lfb_max_message() and a copied metatable may not have __gc. Both check
+ * every byte (see decode.c); lfb_dec_init applies the remote rules to a
+ * payload that owns no objects, since such bytes may have come from a
+ * worker process whatever the call site. */
 void lfb_dec_init(lfb_dec *d, const lf_payload *p);
 void lfb_dec_init_remote(lfb_dec *d, const lf_payload *p);
 /* Read past the end, u8 gives 0 and u32 UINT32_MAX (a count no payload can

@@ -264,6 +264,9 @@ local crafted = {
   {"nan-key", "\0" .. P("<BI4I4BdBB", T.TABLE, 0, 1, T.FLT, 0/0, T.TRUE, 0), "a nil or NaN key"},
   {"metatable-copy-number", "\0" .. P("<BI4I4BBi4", T.TABLE, 0, 0, 2, T.SMALLINT, 42),
    "a metatable that is not a table"},
+  {"metatable-copy-gc", "\0" .. P("<BI4I4BBI4I4", T.TABLE, 0, 0, 2, T.TABLE, 0, 1) .. str8("__gc") ..
+   P("<B", 11) .. str8("os\0exit") .. "\0",
+   "cannot transfer a copied metatable with __gc from another process", true},
   {"metatable-named-function", "\0" .. P("<BI4I4B", T.TABLE, 0, 0, 1) .. str8("string\0format"),
    "cannot transfer metatable 'string.format': a function in this state, not a table", true},
   {"named-missing-module", "\0" .. P("<B", T.NAMED) .. str8("lf_no_such_module"),
