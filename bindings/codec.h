@@ -7,7 +7,9 @@
  *   names.c    the index of values reachable from package.loaded, and
  *              resolving such a name in the receiving state;
  *   handles.c  the table of handle classes (Future, ThreadPoolExecutor):
- *              one row per class, so a new handle is one row.
+ *              one row per class, so a new handle is one row;
+ *   bytecode.c checks a binary chunk from another process before Lua's
+ *              loader reads it.
  *
  * A payload is a byte string plus the runtime objects it holds a reference
  * to (lf_payload). A value that stands for a runtime object (a handle, a
@@ -55,9 +57,10 @@ typedef struct lfb_enc {
 } lfb_enc;
 
 void lfb_enc_init(lfb_enc *e, lua_State *L);
-/* Appends the value at `idx`; 0 on success, else -1 with e->err set.
- * Leaves the stack as it was (except for cache tables it may create below
- * the caller's values, which lfb_enc_end removes). */
+/* lfb_enc_init with a state pushes two slots (the reference cache and the
+ * names index), which lfb_enc_finish* and lfb_enc_free remove again.
+ * lfb_enc_value appends the value at `idx`: 0 on success, else -1 with
+ * e->err set; it leaves the stack as it was. */
 int lfb_enc_value(lfb_enc *e, lua_State *L, int idx);
 void lfb_enc_u32(lfb_enc *e, uint32_t v);
 void lfb_enc_u8(lfb_enc *e, unsigned v);
@@ -89,14 +92,21 @@ typedef struct lfb_dec {
 
 /* A decoder of a payload made in this process, or (_remote) of bytes from
  * another one: then every tag that refers to an object (a handle, a
- * function blob) is refused, and strings and bytecode are bounded by
- * lfb_max_message(). Both check every byte (see decode.c). */
+ * function blob) is refused, strings and bytecode are bounded by
+ * lfb_max_message() and a copied metatable may not have __gc. Both check
+ * every byte (see decode.c); lfb_dec_init applies the remote rules to a
+ * payload that owns no objects, since such bytes may have come from a
+ * worker process whatever the call site. */
 void lfb_dec_init(lfb_dec *d, const lf_payload *p);
 void lfb_dec_init_remote(lfb_dec *d, const lf_payload *p);
 /* Read past the end, u8 gives 0 and u32 UINT32_MAX (a count no payload can
  * satisfy), and the next lfb_dec_value raises. */
 uint32_t lfb_dec_u32(lfb_dec *d);
 unsigned lfb_dec_u8(lfb_dec *d);
+/* A count of values that follow (u32): raises a TransferError when it is
+ * past the end or more than the bytes left could hold, so it is also safe
+ * to size the Lua stack by. */
+uint32_t lfb_dec_count(lfb_dec *d, lua_State *L);
 /* Pushes the next value. Raises a TransferError when the payload is
  * corrupt ("corrupt payload (<what>)"), or names a module that cannot be
  * loaded here, or a metatable that is not a table here. The refs table, if
@@ -148,6 +158,10 @@ typedef struct lfb_blob {
 void lfb_blob_push_box(lua_State *L, lfb_blob *b);
 /* Whether o is a blob (the decoder checks the objects it is handed). */
 int lfb_blob_is(const lf_obj *o);
+
+/* NULL when the Lua binary chunk is one Lua's loader can read safely, else
+ * what is wrong with it (bytecode.c). */
+const char *lfb_bytecode_check(const char *code, size_t len);
 
 /* Registry keys of the per-state caches (names.c). */
 extern const char lfb_NAMES[], lfb_FNCACHE[], lfb_LOADED[];

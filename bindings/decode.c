@@ -69,7 +69,14 @@ static void init(lfb_dec *d, const lf_payload *p, int remote) {
   d->budget = p->len;
 }
 
-void lfb_dec_init(lfb_dec *d, const lf_payload *p) { init(d, p, 0); }
+/* A payload that owns no objects may be bytes from another process (a
+ * result read from a worker's socket is decoded by the same code as a
+ * thread worker's): the bytes cannot tell, so it is held to the remote
+ * rules. For one made here that only matters to a string over the limit or
+ * a copied metatable with a named C function as __gc. */
+void lfb_dec_init(lfb_dec *d, const lf_payload *p) {
+  init(d, p, p->nobjs == 0);
+}
 void lfb_dec_init_remote(lfb_dec *d, const lf_payload *p) { init(d, p, 1); }
 
 static size_t left(const lfb_dec *d) { return d->p->len - d->pos; }
@@ -115,6 +122,10 @@ static uint32_t count_or_raise(lua_State *L, lfb_dec *d, size_t each) {
   if (d->bad) corrupt(L, "truncated");
   if (n > left(d) / each) corrupt(L, "a count larger than the payload");
   return n;
+}
+
+uint32_t lfb_dec_count(lfb_dec *d, lua_State *L) {
+  return count_or_raise(L, d, 1);
 }
 
 /* The runtime object whose index comes next: one the payload holds. */
@@ -224,6 +235,8 @@ static void dec_function(lfb_dec *d, lua_State *L) {
     if (d->remote && len > lfb_max_message())
       corrupt(L, "bytecode over LUAFUTURES_MAX_MESSAGE");
     code = take_or_raise(L, d, len);
+    const char *why = lfb_bytecode_check(code, len); /* made elsewhere */
+    if (why) corrupt(L, why);
   } else {
     b = (lfb_blob *)payload_obj(L, d, "a function blob from another process");
     if (!lfb_blob_is(&b->obj)) corrupt(L, "not a function blob");
@@ -280,6 +293,16 @@ static void dec_metatable(lfb_dec *d, lua_State *L, int t) {
   } else if (meta == M_COPY) {
     lfb_dec_value(d, L);
     if (!lua_istable(L, -1)) corrupt(L, "a metatable that is not a table");
+    /* A finalizer would run here unasked, whenever the value is collected:
+     * code from another process must be called, never just arrive. */
+    if (d->remote) {
+      lua_pushliteral(L, "__gc");
+      int gc = lua_rawget(L, -2) != LUA_TNIL;
+      lua_pop(L, 1);
+      if (gc)
+        lfb_raise(L, "TransferError", "cannot transfer a copied metatable "
+                  "with __gc from another process");
+    }
   } else {
     corrupt(L, "metatable kind");
   }

@@ -103,7 +103,7 @@ static int run_task(lua_State *L) {
   lfb_dec_value(&d, L); /* 5: fn */
   lfb_enc_u32(out, ncalls);
   for (uint32_t c = 0; c < ncalls; c++) {
-    uint32_t nargs = lfb_dec_u32(&d);
+    uint32_t nargs = lfb_dec_count(&d, L);
     luaL_checkstack(L, (int)nargs + 8, "too many arguments");
     lua_pushvalue(L, 5);
     for (uint32_t i = 0; i < nargs; i++) lfb_dec_value(&d, L);

@@ -97,7 +97,7 @@ static int push_outcome(lua_State *L, lfb_dec *d) {
     lfb_dec_value(d, L);
     return 3;
   }
-  uint32_t n = lfb_dec_u32(d);
+  uint32_t n = lfb_dec_count(d, L);
   luaL_checkstack(L, (int)n + 8, "too many results");
   for (uint32_t i = 0; i < n; i++) lfb_dec_value(d, L);
   return (int)n + 1;

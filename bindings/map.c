@@ -98,7 +98,7 @@ static int step(lua_State *L, mapiter *it) {
   unsigned ok = lfb_dec_u8(&d);
   int n = 1;
   if (ok) {
-    uint32_t nres = lfb_dec_u32(&d);
+    uint32_t nres = lfb_dec_count(&d, L);
     luaL_checkstack(L, (int)nres + 8, "too many results");
     for (uint32_t i = 0; i < nres; i++) lfb_dec_value(&d, L);
     n += (int)nres;

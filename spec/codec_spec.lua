@@ -256,7 +256,7 @@ local crafted = {
   {"truncated-string", "\0" .. P("<BI4", T.STR, 100) .. "abc", "truncated"},
   {"three-results-none", "\1" .. P("<I4", 3), "truncated"},
   {"upvalues-over-bytecode", "\0" .. P("<BBs4B", T.FUNC, 1, noups, 3) .. "\0\0\0", "wrong upvalue count"},
-  {"bytecode-garbage", "\0" .. P("<BBs4B", T.FUNC, 1, "\27Lua\84\0garbage", 0), "?: bad binary format"},
+  {"bytecode-garbage", "\0" .. P("<BBs4B", T.FUNC, 1, "\27Lua\84\0garbage", 0), "not bytecode of this Lua"},
   {"function-flags", "\0" .. P("<BB", T.FUNC, 9), "function flags"},
   {"unknown-tag", "\0\200", "unknown tag"},
   {"ref-to-nothing", "\0" .. P("<BI4", T.REF, 5), "a reference to nothing"},
@@ -264,6 +264,9 @@ local crafted = {
   {"nan-key", "\0" .. P("<BI4I4BdBB", T.TABLE, 0, 1, T.FLT, 0/0, T.TRUE, 0), "a nil or NaN key"},
   {"metatable-copy-number", "\0" .. P("<BI4I4BBi4", T.TABLE, 0, 0, 2, T.SMALLINT, 42),
    "a metatable that is not a table"},
+  {"metatable-copy-gc", "\0" .. P("<BI4I4BBI4I4", T.TABLE, 0, 0, 2, T.TABLE, 0, 1) .. str8("__gc") ..
+   P("<B", 11) .. str8("os\0exit") .. "\0",
+   "cannot transfer a copied metatable with __gc from another process", true},
   {"metatable-named-function", "\0" .. P("<BI4I4B", T.TABLE, 0, 0, 1) .. str8("string\0format"),
    "cannot transfer metatable 'string.format': a function in this state, not a table", true},
   {"named-missing-module", "\0" .. P("<B", T.NAMED) .. str8("lf_no_such_module"),
@@ -318,6 +321,22 @@ describe("a payload from another process", function()
     assert.equal("TransferError: corrupt payload (a string over LUAFUTURES_MAX_MESSAGE)",
                  (decode(bytes, "LUAFUTURES_MAX_MESSAGE=10")))
     assert.equal("ok 1", (decode(bytes, "LUAFUTURES_MAX_MESSAGE=1K")))
+  end)
+
+  test("checks bytecode before Lua's loader reads it", function()
+    -- Found by the fuzzer: debug info with more upvalue names than the
+    -- function has upvalues makes Lua 5.4.4's loader write through NULL.
+    local f = assert(io.open("spec/fuzz/fuzz_decode/found-upvalue-names", "rb"))
+    local bytes = f:read("a")
+    f:close()
+    assert.equal("TransferError: corrupt payload (bytecode upvalue names)", (decode(bytes)))
+    local dumped = string.dump(function(...) return select("#", ...) end)
+    local ok = "\0" .. P("<BBs4B", T.FUNC, 1, dumped, 1) .. "\14"
+    assert.equal("ok 1", (decode(ok)))
+    assert.equal("TransferError: corrupt payload (bytes after the bytecode)",
+                 (decode("\0" .. P("<BBs4B", T.FUNC, 1, dumped .. "x", 1) .. "\14")))
+    assert.equal("TransferError: corrupt payload (truncated bytecode)",
+                 (decode("\0" .. P("<BBs4B", T.FUNC, 1, dumped:sub(1, -3), 1) .. "\14")))
   end)
 
   test("decodes every valid seed of the corpus", function()

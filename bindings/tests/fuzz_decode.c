@@ -5,8 +5,9 @@
  *   0  values until the end, decoded as from another process;
  *   1  a u32 count, then that many values (the layout of results);
  *   2  values until the end, skipped (lfb_dec_skip, as map's traceback);
- *   3  values until the end, decoded as a payload of this process that
- *      owns no objects (so no object index can be valid).
+ *   3  values until the end, decoded as a payload of this process (the
+ *      remote rules forced off) that owns no objects, so no object index
+ *      can be valid.
  * Each input gets a fresh lua_State with the module, whose allocator refuses
  * any one block over 64 MiB (so a lie in a bytecode header is a memory error,
  * as on a machine without overcommit, not a fuzzer's out-of-memory report).
@@ -93,7 +94,8 @@ static void run_one(const uint8_t *data, size_t size, char *out, size_t cap) {
   lua_State *L = new_state();
   lfb_dec d;
   int mode = data[0] & 3;
-  (mode == 3 ? lfb_dec_init : lfb_dec_init_remote)(&d, p);
+  lfb_dec_init_remote(&d, p);
+  if (mode == 3) d.remote = 0; /* the checks of a local decode */
   int top = lua_gettop(L);
   int n = decode(L, mode, &d);
   if (n < 0) {
@@ -143,6 +145,7 @@ static int mutate_loop(double seconds, char **files, int nfiles) {
   unsigned long runs = 0;
   uint8_t buf[4096];
   char out[512];
+  const char *last = getenv("FUZZ_LAST");
   while (time(NULL) < end) {
     size_t len = 0;
     uint8_t *seed = read_file(files[rand() % nfiles], &len);
@@ -163,6 +166,13 @@ static int mutate_loop(double seconds, char **files, int nfiles) {
             buf[at] = magic[rand() % sizeof magic];
             len++;
           }
+      }
+    }
+    if (last) { /* what ran last, for a crash to be replayed */
+      FILE *f = fopen(last, "wb");
+      if (f) {
+        fwrite(buf, 1, len, f);
+        fclose(f);
       }
     }
     run_one(buf, len, out, sizeof out);
