@@ -70,9 +70,9 @@ LIBA     = lib/libluafutures.a
 CLI      = bin/luafutures
 WORKER   = bin/luafutures-worker
 
-.PHONY: all static lib rock dist install-check test test-c test-lua deps demo bench bench-check bench-scaling fuzz fuzz-libfuzzer fuzz-mutate fuzz-wire install clean
+.PHONY: all static lib dist install-check test test-c test-lua deps demo bench bench-check bench-scaling fuzz fuzz-libfuzzer fuzz-mutate fuzz-wire install clean
 
-all: $(MODULE) $(CLI) $(WORKER) $(LIBA) luafutures.pc
+all: $(MODULE) $(CLI) $(WORKER) $(LIBA) luafutures.pc lib/pkgconfig/luafutures.pc
 
 # runtime/ is compiled without the Lua include path: it must not see Lua.
 $(BUILD)/runtime/%.o: runtime/%.c runtime/*.h
@@ -139,8 +139,10 @@ $(LIBA): $(RT_OBJ) $(LB_OBJ) $(FLAVOR)
 	rm -f $@ && $(AR) rcs $@ $(BUILD)/luafutures.o
 
 # luafutures.pc names absolute places under PREFIX (make install writes it
-# afresh for the PREFIX it is given). The rock's copy is relocatable: it
-# finds the header and the library from where LuaRocks deploys it.
+# afresh for the PREFIX it is given). lib/pkgconfig/luafutures.pc is
+# relocatable: it finds include/ and lib/ two levels above itself, which is
+# this build tree (PKG_CONFIG_PATH=lib/pkgconfig) and, in a rock, the prefix
+# LuaRocks deploys it in.
 PC_SED = sed -e 's|@VERSION@|$(VERSION)|' -e 's|@LUA_INC@|$(LUA_INC)|'
 PC_ABS = $(PC_SED) -e 's|@PREFIX@|$(PREFIX)|' -e 's|@INCDIR@|$(INCDIR)|' \
          -e 's|@ARDIR@|$(ARDIR)|' luafutures.pc.in
@@ -150,9 +152,6 @@ PC_REL = $(PC_SED) -e 's|@PREFIX@|$${pcfiledir}/../..|' \
 
 luafutures.pc: luafutures.pc.in Makefile
 	$(PC_ABS) >$@
-
-# What the rockspecs build: everything, and the rock's pkg-config file.
-rock: all lib/pkgconfig/luafutures.pc
 
 lib/pkgconfig/luafutures.pc: luafutures.pc.in Makefile
 	@mkdir -p $(dir $@)
@@ -341,6 +340,7 @@ install-check:
 DIST     = dist
 DISTNAME = luafutures-$(VERSION)
 dist:
+	@git rev-parse --git-dir >/dev/null 2>&1 || { echo "make dist: runs in a git checkout (it archives the tracked files)" >&2; exit 1; }
 	@command -v zip >/dev/null || { echo "make dist: zip not found (apt-get install zip)" >&2; exit 1; }
 	@[ -f $(DISTNAME)-1.rockspec ] || { echo "make dist: no $(DISTNAME)-1.rockspec for VERSION $(VERSION)" >&2; exit 1; }
 	rm -rf $(DIST) && mkdir -p $(DIST)
