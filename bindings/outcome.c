@@ -127,7 +127,7 @@ int lfb_outcome_push(lua_State *L, lfb_dec *d, int with_tb, int *ok) {
     lfb_hint_task_error(L, -2, -1);
     return 2;
   }
-  uint32_t n = lfb_dec_u32(d);
+  uint32_t n = lfb_dec_count(d, L);
   lfb_checkstack(L, n, "too many results");
   for (uint32_t i = 0; i < n; i++) lfb_dec_value(d, L);
   return (int)n;
