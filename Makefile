@@ -12,12 +12,18 @@
 #             checks the stack without a sanitizer); OPT optimisation
 #             (default -O2 -g)
 #   PREFIX, LIBDIR, BINDIR  install places (set by the rockspec)
+#   MPI       yes | no: also build concurrent/futures/mpi.so, the MPI
+#             executors, with MPICC (default: yes when MPICC is found;
+#             `make mpi` builds it in any case, `make deps MPI=yes`
+#             installs Open MPI)
+#   MPICC     the MPI compiler wrapper     (default: mpicc)
+#   MPIEXEC   runs the MPI tests            (default: mpiexec)
 #   READLINE  yes | no: the command's REPL edits lines and keeps history
 #             with GNU readline, as Debian's lua5.4 (default: yes when
 #             <readline/readline.h> compiles; `make deps` installs it)
 #
-# Targets: all (default), static, test, test-c, test-lua, deps, demo, bench,
-# bench-check, fuzz-wire, install, clean.
+# Targets: all (default), mpi, static, test, test-c, test-lua, test-mpi,
+# deps, demo, bench, bench-check, bench-mpi, fuzz-wire, install, clean.
 
 LUA      ?= lua5.4
 LUA_INC  ?= /usr/include/lua5.4
@@ -44,17 +50,27 @@ ALLFLAGS = $(BASEFLAGS) $(SANFLAGS) $(CFLAGS)
 PRELOAD  = $(if $(SANITIZE),LD_PRELOAD=$(SANLIB) $(SANENV))
 
 BUILD    = build$(if $(SANITIZE),-$(SANITIZE))
-RT_SRC   = $(wildcard runtime/*.c)
-LB_SRC   = $(filter-out bindings/cli%.c bindings/worker_main.c,$(wildcard bindings/*.c))
+# The MPI transport needs mpi.h: it goes into the MPI module only.
+MPI_RT   = runtime/mpi_link.c runtime/transport_mpi.c
+RT_SRC   = $(filter-out $(MPI_RT),$(wildcard runtime/*.c))
+LB_SRC   = $(filter-out bindings/cli%.c bindings/worker_main.c bindings/mpi_module.c,$(wildcard bindings/*.c))
 RT_OBJ   = $(RT_SRC:%.c=$(BUILD)/%.o)
 LB_OBJ   = $(LB_SRC:%.c=$(BUILD)/%.o)
 MODULE   = concurrent/futures.so
 CLI      = bin/luafutures
 WORKER   = bin/luafutures-worker
 
-.PHONY: all static test test-c test-lua deps demo bench bench-check bench-scaling fuzz-wire install clean
+.PHONY: all mpi static test test-c test-lua test-mpi deps demo bench bench-check bench-mpi bench-scaling fuzz-wire install clean
 
-all: $(MODULE) $(CLI) $(WORKER)
+MPICC    ?= mpicc
+MPIEXEC  ?= mpiexec
+ifndef MPI
+MPI := $(shell command -v $(MPICC) >/dev/null 2>&1 && echo yes || echo no)
+endif
+MPI_MODULE = concurrent/futures/mpi.so
+
+all: $(MODULE) $(CLI) $(WORKER) $(if $(filter yes,$(MPI)),$(MPI_MODULE))
+mpi: $(MPI_MODULE)
 
 # runtime/ is compiled without the Lua include path: it must not see Lua.
 $(BUILD)/runtime/%.o: runtime/%.c runtime/*.h
@@ -73,6 +89,19 @@ $(FLAVOR):
 $(MODULE): $(RT_OBJ) $(LB_OBJ) $(FLAVOR)
 	@mkdir -p concurrent
 	$(CC) $(ALLFLAGS) -shared -o $@ $(RT_OBJ) $(LB_OBJ)
+
+# ---- the MPI module: concurrent/futures/mpi.so -------------------------------
+# The transport (runtime/, with mpi.h) and a stub that hands its table to
+# the concurrent.futures already loaded, which holds the pool core and the
+# executor class: nothing of the module is copied into this one.
+$(BUILD)/mpi/runtime/%.o: runtime/%.c runtime/*.h
+	@mkdir -p $(dir $@)
+	$(MPICC) $(ALLFLAGS) -c $< -o $@
+
+MPI_OBJ  = $(MPI_RT:%.c=$(BUILD)/mpi/%.o)
+$(MPI_MODULE): $(MPI_OBJ) $(BUILD)/bindings/mpi_module.o $(FLAVOR)
+	@mkdir -p $(dir $@)
+	$(MPICC) $(ALLFLAGS) -shared -o $@ $(MPI_OBJ) $(BUILD)/bindings/mpi_module.o
 
 # ---- the command: bin/luafutures ----------------------------------------------
 # It links the module in (package.preload), so it needs no cpath.
@@ -159,7 +188,7 @@ fuzz-wire:
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  ./build-address/fuzz_wire -m $(WIRE_SECONDS) spec/fuzz/fuzz_wire/*
 
-test: deps all test-c test-lua
+test: deps all test-c test-lua test-mpi
 
 test-c: $(BUILD)/test_runtime $(BUILD)/test_proc $(FAKE)
 	$(if $(SANITIZE),$(SANENV)) ./$(BUILD)/test_runtime
@@ -171,9 +200,30 @@ test-lua: all $(PTYRUN) $(FAKE) $(if $(SANITIZE),,static)
 # /bin/sh under TSan), so its spec runs again from a busted without it.
 	$(if $(SANITIZE),$(SANENV) $(BUSTED) spec/cli_spec.lua)
 
+$(BUILD)/test_mpi: runtime/tests/test_mpi.c $(MPI_OBJ) $(RT_OBJ) runtime/tests/test.h
+	$(MPICC) $(ALLFLAGS) -Iruntime -o $@ $(filter-out %.h,$^)
+
+# The MPI tests, one job of three ranks on this machine (loopback only);
+# MPIEXEC_TIMEOUT is a guard against a hang, never a synchronisation.
+# Skipped with a note where there is no MPI; not under a sanitizer (Open
+# MPI itself is not clean under them).
+MPI_ENV  = OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+  OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_tcp_if_include=lo \
+  OMPI_MCA_oob_tcp_if_include=lo MPIEXEC_TIMEOUT=$${MPIEXEC_TIMEOUT:-120}
+ifeq ($(MPI)$(SANITIZE),yes)
+test-mpi: $(BUILD)/test_mpi $(MPI_MODULE) $(CLI)
+	@command -v $(MPIEXEC) >/dev/null || { echo "test-mpi: no $(MPIEXEC), MPI tests skipped"; exit 0; }; \
+	$(MPI_ENV) $(MPIEXEC) -n 3 ./$(BUILD)/test_mpi && \
+	$(MPI_ENV) MPIEXEC=$(MPIEXEC) $(BUSTED) spec/mpi
+else
+test-mpi:
+	@echo "test-mpi: $(if $(SANITIZE),not under SANITIZE=$(SANITIZE),no $(MPICC) found): MPI tests skipped"
+endif
+
 deps:
 	@missing=""; \
-	for p in lua5.4 liblua5.4-dev lua-cjson lua-busted luarocks lua-socket libreadline-dev; do \
+	mpi="$(if $(filter yes,$(MPI)),openmpi-bin libopenmpi-dev)"; \
+	for p in lua5.4 liblua5.4-dev lua-cjson lua-busted luarocks lua-socket libreadline-dev $$mpi; do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -200,6 +250,7 @@ install: all
 	mkdir -p $(DESTDIR)$(BINDIR)
 	cp $(CLI) $(DESTDIR)$(BINDIR)/luafutures
 	cp $(WORKER) $(DESTDIR)$(BINDIR)/luafutures-worker
+	$(if $(filter yes,$(MPI)),mkdir -p $(DESTDIR)$(LIBDIR)/concurrent/futures && cp $(MPI_MODULE) $(DESTDIR)$(LIBDIR)/concurrent/futures/mpi.so)
 
 clean:
 	rm -rf build build-* concurrent
