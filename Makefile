@@ -11,7 +11,11 @@
 #   CFLAGS    extra compiler flags (after a make clean: CFLAGS=-DLFB_DEBUG
 #             checks the stack without a sanitizer); OPT optimisation
 #             (default -O2 -g)
-#   PREFIX, LIBDIR, BINDIR  install places (set by the rockspec)
+#   PREFIX    install root: include/, lib/ (the static library and
+#             lib/pkgconfig/luafutures.pc) and, by default, the two below
+#   LIBDIR, BINDIR  where the Lua module and the commands go (the rockspec
+#             sets them); INCDIR, ARDIR, PCDIR the header, the static
+#             library and the pkg-config file (default under PREFIX)
 #   MPI       yes | no: also build concurrent/futures/mpi.so, the MPI
 #             executors, with MPICC (default: yes when MPICC is found;
 #             `make mpi` builds it in any case, `make deps MPI=yes`
@@ -22,8 +26,9 @@
 #             with GNU readline, as Debian's lua5.4 (default: yes when
 #             <readline/readline.h> compiles; `make deps` installs it)
 #
-# Targets: all (default), mpi, static, test, test-c, test-lua, test-mpi,
-# deps, demo, bench, bench-check, bench-mpi, fuzz-wire, install, clean.
+# Targets: all (default), mpi, static, lib, test, test-c, test-lua,
+# test-mpi, deps, demo, bench, bench-check, bench-mpi, fuzz-wire, install,
+# dist, clean.
 
 LUA      ?= lua5.4
 LUA_INC  ?= /usr/include/lua5.4
@@ -34,8 +39,18 @@ PREFIX   ?= /usr/local
 LIBDIR   ?= $(PREFIX)/lib/lua/5.4
 BINDIR   ?= $(PREFIX)/bin
 
+# ---- packaging: the version, defined here only -----------------------------
+# futures._VERSION, `luafutures -v`, luafutures.pc, the tarball and the
+# versioned rockspec (luafutures-$(VERSION)-1.rockspec) all come from it.
+VERSION  = 0.2.0
+INCDIR   ?= $(PREFIX)/include
+ARDIR    ?= $(PREFIX)/lib
+PCDIR    ?= $(ARDIR)/pkgconfig
+# Only what include/luafutures.h marks LUAFUTURES_API leaves the module.
+PKGFLAGS = -fvisibility=hidden -DLUAFUTURES_VERSION='"$(VERSION)"'
+
 WARN     = -Wall -Wextra -Wno-unused-parameter
-BASEFLAGS = -std=c11 -D_GNU_SOURCE -fPIC -pthread $(OPT) $(WARN)
+BASEFLAGS = -std=c11 -D_GNU_SOURCE -fPIC -pthread $(OPT) $(WARN) $(PKGFLAGS)
 ifeq ($(SANITIZE),address)
   SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -DLFB_DEBUG
   SANENV   = ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
@@ -57,10 +72,11 @@ LB_SRC   = $(filter-out bindings/cli%.c bindings/worker_main.c bindings/mpi_modu
 RT_OBJ   = $(RT_SRC:%.c=$(BUILD)/%.o)
 LB_OBJ   = $(LB_SRC:%.c=$(BUILD)/%.o)
 MODULE   = concurrent/futures.so
+LIBA     = lib/libluafutures.a
 CLI      = bin/luafutures
 WORKER   = bin/luafutures-worker
 
-.PHONY: all mpi static test test-c test-lua test-mpi deps demo bench bench-check bench-mpi bench-scaling fuzz-wire install clean
+.PHONY: all mpi static lib rock dist install-check test test-c test-lua test-mpi deps demo bench bench-check bench-mpi bench-scaling fuzz-wire install clean
 
 MPICC    ?= mpicc
 MPIEXEC  ?= mpiexec
@@ -69,7 +85,7 @@ MPI := $(shell command -v $(MPICC) >/dev/null 2>&1 && echo yes || echo no)
 endif
 MPI_MODULE = concurrent/futures/mpi.so
 
-all: $(MODULE) $(CLI) $(WORKER) $(if $(filter yes,$(MPI)),$(MPI_MODULE))
+all: $(MODULE) $(CLI) $(WORKER) $(LIBA) luafutures.pc $(if $(filter yes,$(MPI)),$(MPI_MODULE))
 mpi: $(MPI_MODULE)
 
 # runtime/ is compiled without the Lua include path: it must not see Lua.
@@ -77,7 +93,7 @@ $(BUILD)/runtime/%.o: runtime/%.c runtime/*.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLFLAGS) -c $< -o $@
 
-$(BUILD)/bindings/%.o: bindings/%.c bindings/*.h runtime/lf.h runtime/lf_proc.h
+$(BUILD)/bindings/%.o: bindings/%.c bindings/*.h runtime/lf.h runtime/lf_proc.h include/luafutures.h | $(LUA_INC)/lua.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLFLAGS) -I$(LUA_INC) -c $< -o $@
 
@@ -137,6 +153,44 @@ $(WORKER): $(BUILD)/bindings/worker_main.o $(RT_OBJ) $(LB_OBJ) $(FLAVOR)
 	@mkdir -p bin
 	$(CC) $(ALLFLAGS) -o $@ $(BUILD)/bindings/worker_main.o $(RT_OBJ) $(LB_OBJ) $(LUA_LIB) -lm -ldl
 
+# ---- packaging: the library for C hosts ------------------------------------
+# One relocatable object of the runtime and the bindings, its hidden
+# symbols made local, so a host that links the archive sees only the
+# header's names (as with the .so) and its own lf_* names cannot clash.
+lib: $(LIBA)
+
+$(LIBA): $(RT_OBJ) $(LB_OBJ) $(FLAVOR)
+	@mkdir -p lib
+	$(LD) -r -o $(BUILD)/luafutures.o $(RT_OBJ) $(LB_OBJ)
+	objcopy --localize-hidden $(BUILD)/luafutures.o
+	rm -f $@ && $(AR) rcs $@ $(BUILD)/luafutures.o
+
+# luafutures.pc names absolute places under PREFIX (make install writes it
+# afresh for the PREFIX it is given). The rock's copy is relocatable: it
+# finds the header and the library from where LuaRocks deploys it.
+PC_SED = sed -e 's|@VERSION@|$(VERSION)|' -e 's|@LUA_INC@|$(LUA_INC)|'
+PC_ABS = $(PC_SED) -e 's|@PREFIX@|$(PREFIX)|' -e 's|@INCDIR@|$(INCDIR)|' \
+         -e 's|@ARDIR@|$(ARDIR)|' luafutures.pc.in
+PC_REL = $(PC_SED) -e 's|@PREFIX@|$${pcfiledir}/../..|' \
+         -e 's|@INCDIR@|$${prefix}/include|' -e 's|@ARDIR@|$${prefix}/lib|' \
+         luafutures.pc.in
+
+luafutures.pc: luafutures.pc.in Makefile
+	$(PC_ABS) >$@
+
+# What the rockspecs build: everything, and the rock's pkg-config file.
+rock: all lib/pkgconfig/luafutures.pc
+
+lib/pkgconfig/luafutures.pc: luafutures.pc.in Makefile
+	@mkdir -p $(dir $@)
+	$(PC_REL) >$@
+
+# A missing Lua header is named, not left to the compiler's first error.
+$(LUA_INC)/lua.h:
+	@echo "luafutures: $(LUA_INC)/lua.h not found: install the Lua 5.4" \
+	  "headers (Debian: apt-get install liblua5.4-dev) or set LUA_INC" >&2
+	@exit 1
+
 # The command and its worker linked statically (Lua and the C library
 # included), to copy onto a machine that has no Lua: build-static/bin/.
 # Without a sanitizer only; C modules can still be required if the machine
@@ -170,7 +224,8 @@ $(BUILD)/test_proc: runtime/tests/test_proc.c runtime/tests/mailbox.c $(RT_OBJ) 
 # A worker that breaks the protocol on purpose, one name per mode (a pool
 # passes its worker no arguments): $(BUILD)/fake/fake-<mode>.
 FAKE       = $(BUILD)/fake_worker
-FAKE_MODES = oversize truncated unknown_id bye_holding linger exit99 signal file
+FAKE_MODES = oversize truncated unknown_id bye_holding bye_lying linger exit99 \
+             signal file
 $(FAKE): runtime/tests/fake_worker.c $(RT_OBJ)
 	$(CC) $(ALLFLAGS) -Iruntime -o $@ $^
 	@mkdir -p $(BUILD)/fake && for m in $(FAKE_MODES); do ln -f $@ $(BUILD)/fake/fake-$$m; done
@@ -244,14 +299,46 @@ bench-check: all
 bench-scaling: all
 	LUA="$(LUA)" bash bench/scaling.sh
 
-install: all
+install: all install-check
 	mkdir -p $(DESTDIR)$(LIBDIR)/concurrent
 	cp $(MODULE) $(DESTDIR)$(LIBDIR)/concurrent/futures.so
 	mkdir -p $(DESTDIR)$(BINDIR)
 	cp $(CLI) $(DESTDIR)$(BINDIR)/luafutures
 	cp $(WORKER) $(DESTDIR)$(BINDIR)/luafutures-worker
 	$(if $(filter yes,$(MPI)),mkdir -p $(DESTDIR)$(LIBDIR)/concurrent/futures && cp $(MPI_MODULE) $(DESTDIR)$(LIBDIR)/concurrent/futures/mpi.so)
+	mkdir -p $(DESTDIR)$(INCDIR) $(DESTDIR)$(PCDIR)
+	cp include/luafutures.h $(DESTDIR)$(INCDIR)/luafutures.h
+	cp $(LIBA) $(DESTDIR)$(ARDIR)/libluafutures.a
+	$(PC_ABS) >$(DESTDIR)$(PCDIR)/luafutures.pc
+
+# ---- packaging: install places, a release -----------------------------------
+# Each place must be creatable and writable: say which one is not, and how
+# to choose another, before copying anything.
+install-check:
+	@for d in $(LIBDIR) $(BINDIR) $(INCDIR) $(ARDIR) $(PCDIR); do \
+	  mkdir -p "$(DESTDIR)$$d" 2>/dev/null && [ -w "$(DESTDIR)$$d" ] || { \
+	    echo "make install: cannot write to $(DESTDIR)$$d: run as a user" \
+	      "who can, or choose another place: make install PREFIX=\$$HOME/.local" >&2; \
+	    exit 1; }; \
+	done
+
+# make dist: dist/luafutures-$(VERSION).tar.gz (the tracked files of this
+# checkout as they are now) and dist/luafutures-$(VERSION)-1.src.rock, the
+# versioned rockspec beside that tarball, which is all `luarocks install`
+# needs: it installs offline.
+DIST     = dist
+DISTNAME = luafutures-$(VERSION)
+dist:
+	@command -v zip >/dev/null || { echo "make dist: zip not found (apt-get install zip)" >&2; exit 1; }
+	@[ -f $(DISTNAME)-1.rockspec ] || { echo "make dist: no $(DISTNAME)-1.rockspec for VERSION $(VERSION)" >&2; exit 1; }
+	rm -rf $(DIST) && mkdir -p $(DIST)
+	git ls-files -z | tar --null -T - --transform 's|^|$(DISTNAME)/|' \
+	  -czf $(DIST)/$(DISTNAME).tar.gz
+	cp $(DISTNAME)-1.rockspec $(DIST)/
+	cd $(DIST) && zip -q $(DISTNAME)-1.src.rock $(DISTNAME)-1.rockspec $(DISTNAME).tar.gz
+	@echo "$(DIST)/$(DISTNAME).tar.gz $(DIST)/$(DISTNAME)-1.src.rock"
 
 clean:
 	rm -rf build build-* concurrent
 	rm -f $(CLI) $(WORKER)
+	rm -rf lib dist luafutures.pc

@@ -1,21 +1,20 @@
 /*
- * executor.c -- ThreadPoolExecutor: the Lua class over a runtime pool, and
- * the worker side, where each thread owns a lua_State.
+ * executor.c -- the executor class, written once for every kind of pool,
+ * and the argument helpers the kinds share.
  *
- * A worker state is built once, on its own thread: standard libraries, the
- * creator's package.path and package.cpath, this module, then the
- * initializer. It runs every task of that worker and persists between
- * them. A task payload is: u32 calls, the function, then per call u32 n and
- * n arguments (one reference cache for the whole payload, so a table passed
- * twice arrives as one table). The result payload holds one outcome per
- * call (see lfb.h); each outcome is encoded with its own cache so a value
- * that cannot be transferred fails that call alone.
+ * A kind (threadpool.c, processpool.c; an MPI pool later) fills in an
+ * lfb_exec_ops table and calls lfb_exec_open: it gets its own metatable
+ * (so lauxlib names it in a bad self) with submit, map and shutdown,
+ * __close, __gc and __tostring from here. Every method has the context
+ * and the kind's ops as upvalues 1 and 2, so a method checks its self
+ * against the kind it was made for.
  *
- * The object that created a pool owns it: collecting or closing that state
- * shuts it down and waits. Handles sent into tasks only hold a reference.
+ * The object that created a pool owns it: collecting it or closing its
+ * state shuts the pool down and waits. An object for a pool that came
+ * into a task as a handle only holds a reference. No lock of this file's
+ * own: each runtime pool does its locking.
  */
-#include <stdatomic.h>
-#include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,258 +22,34 @@
 
 int lfb_default_max_workers; /* set by the luafutures command's -j */
 
-typedef struct tcfg {
-  char *path, *cpath;
-  lf_payload *init; /* initializer and its arguments, or NULL */
-} tcfg;
+#define ops_of(L) ((const lfb_exec_ops *)lua_touserdata(L, lua_upvalueindex(2)))
 
-typedef struct wstate {
-  lua_State *L;
-} wstate;
-
-static const char TBKEY[] = "luafutures.lasttraceback";
-static const char ERRKEY[] = "luafutures.lasterror";
-
-/* Message handler of tasks: keeps the error value as it is and records the
- * traceback beside it. */
-static int task_msgh(lua_State *L) {
-  const char *msg = NULL; /* the traceback's first line */
-  int t = lua_type(L, 1);
-  if (t == LUA_TSTRING || t == LUA_TNUMBER ||
-      luaL_getmetafield(L, 1, "__tostring") != LUA_TNIL)
-    msg = lfb_tostring_safe(L, 1); /* above the field, if one was pushed */
-  luaL_traceback(L, L, msg, 1);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, TBKEY);
-  lua_settop(L, 1);
-  return 1;
+static lfb_executor *self(lua_State *L) {
+  return luaL_checkudata(L, 1, ops_of(L)->name);
 }
 
-/* ---- the worker side ------------------------------------------------------ */
-
-typedef struct runargs {
-  const char *name;
-  tcfg *cfg;
-  lf_payload *task;
-  lfb_enc *out;
-  int failed;
-  int handles_ok; /* 0 in a worker process: results leave the process */
-  const char *label; /* names the worker in messages, if not its name */
-} runargs;
-
-/* Encodes the error at the top as a failed outcome; never fails itself: an
- * error value that cannot be copied is replaced by a TransferError. */
-static void put_error(lua_State *L, lfb_enc *out) {
-  int err = lua_gettop(L);
-  size_t len = out->len;
-  uint32_t nobjs = out->nobjs;
-  lfb_enc_u8(out, 0);
-  lfb_enc_reset_refs(out, L);
-  out->what = "error value";
-  out->argno = 0;
-  out->err[0] = '\0';
-  lua_rawgetp(L, LUA_REGISTRYINDEX, TBKEY); /* err tb */
-  if (lfb_enc_value(out, L, err) != 0 || lfb_enc_value(out, L, err + 1) != 0) {
-    while (out->nobjs > nobjs) lf_obj_unref(out->objs[--out->nobjs]);
-    out->len = len;
-    lfb_enc_pusherror(out, L);
-    out->err[0] = '\0';
-    lfb_enc_u8(out, 0);
-    lfb_enc_value(out, L, -1);
-    lfb_enc_value(out, L, err + 1);
-    lua_pop(L, 1);
-  }
-  lua_settop(L, err - 1);
-  lua_pushnil(L);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, TBKEY);
+int lfb_exec_refused(lua_State *L, const lfb_exec_ops *ops, void *pool,
+                     int rc) {
+  char d[200] = "";
+  if (ops->failure != NULL) ops->failure(pool, d, sizeof d);
+  if (rc == LF_EBROKEN)
+    return lfb_raise(L, ops->broken, *d ? "%s (%s)" : "%s",
+                     ops->broken_message(pool), d);
+  if (rc == LF_ESPAWN && *d)
+    return lfb_raise(L, "RuntimeError", "%s (%s)", lf_strerror(rc), d);
+  if (rc == LF_ESHUTDOWN)
+    return lfb_raise(L, "RuntimeError",
+                     "cannot schedule new futures after shutdown");
+  if (rc == LF_ENOMEM) return luaL_error(L, "not enough memory");
+  return lfb_raise(L, "RuntimeError", "%s", lf_strerror(rc));
 }
-
-static int run_task(lua_State *L) {
-  runargs *ra = lua_touserdata(L, 1);
-  lfb_enc *out = ra->out;
-  lua_settop(L, 0);
-  lua_pushcfunction(L, task_msgh); /* 1: msgh */
-  lfb_dec d;
-  lfb_dec_init(&d, ra->task);
-  lua_pushnil(L); /* 2: refs */
-  d.refs = 2;
-  lfb_enc_init(out, L); /* 3, 4: its cache and names, in this frame */
-  out->handles_ok = ra->handles_ok;
-  uint32_t ncalls = lfb_dec_u32(&d);
-  lfb_dec_value(&d, L); /* 5: fn */
-  lfb_enc_u32(out, ncalls);
-  for (uint32_t c = 0; c < ncalls; c++) {
-    uint32_t nargs = lfb_dec_u32(&d);
-    luaL_checkstack(L, (int)nargs + 8, "too many arguments");
-    lua_pushvalue(L, 5);
-    for (uint32_t i = 0; i < nargs; i++) lfb_dec_value(&d, L);
-    if (lua_pcall(L, (int)nargs, LUA_MULTRET, 1) != LUA_OK) {
-      ra->failed = 1;
-      put_error(L, out);
-      continue;
-    }
-    int nres = lua_gettop(L) - 5;
-    size_t len = out->len;
-    uint32_t nobjs = out->nobjs;
-    lfb_enc_u8(out, 1);
-    lfb_enc_u32(out, (uint32_t)nres);
-    lfb_enc_reset_refs(out, L);
-    out->what = "result";
-    int rc = 0;
-    for (int i = 1; i <= nres && rc == 0; i++) {
-      out->argno = i;
-      rc = lfb_enc_value(out, L, 5 + i);
-    }
-    if (rc != 0) {
-      while (out->nobjs > nobjs) lf_obj_unref(out->objs[--out->nobjs]);
-      out->len = len;
-      lfb_enc_pusherror(out, L);
-      out->err[0] = '\0';
-      ra->failed = 1;
-      put_error(L, out);
-    }
-    lua_settop(L, 5);
-  }
-  return 0;
-}
-
-lf_payload *lfb_run_task(lua_State *L, lf_future *f, lf_payload *task,
-                         int *failed, int handles_ok) {
-  lfb_enc out;
-  lfb_enc_init(&out, NULL); /* run_task sets it up in its own frame */
-  runargs ra = {.task = task, .out = &out, .handles_ok = handles_ok};
-  lua_pushcfunction(L, run_task);
-  lua_pushlightuserdata(L, &ra);
-  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
-    /* The task could not even start (a module it names is missing...):
-     * one failed outcome stands for all its calls. */
-    lua_rawsetp(L, LUA_REGISTRYINDEX, ERRKEY);
-    lfb_enc_free(&out, NULL);
-    lfb_enc_init(&out, L);
-    out.handles_ok = handles_ok;
-    lfb_enc_u32(&out, 1);
-    lua_rawgetp(L, LUA_REGISTRYINDEX, ERRKEY);
-    lua_pushnil(L);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, ERRKEY);
-    put_error(L, &out);
-    ra.failed = 1;
-  }
-  lf_payload_free(task); /* first: the result may take its room */
-  *failed = ra.failed;
-  lf_payload *p = lfb_enc_finish_for(&out, NULL, f);
-  lua_settop(L, 0);
-  return p;
-}
-
-static lf_payload *w_run(void *wctx, lf_future *f, lf_payload *task,
-                         int *failed) {
-  return lfb_run_task(((wstate *)wctx)->L, f, task, failed, 1);
-}
-
-static int setup_worker(lua_State *L) {
-  runargs *ra = lua_touserdata(L, 1);
-  luaL_openlibs(L);
-  lua_getglobal(L, "package");
-  lua_pushstring(L, ra->cfg->path);
-  lua_setfield(L, -2, "path");
-  lua_pushstring(L, ra->cfg->cpath);
-  lua_setfield(L, -2, "cpath");
-  lua_pop(L, 1);
-  luaL_requiref(L, LFB_MODNAME, luaopen_concurrent_futures, 0);
-  lua_pop(L, 1);
-  lfb_ctx *ctx = lfb_ctx_push(L);
-  snprintf(ctx->name, sizeof ctx->name, "%s", ra->name);
-  lua_pop(L, 1);
-  if (ra->cfg->init == NULL) return 0;
-  lua_settop(L, 0);
-  lua_pushcfunction(L, task_msgh);
-  lfb_dec d;
-  lfb_dec_init(&d, ra->cfg->init);
-  lua_pushnil(L);
-  d.refs = 2;
-  uint32_t n = lfb_dec_u32(&d);
-  for (uint32_t i = 0; i < n; i++) lfb_dec_value(&d, L);
-  if (lua_pcall(L, (int)n - 1, 0, 1) != LUA_OK) {
-    lua_rawgetp(L, LUA_REGISTRYINDEX, TBKEY);
-    const char *msg = lua_isstring(L, -1) ? lua_tostring(L, -1)
-                                          : lfb_tostring_safe(L, -2);
-    if (ra->label)
-      fprintf(stderr, "luafutures: exception in initializer of %s: %s\n",
-              ra->label, msg);
-    else
-      fprintf(stderr, "luafutures: exception in initializer of '%s': %s\n",
-              ra->name, msg);
-    fflush(stderr);
-    return lua_error(L);
-  }
-  return 0;
-}
-
-static void *w_init(void *ud, const char *name) {
-  wstate *ws = malloc(sizeof *ws);
-  lua_State *L = luaL_newstate();
-  if (ws == NULL || L == NULL) {
-    free(ws);
-    if (L) lua_close(L);
-    return NULL;
-  }
-  runargs ra = {.name = name, .cfg = ud};
-  lua_pushcfunction(L, setup_worker);
-  lua_pushlightuserdata(L, &ra);
-  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
-    lua_close(L);
-    free(ws);
-    return NULL;
-  }
-  lua_settop(L, 0);
-  ws->L = L;
-  return ws;
-}
-
-int lfb_worker_setup(lua_State *L, const char *name, const char *label,
-                     const char *path, const char *cpath,
-                     const lf_payload *init) {
-  tcfg cfg = {(char *)path, (char *)cpath, (lf_payload *)init};
-  runargs ra = {.name = name, .cfg = &cfg, .label = label};
-  lua_pushcfunction(L, setup_worker);
-  lua_pushlightuserdata(L, &ra);
-  int rc = lua_pcall(L, 1, 0, 0);
-  lua_settop(L, 0);
-  return rc == LUA_OK ? 0 : -1;
-}
-
-static void w_fini(void *wctx) {
-  wstate *ws = wctx;
-  lua_close(ws->L);
-  free(ws);
-}
-
-static void cfg_release(void *ud) {
-  tcfg *cfg = ud;
-  free(cfg->path);
-  free(cfg->cpath);
-  lf_payload_free(cfg->init);
-  free(cfg);
-}
-
-static lf_payload *thread_broken(void *ud) {
-  (void)ud;
-  return lfb_error_payload(
-      "BrokenThreadPool",
-      "a thread initializer failed, the thread pool is not usable anymore");
-}
-
-static const lf_pool_hooks thread_hooks = {
-    w_init, w_run, w_fini, cfg_release, thread_broken,
-};
-
-/* ---- the Lua class -------------------------------------------------------- */
 
 /* The executor at 1, for submit and map: one already collected was shut
  * down by its __gc (which a finalizer may run before another's), and a
  * state that is closing takes no new work. */
-static lfb_executor *check_exec(lua_State *L) {
-  lfb_executor *ex = luaL_checkudata(L, 1, LFB_THREADPOOL);
-  if (ex->pool == NULL) lfb_submit_error(L, LF_ESHUTDOWN);
+static lfb_executor *check_open(lua_State *L) {
+  lfb_executor *ex = self(L);
+  if (ex->pool == NULL) lfb_exec_refused(L, ex->ops, NULL, LF_ESHUTDOWN);
   lfb_check_closing(L);
   return ex;
 }
@@ -295,40 +70,126 @@ void lfb_check_closing(lua_State *L) {
               "close");
 }
 
-void lfb_executor_push(lua_State *L, lf_pool *p) {
-  LFB_STACK_BEGIN(L);
-  lua_rawgetp(L, LUA_REGISTRYINDEX, lfb_PROXIES);
-  if (lua_rawgetp(L, -1, p) == LUA_TUSERDATA) {
-    lua_remove(L, -2);
-    LFB_STACK_CHECK(L, 1);
-    return;
-  }
-  lua_pop(L, 1);
+/* ---- the class ------------------------------------------------------------ */
+
+lfb_executor *lfb_exec_new(lua_State *L, const lfb_exec_ops *ops) {
   lfb_executor *ex = lua_newuserdatauv(L, sizeof *ex, 0);
-  ex->pool = p;
-  ex->owner = 0;
-  lf_pool_ref(p);
-  luaL_setmetatable(L, LFB_THREADPOOL);
-  lua_pushvalue(L, -1);
-  lua_rawsetp(L, -3, p);
-  lua_remove(L, -2);
-  LFB_STACK_CHECK(L, 1);
+  memset(ex, 0, sizeof *ex);
+  ex->ops = ops;
+  ex->owner = 1;
+  luaL_setmetatable(L, ops->name);
+  return ex;
 }
 
-/* Raises the error for a refused submit. */
-int lfb_submit_error(lua_State *L, int rc) {
-  if (rc == LF_EBROKEN)
-    return lfb_raise(
-        L, "BrokenThreadPool",
-        "a thread initializer failed, the thread pool is not usable anymore");
-  if (rc == LF_ESHUTDOWN)
+void lfb_exec_hold(lfb_executor *ex, void *p, void (*fr)(void *)) {
+  if (ex->held) ex->held_free(ex->held);
+  ex->held = p;
+  ex->held_free = fr;
+}
+
+static int e_submit(lua_State *L) {
+  lfb_executor *ex = check_open(L);
+  lf_future *f = lfb_task_future(L, ex->ops->handles_ok);
+  int rc = ex->ops->submit(ex->pool, f);
+  if (rc != 0) {
+    lf_future_unref(f);
+    return lfb_exec_refused(L, ex->ops, ex->pool, rc);
+  }
+  lfb_future_push_new(L, f);
+  return 1;
+}
+
+static int e_map(lua_State *L) {
+  lfb_executor *ex = check_open(L);
+  return lfb_map_on(L, ex->ops, ex->pool);
+}
+
+static int e_shutdown(lua_State *L) {
+  lfb_executor *ex = self(L);
+  if (ex->pool == NULL) return 0; /* its __gc shut it down */
+  int wait, cancel;
+  lfb_shutdown_args(L, &wait, &cancel);
+  int rc = ex->ops->shutdown(ex->pool, wait, cancel);
+  lfb_poll(L, lfb_ctx_of(L));
+  if (rc == LF_ESELF)
     return lfb_raise(L, "RuntimeError",
-                     "cannot schedule new futures after shutdown");
-  if (rc == LF_ENOMEM) return luaL_error(L, "not enough memory");
-  return lfb_raise(L, "RuntimeError", "%s", lf_strerror(rc));
+                     "cannot wait for a pool's shutdown from one of its own "
+                     "workers");
+  return 0;
 }
 
-lf_pool *lfb_check_pool(lua_State *L) { return check_exec(L)->pool; }
+/* A task that closes a handle to its own pool cannot wait for it: the
+ * pool is told to stop, and the task goes on. */
+static int e_close(lua_State *L) {
+  lfb_executor *ex = self(L);
+  if (ex->pool == NULL) return 0;
+  if (ex->ops->shutdown(ex->pool, 1, 0) == LF_ESELF && !ex->owner) return 0;
+  lfb_poll(L, lfb_ctx_of(L));
+  return 0;
+}
+
+static int e_gc(lua_State *L) {
+  lfb_executor *ex = self(L);
+  lfb_exec_hold(ex, NULL, NULL);
+  if (ex->pool == NULL) return 0;
+  if (ex->owner) {
+    ex->ops->shutdown(ex->pool, 1, 0);
+    lfb_poll(L, lfb_ctx_of(L));
+  }
+  ex->ops->unref(ex->pool);
+  ex->pool = NULL;
+  return 0;
+}
+
+static int e_tostring(lua_State *L) {
+  lfb_executor *ex = self(L);
+  const lfb_exec_ops *ops = ex->ops;
+  if (ex->pool == NULL) {
+    lua_pushfstring(L, "<%s (collected)>", ops->name);
+    return 1;
+  }
+  static const char *const states[] = {"running", "shutdown", "broken"};
+  lua_pushfstring(L, "<%s at %p %s='%s' workers=%d/%d state=%s>", ops->name,
+                  ex->pool, ops->detail, ops->detail_value(ex->pool),
+                  (int)ops->nworkers(ex->pool),
+                  (int)ops->max_workers(ex->pool),
+                  states[ops->status(ex->pool)]);
+  return 1;
+}
+
+static const luaL_Reg meta[] = {
+    {"__tostring", e_tostring},
+    {"__gc", e_gc},
+    {"__close", e_close},
+    {NULL, NULL},
+};
+
+static const luaL_Reg methods[] = {
+    {"submit", e_submit},
+    {"map", e_map},
+    {"shutdown", e_shutdown},
+    {NULL, NULL},
+};
+
+static void setfuncs_of(lua_State *L, const lfb_exec_ops *ops,
+                        const luaL_Reg *l) {
+  lfb_ctx_push(L);
+  lua_pushlightuserdata(L, (void *)ops);
+  luaL_setfuncs(L, l, 2);
+}
+
+void lfb_exec_open(lua_State *L, const lfb_exec_ops *ops,
+                   const luaL_Reg *ctors) {
+  luaL_newmetatable(L, ops->name); /* mod mt */
+  setfuncs_of(L, ops, meta);
+  lua_newtable(L);
+  setfuncs_of(L, ops, methods);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+  setfuncs_of(L, ops, ctors);
+}
+
+/* ---- argument helpers ----------------------------------------------------- */
 
 lf_future *lfb_task_future(lua_State *L, int handles_ok) {
   luaL_checktype(L, 2, LUA_TFUNCTION);
@@ -378,7 +239,7 @@ void lfb_shutdown_args(lua_State *L, int *wait, int *cancel) {
   }
 }
 
-void lfb_push_paths(lua_State *L, void (*undo)(void *), void *ud) {
+void lfb_push_paths(lua_State *L) {
   static const char *const names[] = {"path", "cpath"};
   int pkg = lua_getglobal(L, "package") == LUA_TTABLE ? lua_gettop(L) : 0;
   for (int i = 0; i < 2; i++) {
@@ -387,11 +248,27 @@ void lfb_push_paths(lua_State *L, void (*undo)(void *), void *ud) {
       if (pkg) lua_pop(L, 1);
       lua_pushliteral(L, "");
     } else if (t != LUA_TSTRING) {
-      if (undo) undo(ud);
       luaL_error(L, "'package.%s' must be a string", names[i]);
     }
   }
   lua_remove(L, -3);
+}
+
+void lfb_exec_args(lua_State *L, lua_Integer *max, lua_Integer limit) {
+  if (lua_istable(L, 1)) {
+    if (lua_getfield(L, 1, "max_workers") != LUA_TNIL)
+      luaL_argcheck(L, lfb_getint(L, -1, max), 1,
+                    "'max_workers' must be an integer");
+    lua_pop(L, 1);
+    lua_getfield(L, 1, "initializer");
+    lua_getfield(L, 1, "initargs");
+  } else {
+    if (!lua_isnoneornil(L, 1)) lfb_checkint(L, 1, max, "table or integer");
+    lua_pushnil(L);
+    lua_pushnil(L);
+  }
+  luaL_argcheck(L, *max > 0, 1, "'max_workers' must be greater than 0");
+  luaL_argcheck(L, *max <= limit, 1, "'max_workers' is too large");
 }
 
 lf_payload *lfb_encode_init(lua_State *L, int fn, int handles_ok) {
@@ -424,18 +301,6 @@ lf_payload *lfb_encode_init(lua_State *L, int fn, int handles_ok) {
   return p;
 }
 
-static int e_submit(lua_State *L) {
-  lfb_executor *ex = check_exec(L);
-  lf_future *f = lfb_task_future(L, 1);
-  int rc = lf_pool_submit(ex->pool, f);
-  if (rc != 0) {
-    lf_future_unref(f);
-    return lfb_submit_error(L, rc);
-  }
-  lfb_future_push_new(L, f);
-  return 1;
-}
-
 /* An integer at idx: an integer, or a float with an exact integer value,
  * as lauxlib's checkinteger takes them (strings are not numbers here). */
 int lfb_getint(lua_State *L, int idx, lua_Integer *v) {
@@ -451,6 +316,17 @@ void lfb_checkint(lua_State *L, int arg, lua_Integer *v, const char *what) {
   luaL_typeerror(L, arg, what);
 }
 
+const char *lfb_optstring(lua_State *L, int arg, const char *name) {
+  size_t len;
+  if (lua_type(L, -1) != LUA_TSTRING)
+    luaL_argerror(L, arg, lua_pushfstring(L, "'%s' must be a string", name));
+  const char *s = lua_tolstring(L, -1, &len);
+  if (strlen(s) != len)
+    luaL_argerror(L, arg,
+                  lua_pushfstring(L, "'%s' contains a zero byte", name));
+  return s;
+}
+
 /* Raises for a key of the options table at idx not in `known`. */
 void lfb_check_options(lua_State *L, int idx, const char *const known[]) {
   LFB_STACK_BEGIN(L);
@@ -458,9 +334,13 @@ void lfb_check_options(lua_State *L, int idx, const char *const known[]) {
   while (lua_next(L, idx)) {
     lua_pop(L, 1);
     int ok = 0;
-    if (lua_type(L, -1) == LUA_TSTRING)
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      /* C would read "wait\0x" as "wait": name it for what it is. */
+      if (strlen(lua_tostring(L, -1)) != lua_rawlen(L, -1))
+        luaL_argerror(L, idx, "option name contains a zero byte");
       for (int i = 0; known[i] && !ok; i++)
         ok = strcmp(known[i], lua_tostring(L, -1)) == 0;
+    }
     if (!ok) {
       if (lua_type(L, -1) == LUA_TSTRING)
         luaL_argerror(L, idx, lua_pushfstring(L, "unknown option '%s'",
@@ -472,153 +352,4 @@ void lfb_check_options(lua_State *L, int idx, const char *const known[]) {
     }
   }
   LFB_STACK_CHECK(L, 0);
-}
-
-static int e_shutdown(lua_State *L) {
-  lfb_executor *ex = luaL_checkudata(L, 1, LFB_THREADPOOL);
-  if (ex->pool == NULL) return 0; /* its __gc shut it down */
-  int wait, cancel;
-  lfb_shutdown_args(L, &wait, &cancel);
-  int rc = lf_pool_shutdown(ex->pool, wait, cancel);
-  lfb_poll(L, lfb_ctx_of(L));
-  if (rc == LF_ESELF)
-    return lfb_raise(L, "RuntimeError",
-                     "cannot wait for a pool's shutdown from one of its own "
-                     "workers");
-  return 0;
-}
-
-static int e_close(lua_State *L) {
-  lfb_executor *ex = luaL_checkudata(L, 1, LFB_THREADPOOL);
-  if (ex->pool == NULL) return 0;
-  if (lf_pool_shutdown(ex->pool, 1, 0) == LF_ESELF && !ex->owner)
-    return 0;
-  lfb_poll(L, lfb_ctx_of(L));
-  return 0;
-}
-
-static int e_gc(lua_State *L) {
-  lfb_executor *ex = luaL_checkudata(L, 1, LFB_THREADPOOL);
-  if (ex->pool == NULL) return 0;
-  if (ex->owner) {
-    lf_pool_shutdown(ex->pool, 1, 0);
-    lfb_poll(L, lfb_ctx_of(L));
-  }
-  lf_pool_unref(ex->pool);
-  ex->pool = NULL;
-  return 0;
-}
-
-static int e_tostring(lua_State *L) {
-  lfb_executor *ex = luaL_checkudata(L, 1, LFB_THREADPOOL);
-  if (ex->pool == NULL) {
-    lua_pushliteral(L, "<ThreadPoolExecutor (collected)>");
-    return 1;
-  }
-  static const char *const states[] = {"running", "shutdown", "broken"};
-  lua_pushfstring(L, "<ThreadPoolExecutor at %p prefix='%s' workers=%d/%d state=%s>",
-                  (void *)ex->pool, lf_pool_prefix(ex->pool),
-                  (int)lf_pool_nworkers(ex->pool),
-                  (int)lf_pool_max_workers(ex->pool),
-                  states[lf_pool_status(ex->pool)]);
-  return 1;
-}
-
-static _Atomic int pool_counter;
-
-static int m_threadpool(lua_State *L) {
-  static const char *const known[] = {"max_workers", "thread_name_prefix",
-                                      "initializer", "initargs", NULL};
-  lua_Integer max = lfb_default_max_workers > 0 ? lfb_default_max_workers
-                                                : lf_cpu_count() + 4;
-  if (lfb_default_max_workers <= 0 && max > 32) max = 32;
-  const char *prefix = NULL;
-  int opts = 0;
-  if (lua_istable(L, 1)) {
-    opts = 1;
-    lfb_check_options(L, 1, known);
-    if (lua_getfield(L, 1, "max_workers") != LUA_TNIL)
-      luaL_argcheck(L, lfb_getint(L, -1, &max), 1,
-                    "'max_workers' must be an integer");
-    lua_pop(L, 1);
-    /* The prefix string stays on the stack while it is used. */
-    if (lua_getfield(L, 1, "thread_name_prefix") != LUA_TNIL) {
-      luaL_argcheck(L, lua_type(L, -1) == LUA_TSTRING, 1,
-                    "'thread_name_prefix' must be a string");
-      prefix = lua_tostring(L, -1);
-      if (*prefix == '\0') prefix = NULL; /* as Python: the default one */
-    }
-  } else if (!lua_isnoneornil(L, 1)) {
-    lfb_checkint(L, 1, &max, "table or integer");
-  }
-  luaL_argcheck(L, max > 0, 1, "'max_workers' must be greater than 0");
-  luaL_argcheck(L, max <= 1000000, 1, "'max_workers' is too large");
-
-  lf_payload *init = NULL;
-  if (opts) {
-    int fn = lua_gettop(L) + 1;
-    lua_getfield(L, 1, "initializer");
-    lua_getfield(L, 1, "initargs");
-    init = lfb_encode_init(L, fn, 1);
-  }
-  tcfg *cfg = calloc(1, sizeof *cfg);
-  if (cfg == NULL) {
-    lf_payload_free(init);
-    return luaL_error(L, "not enough memory");
-  }
-  cfg->init = init;
-  lfb_push_paths(L, cfg_release, cfg);
-  cfg->path = strdup(lua_tostring(L, -2));
-  cfg->cpath = strdup(lua_tostring(L, -1));
-  lua_pop(L, 2);
-  char name[64];
-  if (prefix == NULL) {
-    snprintf(name, sizeof name, "ThreadPoolExecutor-%d",
-             atomic_fetch_add(&pool_counter, 1));
-    prefix = name;
-  }
-  lfb_executor *ex = lua_newuserdatauv(L, sizeof *ex, 0);
-  ex->pool = NULL;
-  ex->owner = 1;
-  luaL_setmetatable(L, LFB_THREADPOOL);
-  int err = 0;
-  if (cfg->path && cfg->cpath)
-    ex->pool = lf_pool_new((size_t)max, prefix, &thread_hooks, cfg, &err);
-  if (ex->pool == NULL) {
-    cfg_release(cfg);
-    return luaL_error(L, "not enough memory");
-  }
-  lfb_proxy_remember(L, ex->pool, -1);
-  return 1;
-}
-
-int lfb_map(lua_State *L);
-
-static const luaL_Reg meta[] = {
-    {"__tostring", e_tostring},
-    {"__gc", e_gc},
-    {"__close", e_close},
-    {NULL, NULL},
-};
-
-static const luaL_Reg methods[] = {
-    {"submit", e_submit},
-    {"map", lfb_map},
-    {"shutdown", e_shutdown},
-    {NULL, NULL},
-};
-
-static const luaL_Reg funcs[] = {
-    {"ThreadPoolExecutor", m_threadpool},
-    {NULL, NULL},
-};
-
-void lfb_open_executor(lua_State *L) {
-  luaL_newmetatable(L, LFB_THREADPOOL);
-  lfb_setfuncs(L, meta);
-  lua_newtable(L);
-  lfb_setfuncs(L, methods);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
-  lfb_setfuncs(L, funcs);
 }

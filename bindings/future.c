@@ -86,21 +86,22 @@ void lfb_future_push(lua_State *L, lf_future *f) {
 
 /* ---- outcomes ------------------------------------------------------------- */
 
-/* Decodes one outcome at d (the caller has pushed the refs placeholder at
- * d->refs). Pushes true, n values -- or false, error, traceback. Returns
- * the number pushed. */
-static int push_outcome(lua_State *L, lfb_dec *d) {
-  unsigned ok = lfb_dec_u8(d);
-  lua_pushboolean(L, (int)ok);
+/* Pushes the first outcome of a finished future's payload (the refs
+ * placeholder first, at top + 1): true, n values -- or false, error,
+ * traceback. Returns the number pushed after the placeholder. */
+static int push_outcome(lua_State *L, const lf_payload *p) {
+  lfb_dec d;
+  lfb_outcome_open(&d, p);
+  lua_pushnil(L);
+  d.refs = lua_gettop(L);
+  lua_pushboolean(L, 1);
+  int ok;
+  int n = lfb_outcome_push(L, &d, 1, &ok);
   if (!ok) {
-    lfb_dec_value(d, L);
-    lfb_dec_value(d, L);
-    return 3;
+    lua_pushboolean(L, 0);
+    lua_replace(L, -4);
   }
-  uint32_t n = lfb_dec_u32(d);
-  luaL_checkstack(L, (int)n + 8, "too many results");
-  for (uint32_t i = 0; i < n; i++) lfb_dec_value(d, L);
-  return (int)n + 1;
+  return n + 1;
 }
 
 /* Pushes the cached outcome table of a finished future: {ok, n, ...} or
@@ -109,13 +110,8 @@ static void outcome_table(lua_State *L, int idx, lfb_future *fu) {
   if (get_cached(L, idx) == LUA_TTABLE) return;
   lua_pop(L, 1);
   const lf_payload *p = lf_future_result(fu->f, NULL);
-  lfb_dec d;
-  lfb_dec_init(&d, p);
-  lfb_dec_u32(&d);
   int top = lua_gettop(L);
-  lua_pushnil(L);
-  d.refs = top + 1;
-  int n = push_outcome(L, &d);
+  int n = push_outcome(L, p);
   lua_createtable(L, n, 2);
   lua_insert(L, top + 2);
   int ok = lua_toboolean(L, top + 3);
@@ -141,7 +137,6 @@ int lfb_reraise(lua_State *L) {
 
 enum { WANT_VALUES, WANT_ERROR, WANT_TRACEBACK };
 
-/* The future at idx is done: pushes what `want` asks for. */
 /* exception() and traceback() return one value, nil included, so that
  * assert.equal(nil, f:exception()) sees two arguments. */
 static int nil_result(lua_State *L) {
@@ -149,6 +144,7 @@ static int nil_result(lua_State *L) {
   return 1;
 }
 
+/* The future at idx is done: pushes what `want` asks for. */
 static int finished(lua_State *L, int idx, lfb_future *fu, int want) {
   if (lf_future_state(fu->f) == LF_CANCELLED) {
     if (want == WANT_TRACEBACK) return nil_result(L);
@@ -161,12 +157,9 @@ static int finished(lua_State *L, int idx, lfb_future *fu, int want) {
     if (get_cached(L, idx) != LUA_TTABLE) {
       /* Plain values: decode straight onto the stack, no table. */
       lua_pop(L, 1);
-      lfb_dec d;
-      lfb_dec_init(&d, p);
-      lfb_dec_u32(&d);
       int top = lua_gettop(L);
-      int n = push_outcome(L, &d);
-      if (!lua_toboolean(L, top + 1)) return lfb_reraise(L);
+      int n = push_outcome(L, p);
+      if (!lua_toboolean(L, top + 2)) return lfb_reraise(L);
       return n - 1;
     }
     lua_pop(L, 1);
@@ -393,16 +386,9 @@ static int f_set(lua_State *L, int ok) {
   if (lf_future_done(fu->f)) goto done_already;
   lfb_enc e;
   lfb_enc_init(&e, L);
-  e.what = ok ? "result" : "error value";
   lfb_enc_u32(&e, 1);
-  lfb_enc_u8(&e, (unsigned)ok);
-  if (ok) lfb_enc_u32(&e, (uint32_t)n);
-  int rc = 0;
-  for (int i = 0; i < (ok ? n : 1) && rc == 0; i++) {
-    e.argno = ok ? i + 1 : 0;
-    rc = lfb_enc_value(&e, L, 2 + i);
-  }
-  if (!ok) lfb_enc_u8(&e, 0); /* T_NIL: no traceback */
+  int rc = ok ? lfb_outcome_values(&e, L, 2, n)
+              : lfb_outcome_try_error(&e, L, 2, 0);
   if (rc != 0) {
     lfb_enc_free(&e, L); /* the message survives in e.err */
     lfb_enc_pusherror(&e, L);
@@ -457,14 +443,8 @@ static int f_tostring(lua_State *L) {
     lua_pushfstring(L, "<Future at %p state=%s>", (void *)fu->f, names[st]);
     return 1;
   }
-  int failed;
-  const lf_payload *p = lf_future_result(fu->f, &failed);
-  lfb_dec d;
-  lfb_dec_init(&d, p);
-  lfb_dec_u32(&d);
-  int ok = (int)lfb_dec_u8(&d);
-  const char *type = "nil";
-  if (!ok || lfb_dec_u32(&d) > 0) type = lfb_dec_peek_type(&d);
+  int ok;
+  const char *type = lfb_outcome_describe(lf_future_result(fu->f, NULL), &ok);
   lua_pushfstring(L, "<Future at %p state=finished %s %s>", (void *)fu->f,
                   ok ? "returned" : "raised", type);
   return 1;

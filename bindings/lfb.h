@@ -136,6 +136,65 @@ lf_payload *lfb_error_payload(const char *type, const char *message);
 #define LFB_RAISED_TRACEBACK "luafutures.raised_traceback"
 int lfb_reraise(lua_State *L);
 
+/* ---- task outcomes (outcome.c) ------------------------------------------- */
+
+/* The one writer and reader of a result payload's layout (see outcome.c).
+ * Writers append to an encoder whose payload began with lfb_enc_u32(count).
+ * lfb_outcome_values writes the n values from `first` as a returned call;
+ * on a value that cannot be transferred it writes nothing and returns -1
+ * with e->err set. lfb_outcome_try_error writes the error at err and the
+ * traceback at tb (0: none) the same way; lfb_outcome_error never fails:
+ * an error value that cannot be copied becomes the TransferError saying
+ * why. The stack is left as it was. */
+int lfb_outcome_values(lfb_enc *e, lua_State *L, int first, int n);
+int lfb_outcome_try_error(lfb_enc *e, lua_State *L, int err, int tb);
+void lfb_outcome_error(lfb_enc *e, lua_State *L, int err, int tb);
+/* A whole result payload of one failed outcome, error `type` with
+ * `message`, encoded in L (its classes resolve by name in any state or
+ * process); NULL when out of memory. The caller owns it. */
+lf_payload *lfb_outcome_canned(lua_State *L, const char *type,
+                               const char *message);
+/* A copy of a canned payload for a future (any thread, no Lua); NULL when
+ * out of memory or canned is NULL. */
+lf_payload *lfb_outcome_copy(const lf_payload *canned);
+/* Opens a result payload: d at its first outcome; returns the count. */
+uint32_t lfb_outcome_open(lfb_dec *d, const lf_payload *p);
+/* Pushes the outcome at d (the caller set d->refs): its values (*ok = 1,
+ * returns how many), or its error and, with with_tb, its traceback
+ * (*ok = 0, returns 1 or 2). Raises on a corrupt payload. */
+int lfb_outcome_push(lua_State *L, lfb_dec *d, int with_tb, int *ok);
+/* For tostring: whether the first outcome returned, and the type of its
+ * first value (or error); "nil" when it returned nothing. */
+const char *lfb_outcome_describe(const lf_payload *p, int *ok);
+/* luaL_checkstack for a count read from a payload: never overflows. */
+void lfb_checkstack(lua_State *L, size_t n, const char *what);
+
+/* ---- worker states (worker.c) -------------------------------------------- */
+
+/* What a worker state is built from; the strings and `init` stay the
+ * caller's. */
+typedef struct lfb_wconf {
+  const char *name;        /* its thread_name() */
+  const char *label;       /* names the worker in messages; NULL: name */
+  const char *path, *cpath;
+  const lf_payload *init;  /* initializer and initargs, or NULL */
+} lfb_wconf;
+
+enum { LFB_W_NOMEM = -1, LFB_W_INITFAILED = -2 };
+
+/* Builds a worker state, on the thread that will use it: NULL with *why
+ * set (LFB_W_NOMEM or LFB_W_INITFAILED, the initializer's error reported
+ * on stderr). lfb_worker_setup does the same in a fresh state L (0 or
+ * *why's codes), which the caller closes. */
+lua_State *lfb_worker_new(const lfb_wconf *c, int *why);
+int lfb_worker_setup(lua_State *L, const lfb_wconf *c);
+void lfb_worker_close(lua_State *L);
+/* Runs a task payload (taking ownership of it) and returns the result
+ * payload (f's, if f is not NULL), or NULL when out of memory, with
+ * *failed set; `handles_ok` 0 encodes results for another process. */
+lf_payload *lfb_worker_run(lua_State *L, lf_future *f, lf_payload *task,
+                           int *failed, int handles_ok);
+
 /* ---- classes -------------------------------------------------------------- */
 
 typedef struct lfb_future {
@@ -143,12 +202,51 @@ typedef struct lfb_future {
 } lfb_future;
 #define LFB_FUTURE "Future"
 
+/* What one kind of pool does for the executor class (executor.c), which
+ * writes shutdown, __close, __gc, __tostring, refusals and map once. */
+typedef struct lfb_exec_ops {
+  const char *name;    /* the class: __name, tostring, checks */
+  const char *broken;  /* the error type of a broken pool */
+  int handles_ok;      /* tasks may hold handles: same process */
+  const char *detail;  /* tostring's own field ("prefix"), and its value */
+  const char *(*detail_value)(void *pool);
+  int (*submit)(void *pool, lf_future *f); /* takes a reference on 0 */
+  int (*shutdown)(void *pool, int wait, int cancel); /* 0 or LF_ESELF */
+  int (*status)(void *pool);                         /* lf_pool_status */
+  size_t (*nworkers)(void *pool);
+  size_t (*max_workers)(void *pool);
+  const char *(*broken_message)(void *pool); /* why it is broken */
+  void (*unref)(void *pool);
+  /* What the pool knows of its last failure (which worker, what it did),
+   * written to buf as a string, "" if nothing; NULL: never anything. */
+  void (*failure)(void *pool, char *buf, size_t len);
+} lfb_exec_ops;
+
+/* An executor object. The constructor pushes it empty (lfb_exec_new)
+ * before it allocates anything, and parks what it allocates in `held`
+ * until the pool takes it over: an error half way leaks nothing, since
+ * __gc frees what is held. */
 typedef struct lfb_executor {
-  lf_pool *pool;
-  int owner; /* this object shuts the pool down when collected */
+  void *pool; /* NULL: not made yet, or collected */
+  const lfb_exec_ops *ops;
+  int owner;  /* this object shuts the pool down when collected */
+  void *held;
+  void (*held_free)(void *);
 } lfb_executor;
 #define LFB_THREADPOOL "ThreadPoolExecutor"
 #define LFB_PROCPOOL "ProcessPoolExecutor" /* never crosses states */
+
+/* Pushes a new, empty executor object of kind ops (owner). */
+lfb_executor *lfb_exec_new(lua_State *L, const lfb_exec_ops *ops);
+/* Frees what the object holds now, and holds p (freed by fr) instead. */
+void lfb_exec_hold(lfb_executor *ex, void *p, void (*fr)(void *));
+/* Makes the class of kind ops (metatable, methods) and registers its
+ * constructors in the module table on top. */
+void lfb_exec_open(lua_State *L, const lfb_exec_ops *ops,
+                   const luaL_Reg *ctors);
+/* Raises the error for a submit that pool refused with rc. */
+int lfb_exec_refused(lua_State *L, const lfb_exec_ops *ops, void *pool,
+                     int rc);
 
 /* Pushes the state's object for a runtime future (a cached proxy, or a new
  * one that takes a reference of its own). */
@@ -160,10 +258,10 @@ void lfb_executor_push(lua_State *L, lf_pool *p);
 void lfb_proxy_remember(lua_State *L, const void *ptr, int idx);
 
 void lfb_open_future(lua_State *L);
-void lfb_open_executor(lua_State *L);
+void lfb_open_threadpool(lua_State *L);
+void lfb_open_processpool(lua_State *L);
 void lfb_open_wait(lua_State *L);
 void lfb_open_map(lua_State *L);
-void lfb_open_process(lua_State *L);
 
 /* Runs the done callbacks posted to this state; returns how many ran. */
 int lfb_poll(lua_State *L, lfb_ctx *ctx);
@@ -176,12 +274,14 @@ void lfb_wait_one(lua_State *L, lfb_ctx *ctx, lf_future *f, double timeout);
 int lfb_await(lua_State *L, lfb_ctx *ctx, lf_future *f, double timeout,
               char *why, size_t whylen);
 
-/* executor.c helpers shared with map.c and wait.c */
-lf_pool *lfb_check_pool(lua_State *L);
+/* Argument helpers (executor.c), shared by the pool kinds, map and wait. */
 /* Raises RuntimeError when the state runs its finalizers in lua_close. */
 void lfb_check_closing(lua_State *L);
-int lfb_submit_error(lua_State *L, int rc);
 void lfb_check_options(lua_State *L, int idx, const char *const known[]);
+/* The string option `name` of the options table at arg, on top of the
+ * stack (lua_getfield'ed by the caller): raises unless it is a string
+ * without a zero byte inside (which C would cut short). */
+const char *lfb_optstring(lua_State *L, int arg, const char *name);
 /* An integer, or a float with an exact integer value (0 if not), and the
  * same for argument `arg`, raising as lauxlib does (`what` expected). */
 int lfb_getint(lua_State *L, int idx, lua_Integer *v);
@@ -190,51 +290,37 @@ void lfb_checkint(lua_State *L, int arg, lua_Integer *v, const char *what);
  * new pending future holding its task (raises TransferError), for a pool
  * in this process (handles_ok) or another. */
 lf_future *lfb_task_future(lua_State *L, int handles_ok);
+/* The part of a constructor's arguments (opts | max_workers) every kind
+ * shares, read after the kind checked its table's option names: *max
+ * (the kind's default on entry) from the number or opts.max_workers, then
+ * pushes opts.initializer and opts.initargs (two nils without a table). */
+void lfb_exec_args(lua_State *L, lua_Integer *max, lua_Integer limit);
 /* The initializer at fn and its initargs at fn + 1, checked and encoded
  * (raises on misuse or TransferError); NULL when there is none. */
 lf_payload *lfb_encode_init(lua_State *L, int fn, int handles_ok);
 /* Pushes package.path and package.cpath ("" for one that is nil), which
- * every worker state gets; raises, after undo(ud), when one is not a
- * string (as require does). */
-void lfb_push_paths(lua_State *L, void (*undo)(void *), void *ud);
+ * every worker state gets; raises when one is not a string (as require
+ * does). */
+void lfb_push_paths(lua_State *L);
 /* Pushes a new Future object that takes over the caller's reference. */
 void lfb_future_push_new(lua_State *L, lf_future *f);
 /* shutdown's arguments: (wait, cancel_futures) or {wait=, cancel_futures=}. */
 void lfb_shutdown_args(lua_State *L, int *wait, int *cancel);
 extern int lfb_default_max_workers;
 
-/* The worker side (executor.c), shared by thread and process workers.
- * lfb_run_task runs a task payload (taking ownership of it) in L and
- * returns the result payload (f's, if f is not NULL), or NULL when out of
- * memory; `handles_ok` 0
- * encodes results for another process. lfb_worker_setup prepares a fresh
- * state (libraries, paths, this module, then the initializer payload, which
- * stays the caller's) and returns 0, or -1 when the initializer failed
- * (reported on stderr, naming `label` if given, else `name`). */
-lf_payload *lfb_run_task(lua_State *L, lf_future *f, lf_payload *task,
-                         int *failed, int handles_ok);
-int lfb_worker_setup(lua_State *L, const char *name, const char *label,
-                     const char *path, const char *cpath,
-                     const lf_payload *init);
+/* ex:map for an executor of kind ops over pool (map.c); the caller checked
+ * the executor at argument 1. */
+int lfb_map_on(lua_State *L, const lfb_exec_ops *ops, void *pool);
 
-/* How map submits a chunk (map.c): the pool behind the executor at
- * argument 1, its submit, the error for a refused one, and whether tasks
- * may hold handles (0 for another process). */
-typedef struct lfb_submitter {
-  void *pool;
-  int (*submit)(void *pool, lf_future *f);
-  int (*error)(lua_State *L, void *pool, int rc);
-  int handles_ok;
-} lfb_submitter;
-int lfb_map_on(lua_State *L, const lfb_submitter *s);
-
-/* A process worker's life (process.c): the main of bin/luafutures-worker
- * and of a forked worker. Returns the process's exit status. */
+/* A process worker's life (procworker.c): the main of
+ * bin/luafutures-worker and of a forked worker. Returns the process's exit
+ * status. */
 int lfb_proc_worker(int qfd, int cfd);
 
 /* The optional timeout argument at idx: -1 when absent; misuse raises. */
 double lfb_opt_timeout(lua_State *L, int idx, const char *fname);
 
-int luaopen_concurrent_futures(lua_State *L);
+/* luaopen_concurrent_futures and the rest of the public API. */
+#include "../include/luafutures.h"
 
 #endif

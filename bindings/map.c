@@ -7,8 +7,8 @@
  * order, decoding one outcome per step, so results come in input order and
  * a task's error is raised at its own turn. Chunk futures are dropped as
  * soon as they are consumed; the executor object is not kept alive. Thread
- * and process pools share this code: each passes its submit function and
- * whether tasks may hold handles (lfb_map_on).
+ * and process pools share this code: the executor class passes its kind's
+ * operations (lfb_map_on).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -82,30 +82,19 @@ static int step(lua_State *L, mapiter *it) {
     return lfb_raise(L, "CancelledError", "map call %d was cancelled",
                      (int)it->pos);
   }
+  /* A chunk that failed as a whole has one outcome standing for all its
+   * calls: each reads it from the start. */
   const lf_payload *p = lf_future_result(f, NULL);
   lfb_dec d;
-  lfb_dec_init(&d, p);
-  if (k == 0) {
-    it->noutcomes = lfb_dec_u32(&d);
-    it->cursor = d.pos;
-  }
-  /* A chunk that failed as a whole has one outcome standing for all. */
-  d.pos = it->noutcomes == 1 ? 4 : it->cursor;
+  uint32_t count = lfb_outcome_open(&d, p);
+  if (k == 0) it->noutcomes = count;
+  if (k != 0 && it->noutcomes != 1) d.pos = it->cursor;
   int top = lua_gettop(L);
   lua_pushnil(L); /* refs */
   d.refs = top + 1;
   lua_pushinteger(L, (lua_Integer)it->pos);
-  unsigned ok = lfb_dec_u8(&d);
-  int n = 1;
-  if (ok) {
-    uint32_t nres = lfb_dec_u32(&d);
-    luaL_checkstack(L, (int)nres + 8, "too many results");
-    for (uint32_t i = 0; i < nres; i++) lfb_dec_value(&d, L);
-    n += (int)nres;
-  } else {
-    lfb_dec_value(&d, L);
-    lfb_dec_value(&d, L); /* the traceback, for lfb_reraise */
-  }
+  int ok;
+  int n = 1 + lfb_outcome_push(L, &d, 1, &ok); /* + traceback, for lfb_reraise */
   it->cursor = d.pos;
   int last = k + 1 == it->chunksize || it->pos == it->n;
   if (last) { /* consumed: let it go */
@@ -183,57 +172,87 @@ static void read_iterable(lua_State *L, int idx) {
   }
 }
 
-static int thread_submit(void *pool, lf_future *f) {
-  return lf_pool_submit(pool, f);
+typedef struct mapopts {
+  int last;      /* the last iterable's argument */
+  double timeout; /* < 0: none */
+  lua_Integer chunksize;
+} mapopts;
+
+/* A final table with a timeout or chunksize field and no [1] is the
+ * options table (then its other keys are misspelt options); any other
+ * table, {n = 0} from table.pack() included, is an iterable. */
+static void read_options(lua_State *L, mapopts *o) {
+  int last = o->last = lua_gettop(L);
+  o->timeout = -1;
+  o->chunksize = 1;
+  if (last < 3 || !lua_istable(L, last)) return;
+  int list = lua_rawgeti(L, last, 1) != LUA_TNIL;
+  lua_pushliteral(L, "timeout");
+  int opts = lua_rawget(L, last) != LUA_TNIL;
+  lua_pushliteral(L, "chunksize");
+  opts = lua_rawget(L, last) != LUA_TNIL || opts;
+  lua_pop(L, 3);
+  if (!opts || list) return;
+  static const char *const known[] = {"timeout", "chunksize", NULL};
+  lfb_check_options(L, last, known);
+  if (lua_getfield(L, last, "timeout") != LUA_TNIL) {
+    luaL_argcheck(L, lua_isnumber(L, -1), last, "'timeout' must be a number");
+    o->timeout = (double)lua_tonumber(L, -1);
+    luaL_argcheck(L, o->timeout >= 0, last, "timeout must be non-negative");
+  }
+  if (lua_getfield(L, last, "chunksize") != LUA_TNIL) {
+    luaL_argcheck(L, lfb_getint(L, -1, &o->chunksize), last,
+                  "'chunksize' must be an integer");
+    luaL_argcheck(L, o->chunksize >= 1, last, "'chunksize' must be at least 1");
+  }
+  lua_pop(L, 2);
+  o->last--;
 }
 
-static int thread_error(lua_State *L, void *pool, int rc) {
-  (void)pool;
-  return lfb_submit_error(L, rc);
-}
-
-int lfb_map(lua_State *L) {
-  lfb_submitter s = {lfb_check_pool(L), thread_submit, thread_error, 1};
-  return lfb_map_on(L, &s);
+/* Encodes chunk c of the calls (the function at 2, the inputs collected in
+ * the niter tables above base) into a new task future; raises after
+ * releasing the iterator. */
+static lf_future *encode_chunk(lua_State *L, mapiter *it, size_t c, int base,
+                               int niter, int handles_ok) {
+  size_t first = c * it->chunksize + 1;
+  size_t k = it->n - (first - 1) < it->chunksize ? it->n - (first - 1)
+                                                  : it->chunksize;
+  lfb_enc e;
+  lfb_enc_init(&e, L);
+  e.handles_ok = handles_ok;
+  lfb_enc_u32(&e, (uint32_t)k);
+  e.argno = 1;
+  int rc = lfb_enc_value(&e, L, 2);
+  for (size_t i = first; i < first + k && rc == 0; i++) {
+    lfb_enc_u32(&e, (uint32_t)niter);
+    for (int j = 0; j < niter && rc == 0; j++) {
+      lua_rawgeti(L, base + 1 + j, (lua_Integer)i);
+      e.argno = j + 2;
+      rc = lfb_enc_value(&e, L, -1);
+      lua_pop(L, 1);
+    }
+  }
+  if (rc != 0) {
+    lfb_enc_free(&e, L); /* the message survives in e.err */
+    lfb_enc_pusherror(&e, L);
+    release(it, 1);
+    lua_error(L);
+  }
+  lf_future *f = lfb_enc_finish_task(&e, L);
+  if (f == NULL) {
+    release(it, 1);
+    luaL_error(L, "not enough memory");
+  }
+  return f;
 }
 
 /* map on any pool: the executor at 1 is checked by the caller. */
-int lfb_map_on(lua_State *L, const lfb_submitter *s) {
+int lfb_map_on(lua_State *L, const lfb_exec_ops *ops, void *pool) {
   luaL_checktype(L, 2, LUA_TFUNCTION);
-  int last = lua_gettop(L);
-  double timeout = -1;
-  lua_Integer chunksize = 1;
-  /* A final table with a timeout or chunksize field and no [1] is the
-   * options table (then its other keys are misspelt options); any other
-   * table, {n = 0} from table.pack() included, is an iterable. */
-  if (last >= 3 && lua_istable(L, last)) {
-    int list = lua_rawgeti(L, last, 1) != LUA_TNIL;
-    lua_pushliteral(L, "timeout");
-    int opts = lua_rawget(L, last) != LUA_TNIL;
-    lua_pushliteral(L, "chunksize");
-    opts = lua_rawget(L, last) != LUA_TNIL || opts;
-    lua_pop(L, 3);
-    if (opts && !list) {
-      static const char *const known[] = {"timeout", "chunksize", NULL};
-      lfb_check_options(L, last, known);
-      if (lua_getfield(L, last, "timeout") != LUA_TNIL) {
-        luaL_argcheck(L, lua_isnumber(L, -1), last,
-                      "'timeout' must be a number");
-        timeout = (double)lua_tonumber(L, -1);
-        luaL_argcheck(L, timeout >= 0, last, "timeout must be non-negative");
-      }
-      lua_pop(L, 1);
-      if (lua_getfield(L, last, "chunksize") != LUA_TNIL) {
-        luaL_argcheck(L, lfb_getint(L, -1, &chunksize), last,
-                      "'chunksize' must be an integer");
-        luaL_argcheck(L, chunksize >= 1, last, "'chunksize' must be at least 1");
-      }
-      lua_pop(L, 1);
-      last--;
-    }
-  }
+  mapopts o;
+  read_options(L, &o);
   double start = lf_now();
-  int niter = last - 2;
+  int niter = o.last - 2;
   luaL_argcheck(L, niter >= 1, 3, "at least one iterable expected");
   luaL_argcheck(L, lua_checkstack(L, niter + LUA_MINSTACK), 3,
                 "too many iterables");
@@ -250,8 +269,8 @@ int lfb_map_on(lua_State *L, const lfb_submitter *s) {
   luaL_setmetatable(L, LFB_MAPITER);
   int itidx = lua_gettop(L);
   it->n = (size_t)n;
-  it->chunksize = (size_t)chunksize;
-  it->deadline = timeout >= 0 ? start + timeout : -1;
+  it->chunksize = (size_t)o.chunksize;
+  it->deadline = o.timeout >= 0 ? start + o.timeout : -1;
   it->start = start;
   size_t nchunks = ((size_t)n + it->chunksize - 1) / it->chunksize;
   it->chunks = calloc(nchunks ? nchunks : 1, sizeof *it->chunks);
@@ -259,40 +278,12 @@ int lfb_map_on(lua_State *L, const lfb_submitter *s) {
   it->nchunks = nchunks;
   it->finished = 0;
   for (size_t c = 0; c < nchunks; c++) {
-    size_t first = c * it->chunksize + 1;
-    size_t k = it->n - (first - 1) < it->chunksize ? it->n - (first - 1)
-                                                    : it->chunksize;
-    lfb_enc e;
-    lfb_enc_init(&e, L);
-    e.handles_ok = s->handles_ok;
-    lfb_enc_u32(&e, (uint32_t)k);
-    e.argno = 1;
-    int rc = lfb_enc_value(&e, L, 2);
-    for (size_t i = first; i < first + k && rc == 0; i++) {
-      lfb_enc_u32(&e, (uint32_t)niter);
-      for (int j = 0; j < niter && rc == 0; j++) {
-        lua_rawgeti(L, base + 1 + j, (lua_Integer)i);
-        e.argno = j + 2;
-        rc = lfb_enc_value(&e, L, -1);
-        lua_pop(L, 1);
-      }
-    }
-    if (rc != 0) {
-      lfb_enc_free(&e, L); /* the message survives in e.err */
-      lfb_enc_pusherror(&e, L);
-      release(it, 1);
-      return lua_error(L);
-    }
-    lf_future *f = lfb_enc_finish_task(&e, L);
-    if (f == NULL) {
-      release(it, 1);
-      return luaL_error(L, "not enough memory");
-    }
-    rc = s->submit(s->pool, f);
+    lf_future *f = encode_chunk(L, it, c, base, niter, ops->handles_ok);
+    int rc = ops->submit(pool, f);
     if (rc != 0) {
       lf_future_unref(f);
       release(it, 1);
-      return s->error(L, s->pool, rc);
+      return lfb_exec_refused(L, ops, pool, rc);
     }
     it->chunks[c] = f;
   }

@@ -8,7 +8,6 @@
  * afterwards are dropped. It is created before any executor, so during
  * lua_close it is finalised after them.
  */
-#include <stdlib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,8 +121,6 @@ static const luaL_Reg funcs[] = {
     {NULL, NULL},
 };
 
-extern const char lfb_PROXIES[];
-
 int luaopen_concurrent_futures(lua_State *L) {
   lfb_ctx_push(L);
   lua_pop(L, 1);
@@ -136,13 +133,13 @@ int luaopen_concurrent_futures(lua_State *L) {
   lua_rawsetp(L, LUA_REGISTRYINDEX, lfb_NAMES);
   lua_newtable(L);
   lfb_setfuncs(L, funcs);
-  lua_pushliteral(L, "luafutures 0.1");
+  lua_pushliteral(L, LUAFUTURES_VERSION);
   lua_setfield(L, -2, "_VERSION");
   lfb_open_errors(L);
   lfb_open_future(L);
   lfb_open_wait(L);
-  lfb_open_executor(L);
+  lfb_open_threadpool(L);
+  lfb_open_processpool(L);
   lfb_open_map(L);
-  lfb_open_process(L);
   return 1;
 }

@@ -14,7 +14,9 @@
 
 #define OPENER "luafutures.mpi_open" /* bindings/mpi.c puts it there */
 
-int luaopen_concurrent_futures_mpi(lua_State *L) {
+/* Visible: the rest of the build hides what the header does not name. */
+__attribute__((visibility("default"))) int luaopen_concurrent_futures_mpi(
+    lua_State *L) {
   lua_getglobal(L, "require");
   lua_pushliteral(L, "concurrent.futures");
   lua_call(L, 1, 0);

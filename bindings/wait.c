@@ -163,98 +163,115 @@ static int unblock(lua_State *L, lfb_ctx *ctx, wbox *b) {
   return lfb_poll(L, ctx);
 }
 
-/* futures.wait(fs, [timeout], [return_when]) or wait(fs, {...}) */
-static int m_wait(lua_State *L) {
-  lfb_ctx *ctx = lfb_ctx_of(L);
-  double timeout = -1;
-  int mode = ALL_COMPLETED;
-  if (lua_istable(L, 2)) {
-    static const char *const known[] = {"timeout", "return_when", NULL};
-    lfb_check_options(L, 2, known);
-    if (lua_getfield(L, 2, "timeout") != LUA_TNIL) {
-      luaL_argcheck(L, lua_isnumber(L, -1), 2,
-                    "'timeout' must be a number");
-      timeout = (double)lua_tonumber(L, -1);
-      luaL_argcheck(L, timeout >= 0, 2, "timeout must be non-negative");
-    }
-    if (lua_getfield(L, 2, "return_when") != LUA_TNIL) {
-      const char *w = lua_tostring(L, -1);
-      for (mode = 0; w && modes[mode] && strcmp(modes[mode], w) != 0; mode++) {}
-      if (w == NULL || modes[mode] == NULL)
-        luaL_argerror(L, 2, lua_pushfstring(L, "invalid return_when '%s'",
-                                            luaL_tolstring(L, -1, NULL)));
-    }
-  } else {
-    timeout = lfb_opt_timeout(L, 2, "wait");
-    mode = luaL_checkoption(L, 3, "ALL_COMPLETED", modes);
+/* wait's arguments after fs: ([timeout], [return_when]) or {...}. */
+static void wait_args(lua_State *L, double *timeout, int *mode) {
+  *timeout = -1;
+  *mode = ALL_COMPLETED;
+  if (!lua_istable(L, 2)) {
+    *timeout = lfb_opt_timeout(L, 2, "wait");
+    *mode = luaL_checkoption(L, 3, "ALL_COMPLETED", modes);
+    return;
   }
-  lua_settop(L, 1);
-  int n = collect(L, 1, "wait"); /* fs list */
-  lfb_poll(L, ctx);
-  wbox *b = wbox_new(L); /* fs list box */
-  b->deadline = timeout >= 0 ? lf_now() + timeout : -1;
-  int pending = 0, failed = 0;
-  lf_future *last = NULL;
-  for (int i = 1; i <= n; i++) {
-    lua_rawgeti(L, 2, i);
-    lf_future *f = ((lfb_future *)lua_touserdata(L, -1))->f;
-    lua_pop(L, 1);
-    if (lf_future_done(f)) {
-      int fl = 0;
-      lf_future_result(f, &fl);
-      failed |= fl;
-    } else {
-      if (lf_waiter_watch(b->w, f) != 0) return luaL_error(L, "not enough memory");
-      pending++;
-      last = f;
-    }
+  static const char *const known[] = {"timeout", "return_when", NULL};
+  lfb_check_options(L, 2, known);
+  if (lua_getfield(L, 2, "timeout") != LUA_TNIL) {
+    luaL_argcheck(L, lua_isnumber(L, -1), 2, "'timeout' must be a number");
+    *timeout = (double)lua_tonumber(L, -1);
+    luaL_argcheck(L, *timeout >= 0, 2, "timeout must be non-negative");
   }
-  int done_count = n - pending;
-  char why[400];
-  int rc = 0;
-  while (pending > 0) {
-    if (mode == FIRST_COMPLETED && done_count > 0) break;
-    if (mode == FIRST_EXCEPTION && failed) break;
+  if (lua_getfield(L, 2, "return_when") != LUA_TNIL) {
+    const char *w = NULL;
+    if (lua_type(L, -1) == LUA_TSTRING) w = lfb_optstring(L, 2, "return_when");
+    int m = 0;
+    while (w && modes[m] && strcmp(modes[m], w) != 0) m++;
+    if (w == NULL || modes[m] == NULL)
+      luaL_argerror(L, 2, lua_pushfstring(L, "invalid return_when '%s'",
+                                          luaL_tolstring(L, -1, NULL)));
+    *mode = m;
+  }
+  lua_pop(L, 2);
+}
+
+/* The future at index i of the list at 2. */
+static lf_future *nth(lua_State *L, int i) {
+  lua_rawgeti(L, 2, i);
+  lf_future *f = ((lfb_future *)lua_touserdata(L, -1))->f;
+  lua_pop(L, 1);
+  return f;
+}
+
+/* What a wait has seen so far. */
+typedef struct wstate {
+  int n, pending, done, failed, mode;
+  lf_future *last; /* an unfinished one, for a wait for all */
+} wstate;
+
+static void saw_done(wstate *ws, lf_future *f) {
+  int fl = 0;
+  lf_future_result(f, &fl);
+  ws->failed |= fl;
+  ws->done++;
+}
+
+/* Blocks until the wait is satisfied; 0, LF_ETIMEDOUT or LF_EDEADLK. */
+static int wait_loop(lua_State *L, lfb_ctx *ctx, wbox *b, wstate *ws,
+                     char *why, size_t len) {
+  while (ws->pending > 0) {
+    if (ws->mode == FIRST_COMPLETED && ws->done > 0) break;
+    if (ws->mode == FIRST_EXCEPTION && ws->failed) break;
     /* A wait for all is doomed by any one future that can never finish:
      * checking one at a time finds it once the others are done. A wait
      * that may end at the first completion (or failure) is doomed only if
      * none of its futures can finish. */
-    dset d = {.n = 0, .all = mode == ALL_COMPLETED};
+    dset d = {.n = 0, .all = ws->mode == ALL_COMPLETED};
     if (checkable(b) && d.all) {
-      dset_add(&d, last);
+      dset_add(&d, ws->last);
     } else if (checkable(b)) {
-      for (int i = 1; i <= n && d.n <= MAXSET; i++) {
-        lua_rawgeti(L, 2, i);
-        dset_add(&d, ((lfb_future *)lua_touserdata(L, -1))->f);
-        lua_pop(L, 1);
-      }
+      for (int i = 1; i <= ws->n && d.n <= MAXSET; i++) dset_add(&d, nth(L, i));
     }
-    rc = block(L, ctx, b, &d, why, sizeof why);
-    if (rc != 0) break;
+    int rc = block(L, ctx, b, &d, why, len);
+    if (rc != 0) return rc;
     for (lf_future *f; (f = lf_waiter_pop(b->w)) != NULL; lf_future_unref(f)) {
-      int fl = 0;
-      lf_future_result(f, &fl);
-      failed |= fl;
-      pending--;
-      done_count++;
-      if (f == last) last = NULL;
+      saw_done(ws, f);
+      ws->pending--;
+      if (f == ws->last) ws->last = NULL;
     }
-    if (last == NULL && pending > 0) { /* pick any unfinished one */
-      for (int i = 1; i <= n && last == NULL; i++) {
-        lua_rawgeti(L, 2, i);
-        lf_future *f = ((lfb_future *)lua_touserdata(L, -1))->f;
-        lua_pop(L, 1);
-        if (!lf_future_done(f)) last = f;
-      }
+    for (int i = 1; i <= ws->n && ws->last == NULL && ws->pending > 0; i++)
+      if (!lf_future_done(nth(L, i))) ws->last = nth(L, i);
+  }
+  return 0;
+}
+
+/* futures.wait(fs, [timeout], [return_when]) or wait(fs, {...}) */
+static int m_wait(lua_State *L) {
+  lfb_ctx *ctx = lfb_ctx_of(L);
+  double timeout;
+  wstate ws = {0};
+  wait_args(L, &timeout, &ws.mode);
+  lua_settop(L, 1);
+  ws.n = collect(L, 1, "wait"); /* fs list */
+  lfb_poll(L, ctx);
+  wbox *b = wbox_new(L); /* fs list box */
+  b->deadline = timeout >= 0 ? lf_now() + timeout : -1;
+  for (int i = 1; i <= ws.n; i++) {
+    lf_future *f = nth(L, i);
+    if (lf_future_done(f)) {
+      saw_done(&ws, f);
+    } else {
+      if (lf_waiter_watch(b->w, f) != 0) return luaL_error(L, "not enough memory");
+      ws.pending++;
+      ws.last = f;
     }
   }
+  char why[400];
+  int rc = wait_loop(L, ctx, b, &ws, why, sizeof why);
   unblock(L, ctx, b);
   wbox_release(b);
   if (rc == LF_EDEADLK) return lfb_raise(L, "DeadlockError", "%s", why);
   lua_newtable(L);
   lua_newtable(L); /* fs list box done not_done */
   int nd = 0, nn = 0;
-  for (int i = 1; i <= n; i++) {
+  for (int i = 1; i <= ws.n; i++) {
     lua_rawgeti(L, 2, i);
     int d = lf_future_done(((lfb_future *)lua_touserdata(L, -1))->f);
     lua_rawseti(L, d ? 4 : 5, d ? ++nd : ++nn);

@@ -73,10 +73,15 @@ static inline lf_obj **lf_payload_objs(const lf_payload *p) {
 lf_payload *lf_payload_new(const void *data, size_t len, lf_obj *const *objs,
                            uint32_t nobjs, uint32_t flags);
 /* NULL too when len >= 4 GiB or nobjs >= 65536. */
-void lf_payload_free(lf_payload *p); /* NULL is ignored */
-/* The outcome of a task for which no payload could be allocated: static,
- * empty, ignored by lf_payload_free; a host reads it as out of memory. */
-extern lf_payload lf_payload_nomem;
+void lf_payload_free(lf_payload *p); /* NULL and lf_payload_oom() ignored */
+
+/* The outcome of a task that could not run or report for want of memory: a
+ * static, empty payload that is never freed, so it can always be had. A
+ * future finished with a NULL result gets it (as failed); a host decodes
+ * it as its own out-of-memory error (the Lua module: a task that raised
+ * "not enough memory"). Hosts that finish futures themselves, and the
+ * process pool, use it where their result cannot be allocated. */
+lf_payload *lf_payload_oom(void);
 
 /* ---- clock -------------------------------------------------------------- */
 

@@ -13,7 +13,7 @@
  *
  * A worker that dies without saying goodbye, or breaks the protocol in any
  * way, breaks the pool: every queued and running future fails with the
- * host's `broken` payload (lf_payload_nomem when it returns NULL), the
+ * host's `broken` payload (lf_payload_oom() when it returns NULL), the
  * other workers are killed, and later submits get LF_EBROKEN; the cause and
  * a detail naming the worker say why. Every worker process is reaped, and
  * never with a blocking wait under a lock. A frame above
@@ -56,7 +56,7 @@ typedef struct lf_proc_hooks {
   /* The error payload that fails a future of a broken pool: `cause` (0:
    * there was no memory for the future's own result) and the detail of
    * lf_procpool_detail. Called with no runtime lock held, on any thread;
-   * NULL makes the future fail with lf_payload_nomem. */
+   * NULL makes the future fail with lf_payload_oom(). */
   lf_payload *(*broken)(void *ud, int cause, const char *detail);
   /* Called once when the pool is destroyed (may be NULL). */
   void (*release)(void *ud);

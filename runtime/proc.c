@@ -15,7 +15,7 @@
  * a worker still holding a task, a worker gone without a goodbye. The pool
  * breaks with a cause and a detail naming the worker (lf_procpool_detail);
  * every queued and running future fails with the host's `broken` payload
- * (or, with no memory for it, lf_payload_nomem): none is left pending.
+ * (or, with no memory for it, lf_payload_oom()): none is left pending.
  *
  * Threads. Submitters queue futures, start workers and send tasks while
  * the window has room (with a LF__TP_FUNNELED transport they only wake the
@@ -103,7 +103,7 @@ static int funneled(lf_procpool *p) {
 static lf_payload *broken_payload(lf_procpool *p, int nomem) {
   lf_payload *res = nomem ? p->hooks.broken(p->ud, 0, "")
                           : p->hooks.broken(p->ud, p->cause, p->detail);
-  return res ? res : &lf_payload_nomem;
+  return res ? res : lf_payload_oom();
 }
 
 /* Collects a completion (res NULL: the broken payload); takes the caller's
@@ -376,6 +376,15 @@ static void housekeeping_locked(lf_procpool *p) {
     p->qopen = 0;
   }
   if (p->status == LF_POOL_BROKEN) return;
+  /* Every worker left, none of the tasks sent waits in the shared queue,
+   * yet some are unanswered: a goodbye lied about what it received. */
+  if ((p->tp->ops->caps & LF__TP_ANY) && p->ids.nout > 0 &&
+      p->nw == p->nleaving && p->tp->ops->all_taken(p->tp) == 1) {
+    break_locked(p, LF_PROC_PROTOCOL,
+                 "%zu task%s taken by workers that left without answering",
+                 p->ids.nout, p->ids.nout == 1 ? "" : "s");
+    return;
+  }
   size_t work = p->q.len + p->ids.nout;
   size_t want = work < p->max ? work : p->max;
   while (p->naccepting < want && p->nw - p->nleaving < p->max) {

@@ -75,6 +75,10 @@ typedef struct lf__tp_ops {
                size_t whylen);
   /* Whether a send may be made now (no earlier message is held back). */
   int (*can_send)(lf__tp *t);
+  /* LF__TP_ANY: 1 when every task sent has been taken by some worker (none
+   * is held back or waits in the shared queue), 0 when not, -1 when the
+   * transport cannot tell. */
+  int (*all_taken)(lf__tp *t);
   /* Sends task `id` to `to` (NULL: any, with LF__TP_ANY). Takes `task`
    * whatever it returns: 0 sent or held back to go first when there is
    * room (can_send says which), negative LF_E* when it cannot be sent. */

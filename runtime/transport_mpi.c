@@ -181,6 +181,7 @@ static int t_start(lf__tp *tp, void *cookie, lf__tw **out, long *num,
 }
 
 static int t_can_send(lf__tp *tp) { return 1; }
+static int t_all_taken(lf__tp *tp) { return -1; } /* no shared queue */
 
 static int t_send(lf__tp *tp, lf__tw *to, uint32_t id, lf_payload *task) {
   mt *t = (mt *)tp;
@@ -294,8 +295,9 @@ static void t_close(lf__tp *tp) {
 }
 
 static const lf__tp_ops mpi_ops = {
-    "mpi",   LF__TP_FUNNELED, t_start, t_can_send, t_send, t_close_queue,
-    t_kill,  t_arm,           t_wait,  t_wake,     t_collect, t_close};
+    "mpi",         LF__TP_FUNNELED, t_start, t_can_send, t_all_taken,
+    t_send,        t_close_queue,   t_kill,  t_arm,      t_wait,
+    t_wake,        t_collect,       t_close};
 
 lf__tp *lf__tp_mpi_open(const lf__tp_config *cfg, int *err) {
   mt *t = calloc(1, sizeof *t);

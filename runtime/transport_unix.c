@@ -35,7 +35,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/sockios.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -145,6 +147,15 @@ static void drop_held(utp *t) {
 static int u_can_send(lf__tp *tp) {
   utp *t = (utp *)tp;
   return !t->held && t->qfd[0] >= 0;
+}
+
+/* The queue's unread bytes (SIOCOUTQ) drop as workers take messages. */
+static int u_all_taken(lf__tp *tp) {
+  utp *t = (utp *)tp;
+  int n;
+  if (t->held) return 0;
+  if (t->qfd[0] < 0 || ioctl(t->qfd[0], SIOCOUTQ, &n) != 0) return -1;
+  return n == 0;
 }
 
 static int u_send(lf__tp *tp, lf__tw *to, uint32_t id, lf_payload *task) {
@@ -435,8 +446,9 @@ static void u_close(lf__tp *tp) {
 }
 
 static const lf__tp_ops unix_ops = {
-    "unix",     LF__TP_ANY, u_start, u_can_send, u_send, u_close_queue,
-    u_kill,     u_arm,      u_wait,  u_wake,     u_collect, u_close};
+    "unix", LF__TP_ANY, u_start,   u_can_send, u_all_taken, u_send,
+    u_close_queue,      u_kill,    u_arm,      u_wait,      u_wake,
+    u_collect,          u_close};
 
 lf__tp *lf__tp_unix_new(const lf__tp_config *cfg, int *err) {
   utp *t = lf__calloc(1, sizeof *t);

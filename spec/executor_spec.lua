@@ -106,6 +106,31 @@ describe("ThreadPoolExecutor", function()
     ]], "^luafutures: exception in initializer of 'ThreadPoolExecutor%-%d+_0': [^\n]*:%d+: no\nstack traceback:\n")
   end)
 
+  it("breaks with a true message when a worker state cannot be built", function()
+    -- Every worker state copies package.path: a 256 MiB one under a
+    -- 700 MB address-space limit fits the caller (its string and the
+    -- pool's copy) but not a third copy in the worker.
+    if not support.children_ok or (os.getenv("LD_PRELOAD") or ""):find("lib[at]san") then
+      pending("limits a child's address space: not under a sanitizer")
+      return
+    end
+    local out, err = support.run_script([[
+      local futures = require "concurrent.futures"
+      package.path = string.rep("x", 2^28)
+      collectgarbage() collectgarbage()
+      local ex <close> = futures.ThreadPoolExecutor(1)
+      local ok, e = pcall(function() return ex:submit(function() return 1 end):result() end)
+      package.path = ""
+      print(ok, futures.BrokenThreadPool:is(e), tostring(e))
+      ok, e = pcall(ex.submit, ex, print)
+      print(ok, tostring(e))
+    ]], "ulimit -v 700000;")
+    local broken = "BrokenThreadPool: not enough memory to start a worker state, " ..
+      "the thread pool is not usable anymore"
+    assert.equal(("false\ttrue\t%s\nfalse\t%s\n"):format(broken, broken), out)
+    assert.equal("", err)
+  end)
+
   it("runs CPU-bound tasks in parallel", function()
     local function work(n)
       local s = 0

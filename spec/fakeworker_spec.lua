@@ -45,6 +45,7 @@ describe("a worker that breaks the protocol", function()
     {"truncated", "broke the protocol.*%(worker %d+ sent a truncated message%)$"},
     {"unknown_id", "broke the protocol.*%(worker %d+ answered task %d+, which it was not given%)$"},
     {"bye_holding", "broke the protocol.*%(worker %d+ said goodbye holding 1 unanswered task%)$"},
+    {"bye_lying", "broke the protocol.*%(%d tasks? taken by workers that left without answering%)$"},
     {"exit99", "terminated abruptly.*%(worker %d+ exited with status 99%)$"},
     {"signal", "terminated abruptly.*%(worker %d+ was killed by signal 9%)$"},
   }

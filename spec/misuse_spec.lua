@@ -55,6 +55,13 @@ describe("misuse", function()
     {function() futures.as_completed({"x"}) end, "bad argument #1 to 'as_completed' (Future expected at index 1, got string)"},
     {function() futures.sleep(-1) end, "bad argument #1 to 'sleep' (non-negative number expected)"},
     {function() f.result(ex) end, "bad argument #1 to 'result' (Future expected, got ThreadPoolExecutor)"},
+    -- C would cut these strings at the zero byte and use what is left
+    {function() futures.ProcessPoolExecutor{start_method = "fork\0x"} end, "bad argument #1 to 'ProcessPoolExecutor' ('start_method' contains a zero byte)"},
+    {function() futures.ProcessPoolExecutor{worker = "/bin/true\0junk"} end, "bad argument #1 to 'ProcessPoolExecutor' ('worker' contains a zero byte)"},
+    {function() futures.ProcessPoolExecutor{start_method = 1} end, "bad argument #1 to 'ProcessPoolExecutor' ('start_method' must be a string)"},
+    {function() futures.ThreadPoolExecutor{thread_name_prefix = "w\0x"} end, "bad argument #1 to 'ThreadPoolExecutor' ('thread_name_prefix' contains a zero byte)"},
+    {function() futures.wait({f}, {return_when = "ALL_COMPLETED\0x"}) end, "bad argument #2 to 'wait' ('return_when' contains a zero byte)"},
+    {function() ex:shutdown{["wait\0x"] = true} end, "bad argument #1 to 'shutdown' (option name contains a zero byte)"},
   }
 
   for _, case in ipairs(cases) do

@@ -479,6 +479,10 @@ describe("ProcessPoolExecutor", function()
     assert.matches("'/nonexistent/luafutures%-worker': No such file or directory", err.message)
     err = support.error_of(futures.ProcessPoolExecutor, {worker = "README.md"})
     assert.matches("Permission denied", err.message)
+    -- a directory is searchable (access X_OK says yes) but cannot be run
+    err = support.error_of(futures.ProcessPoolExecutor, {worker = "spec"})
+    assert.is_true(futures.RuntimeError:is(err))
+    assert.matches("'spec': Is a directory", err.message)
     -- fork needs no executable
     local ex <close> = futures.ProcessPoolExecutor{worker = "/nonexistent", start_method = "fork", max_workers = 1}
     assert.equal(2, ex:submit(function() return 2 end):result())

@@ -8,6 +8,7 @@
  *   truncated   sends a header and part of its body, then exits 0
  *   unknown_id  answers a task id it was never given
  *   bye_holding says goodbye (honestly: one task received) and exits 0
+ *   bye_lying   says goodbye claiming it received nothing, and exits 0
  *   linger      answers every task with an empty payload; after its
  *               goodbye closes its channels and stays alive until the gate
  *               file exists (at most 20 s)
@@ -112,6 +113,10 @@ static void misbehave(const char *m, uint32_t id) {
   if (strcmp(m, "unknown_id") == 0) {
     reply_bytes(id + 1000, "", 0);
     return;
+  }
+  if (strcmp(m, "bye_lying") == 0) {
+    lf__wire_say(LF_PROC_CFD, LF__K_BYE, 0);
+    _exit(0);
   }
   if (strcmp(m, "bye_holding") == 0) {
     lf_proc_child_bye(LF_PROC_CFD);

@@ -99,6 +99,7 @@ static int mt_start(lf__tp *tp, void *cookie, lf__tw **out, long *num,
 }
 
 static int mt_can_send(lf__tp *tp) { return 1; }
+static int mt_all_taken(lf__tp *tp) { return -1; } /* no shared queue */
 
 static int mt_send(lf__tp *tp, lf__tw *to, uint32_t id, lf_payload *task) {
   mt *t = (mt *)tp;
@@ -193,7 +194,7 @@ static void mt_close(lf__tp *tp) {
 }
 
 static const lf__tp_ops mt_ops = {
-    "mailbox", LF__TP_FUNNELED, mt_start, mt_can_send, mt_send,
+    "mailbox", LF__TP_FUNNELED, mt_start, mt_can_send, mt_all_taken, mt_send,
     mt_close_queue, mt_kill, mt_arm, mt_wait, mt_wake, mt_collect, mt_close};
 
 lf__tp *mailbox_open(const lf__tp_config *cfg, int *err) {

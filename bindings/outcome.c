@@ -1,0 +1,140 @@
+/*
+ * outcome.c -- the one place that knows how a finished task is laid out.
+ *
+ * A result payload is a u32 count of outcomes, then each outcome: a u8
+ * ok flag, then either a u32 count n and n values, or the error value and
+ * its traceback (a string, or nil). A thread or process worker writes one
+ * outcome per call of its task (a map chunk has several), set_result and
+ * set_exception write one, and a broken pool's error is one failed outcome
+ * standing for every call. Futures, map iterators and tostring read them
+ * only through the functions below, so the layout can change here alone.
+ *
+ * Every value of an outcome is encoded with a reference cache of its own:
+ * a value that cannot be transferred fails its own call, not its
+ * neighbours. No lock and no state of this file's own.
+ */
+#include <limits.h>
+#include <string.h>
+
+#include "lfb.h"
+
+void lfb_checkstack(lua_State *L, size_t n, const char *what) {
+  /* n comes from a payload: a count near INT_MAX must not wrap the sum. */
+  if (n > (size_t)(INT_MAX - LUA_MINSTACK) ||
+      !lua_checkstack(L, (int)n + LUA_MINSTACK))
+    luaL_error(L, "stack overflow (%s)", what);
+}
+
+/* ---- writing -------------------------------------------------------------- */
+
+/* Forgets what an outcome begun at len / nobjs appended. */
+static void rollback(lfb_enc *e, size_t len, uint32_t nobjs) {
+  while (e->nobjs > nobjs) lf_obj_unref(e->objs[--e->nobjs]);
+  e->len = len;
+}
+
+int lfb_outcome_values(lfb_enc *e, lua_State *L, int first, int n) {
+  size_t len = e->len;
+  uint32_t nobjs = e->nobjs;
+  lfb_enc_u8(e, 1);
+  lfb_enc_u32(e, (uint32_t)n);
+  lfb_enc_reset_refs(e, L);
+  e->what = "result";
+  for (int i = 0; i < n; i++) {
+    e->argno = i + 1;
+    if (lfb_enc_value(e, L, first + i) != 0) {
+      rollback(e, len, nobjs);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* tb 0: no traceback, written as an encoded nil (this file knows no tag). */
+int lfb_outcome_try_error(lfb_enc *e, lua_State *L, int err, int tb) {
+  int top = lua_gettop(L);
+  err = lua_absindex(L, err);
+  if (tb == 0) {
+    lua_pushnil(L);
+    tb = top + 1;
+  }
+  tb = lua_absindex(L, tb);
+  size_t len = e->len;
+  uint32_t nobjs = e->nobjs;
+  lfb_enc_u8(e, 0);
+  lfb_enc_reset_refs(e, L);
+  e->what = "error value";
+  e->argno = 0;
+  int rc = lfb_enc_value(e, L, err);
+  if (rc == 0) rc = lfb_enc_value(e, L, tb);
+  if (rc != 0) rollback(e, len, nobjs);
+  lua_settop(L, top);
+  return rc;
+}
+
+void lfb_outcome_error(lfb_enc *e, lua_State *L, int err, int tb) {
+  int top = lua_gettop(L);
+  if (tb != 0) tb = lua_absindex(L, tb);
+  e->err[0] = '\0';
+  if (lfb_outcome_try_error(e, L, err, tb) != 0) {
+    /* An error value that cannot be copied is replaced by the
+     * TransferError that says why: the call still fails, visibly. */
+    lfb_enc_pusherror(e, L);
+    e->err[0] = '\0';
+    lfb_outcome_try_error(e, L, top + 1, tb);
+  }
+  lua_settop(L, top);
+}
+
+lf_payload *lfb_outcome_canned(lua_State *L, const char *type,
+                               const char *message) {
+  LFB_STACK_BEGIN(L);
+  lfb_pusherror(L, type, "%s", message);
+  int err = lua_gettop(L);
+  lfb_enc e;
+  lfb_enc_init(&e, L);
+  e.handles_ok = 0; /* it may be read in any process */
+  lfb_enc_u32(&e, 1);
+  lfb_outcome_error(&e, L, err, 0);
+  lf_payload *p = lfb_enc_finish(&e, L);
+  lua_settop(L, err - 1);
+  LFB_STACK_CHECK(L, 0);
+  return p;
+}
+
+lf_payload *lfb_outcome_copy(const lf_payload *canned) {
+  if (canned == NULL) return NULL;
+  return lf_payload_new(canned->data, canned->len, NULL, 0, canned->flags);
+}
+
+/* ---- reading -------------------------------------------------------------- */
+
+uint32_t lfb_outcome_open(lfb_dec *d, const lf_payload *p) {
+  lfb_dec_init(d, p);
+  return lfb_dec_u32(d);
+}
+
+int lfb_outcome_push(lua_State *L, lfb_dec *d, int with_tb, int *ok) {
+  *ok = (int)lfb_dec_u8(d);
+  if (!*ok) {
+    lfb_dec_value(d, L);
+    if (!with_tb) {
+      lfb_dec_skip(d);
+      return 1;
+    }
+    lfb_dec_value(d, L);
+    return 2;
+  }
+  uint32_t n = lfb_dec_u32(d);
+  lfb_checkstack(L, n, "too many results");
+  for (uint32_t i = 0; i < n; i++) lfb_dec_value(d, L);
+  return (int)n;
+}
+
+const char *lfb_outcome_describe(const lf_payload *p, int *ok) {
+  lfb_dec d;
+  lfb_outcome_open(&d, p);
+  *ok = (int)lfb_dec_u8(&d);
+  if (*ok && lfb_dec_u32(&d) == 0) return "nil";
+  return lfb_dec_peek_type(&d);
+}
