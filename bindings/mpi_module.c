@@ -10,13 +10,20 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#ifndef LFB_NO_MPI
 #include "../runtime/lf_mpi.h"
+#endif
 
 #define OPENER "luafutures.mpi_open" /* bindings/mpi.c puts it there */
 
 /* Visible: the rest of the build hides what the header does not name. */
 __attribute__((visibility("default"))) int luaopen_concurrent_futures_mpi(
     lua_State *L) {
+#ifdef LFB_NO_MPI /* the stub a build without mpicc installs */
+  return luaL_error(L, "concurrent.futures.mpi: luafutures was built "
+                       "without MPI (install Open MPI: apt-get install "
+                       "openmpi-bin libopenmpi-dev, then rebuild)");
+#else
   lua_getglobal(L, "require");
   lua_pushliteral(L, "concurrent.futures");
   lua_call(L, 1, 0);
@@ -27,4 +34,5 @@ __attribute__((visibility("default"))) int luaopen_concurrent_futures_mpi(
   lua_pushlightuserdata(L, (void *)lf_mpi_transport());
   lua_call(L, 1, 1);
   return 1;
+#endif
 }

@@ -133,14 +133,16 @@ static void hello(lua_State *L, served *s, lf_payload *h) {
     const char *path = lua_tostring(L, -5), *cpath = lua_tostring(L, -4);
     lfb_wconf c = {worker_name, NULL, path ? path : "", cpath ? cpath : "",
                    init};
-    int why = 0;
+    int why = LFB_W_NOMEM;
     s->W = ib && !init ? NULL : lfb_worker_new(&c, &why);
     lf_payload_free(init);
     ok = s->W != NULL;
+    if (why == LFB_W_INITFAILED) lua_pushnil(L); /* worker.c said why */
   }
-  if (!ok) fprintf(stderr, "luafutures: %s: %s\n", worker_name,
-                   lua_isstring(L, -1) ? lua_tostring(L, -1)
-                                       : "cannot build the pool's worker state");
+  if (!ok && !lua_isnil(L, -1))
+    fprintf(stderr, "luafutures: %s: %s\n", worker_name,
+            lua_isstring(L, -1) ? lua_tostring(L, -1)
+                                : "cannot build the pool's worker state");
   lua_settop(L, 0);
   if (ok) lfb_mpi->reply_ready(s->from, s->pool);
   else lfb_mpi->reply_initfail(s->from, s->pool);
@@ -304,8 +306,9 @@ static int serve_one(lua_State *L, served **list, lf_mpi_msg *m) {
       *list = s;
       hello(L, s, m->data);
       break;
-    case LF_MPI_TASK:
-      if (s) task(L, s, m); /* else a pool that dropped this rank */
+    case LF_MPI_TASK: /* not for a pool that dropped this rank, or whose
+                       * worker state could not be built (it is broken) */
+      if (s && (s->W || s->iso != LUA_NOREF)) task(L, s, m);
       break;
     case LF_MPI_BYE:
       if (s == NULL) break;
