@@ -323,17 +323,46 @@ static int serve_one(lua_State *L, served **list, lf_mpi_msg *m) {
   return 1;
 }
 
+typedef struct service {
+  lua_State *L;
+  served *list;
+  lf_mpi_msg *m; /* the message being handled */
+  int more;
+} service;
+
+static int serve_protected(lua_State *L) {
+  service *sv = lua_touserdata(L, 1);
+  lua_settop(L, 0);
+  sv->more = serve_one(L, &sv->list, sv->m);
+  return 0;
+}
+
+/* The transport's serve function, on its MPI thread: L is ours meanwhile
+ * (its own thread waits in lfb_mpi_serve), but an error must not jump to
+ * a frame of that thread, so each message is handled under lua_pcall. */
+static int serve_cb(void *ud, lf_mpi_msg *m) {
+  service *sv = ud;
+  sv->m = m;
+  lua_pushcfunction(sv->L, serve_protected);
+  lua_pushlightuserdata(sv->L, sv);
+  int ok = lua_pcall(sv->L, 1, 0, 0) == LUA_OK;
+  lf_payload_free(m->data);
+  m->data = NULL;
+  if (!ok) { /* out of memory: say so on this rank, and stop */
+    fprintf(stderr, "luafutures: %s: %s\n", worker_name,
+            lfb_tostring_safe(sv->L, -1));
+    lua_settop(sv->L, 0);
+    return -1;
+  }
+  return sv->more;
+}
+
 void lfb_mpi_serve(lua_State *L) {
   snprintf(worker_name, sizeof worker_name, "MPIWorker-%d@%s", lfb_mpi_rank,
            lfb_mpi_host);
   lua_settop(L, 0);
-  served *list = NULL;
-  for (int more = 1; more;) {
-    lf_mpi_msg m;
-    int rc = lfb_mpi->next(&m, -1);
-    if (rc != 0) luaL_error(L, "not enough memory");
-    more = serve_one(L, &list, &m);
-    lf_payload_free(m.data);
-  }
-  while (list) forget(L, &list, list);
+  service sv = {L, NULL, NULL, 1};
+  int rc = lfb_mpi->serve(serve_cb, &sv);
+  while (sv.list) forget(L, &sv.list, sv.list);
+  if (rc != 0) luaL_error(L, "not enough memory");
 }

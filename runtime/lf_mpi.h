@@ -22,7 +22,9 @@
  *
  * Threads. Every MPI call is made on one thread of the transport's own,
  * which calls MPI_Init_thread(MPI_THREAD_FUNNELED) and, at finalize,
- * MPI_Finalize. Everything in the table may be called from any thread.
+ * MPI_Finalize; a worker rank's serve function runs on it too. Everything
+ * in the table may be called from any thread (but serve's fn, on the MPI
+ * thread, must not call serve or finalize).
  */
 #ifndef LF_MPI_H
 #define LF_MPI_H
@@ -71,9 +73,12 @@ typedef struct lf_mpi {
               size_t hostlen);
   /* The transport for the pool core (lf_mpipool_new). */
   lf__tp *(*open)(const struct lf__tp_config *cfg, int *err);
-  /* The worker's side. next waits at most `timeout` seconds (< 0: no
-   * limit) for the next message: 0, or LF_ETIMEDOUT. */
-  int (*next)(lf_mpi_msg *m, double timeout);
+  /* The worker's side. serve runs fn(ud, m) on the MPI thread for each
+   * message this rank gets as a worker, in order, until fn returns 0 (or
+   * -1: it cannot go on), and blocks the caller meanwhile: a task runs
+   * with no thread between it and its messages. fn owns m->data. 0, or
+   * LF_ENOMEM when fn could not be given a message or returned -1. */
+  int (*serve)(int (*fn)(void *ud, lf_mpi_msg *m), void *ud);
   int (*reply)(int to, uint32_t pool, uint32_t id, lf_payload *result,
                int failed); /* takes result */
   int (*reply_ready)(int to, uint32_t pool);

@@ -1,12 +1,15 @@
 /*
  * mpi_link.c -- the MPI transport's link (lf_mpi.h): the one thread that
- * makes every MPI call of the process, and the worker side's queue.
+ * makes every MPI call of the process, and the worker side.
  *
  * The MPI thread calls MPI_Init_thread(MPI_THREAD_FUNNELED), then loops:
  * it posts what the outbox holds with MPI_Isend, tests the sends still in
  * flight, and takes what has come with MPI_Improbe and MPI_Mrecv, routing
  * each message to the pool it names (transport_mpi.c) or to the worker
- * side's queue. A round that finds nothing sleeps on `cv` with a backoff
+ * side, whose serve function runs on this thread too: a worker rank runs
+ * its tasks here, between two rounds, so no thread stands between a task
+ * and its messages (sends still in flight complete first: a large one
+ * needs this side's progress). A round that finds nothing sleeps on `cv` with a backoff
  * that doubles from 1 us to 1 ms (as mpi4py.futures does), so an idle
  * rank does not spin a core; queuing a message wakes it at once. It talks
  * on its own duplicate of MPI_COMM_WORLD, so a program's own MPI messages
@@ -22,8 +25,9 @@
  * transports; the sends in flight are the MPI thread's alone. The pool
  * core calls its transport with its own pool lock held, so mu nests
  * inside that; the MPI thread takes no other lock, and nothing is called
- * back with mu held. `cv` wakes the MPI thread, `serve_cv` the worker side
- * and callers of init waiting for MPI to start.
+ * back with mu held. `cv` wakes the MPI thread, `serve_cv` the caller of
+ * serve when its function stopped, and callers of init waiting for MPI
+ * to start.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,9 +131,8 @@ static void route_locked(msg *m, int src) {
       free(m);
       return;
     }
-    *W.servetail = m;
+    *W.servetail = m; /* run_served takes it, on this thread */
     W.servetail = &m->next;
-    check(pthread_cond_broadcast(&W.serve_cv), "pthread_cond_broadcast");
   } else if (m->len < HDR) { /* no pool named: each one of src's hears */
     free(m);
     lf__mpi_bad_locked(src, "a message shorter than its header");
@@ -211,6 +214,88 @@ static void release_locked(void) {
     }
 }
 
+/* The worker side's view of m, which it frees: 0, or LF_ENOMEM. */
+static int to_msg(msg *m, lf_mpi_msg *out) {
+  out->kind = m->tag;
+  out->from = m->peer;
+  out->pool = get32(m->buf);
+  out->id = get32(m->buf + 4);
+  out->data = NULL;
+  int rc = 0;
+  if (m->tag == LF_MPI_HELLO || m->tag == LF_MPI_TASK) {
+    out->data = W.h.payload_new(m->buf + HDR, m->len - HDR, NULL, 0,
+                                get32(m->buf + 8));
+    if (out->data == NULL) rc = LF_ENOMEM;
+  }
+  free(m);
+  return rc;
+}
+
+/* Sends still in flight complete before a task runs on this thread: a
+ * large one (rendezvous) needs this side's progress, and its receiver
+ * waits in MPI_Mrecv meanwhile. */
+static void idle_wait(double secs) {
+  LOCK();
+  if (W.out == NULL && !W.stop && !W.abort_code) cond_wait(&W.cv, secs);
+  UNLOCK();
+}
+
+static void flush(void) {
+  LOCK();
+  msg *o = W.out;
+  W.out = NULL;
+  W.outtail = &W.out;
+  UNLOCK();
+  send_all(o);
+}
+
+static void drain_sends(void) {
+  double backoff = BACKOFF_MIN;
+  flush();
+  for (reap_sends(); inflight; reap_sends()) {
+    idle_wait(backoff);
+    backoff = backoff * 2 < BACKOFF_MAX ? backoff * 2 : BACKOFF_MAX;
+  }
+}
+
+/* Hands what came for the worker side to its serve function, here on the
+ * MPI thread (no thread between a task and its messages); returns how
+ * many it handled. What a stop leaves waits for the next serve. */
+static int run_served(void) {
+  LOCK();
+  int (*fn)(void *, lf_mpi_msg *) = W.serve_fn;
+  void *ud = W.serve_ud;
+  msg *list = fn ? W.serve : NULL;
+  if (list) {
+    W.serve = NULL;
+    W.servetail = &W.serve;
+  }
+  UNLOCK();
+  int n = 0, more = 1;
+  while (list && more) {
+    msg *m = list;
+    list = m->next;
+    drain_sends();
+    lf_mpi_msg mm;
+    more = to_msg(m, &mm) == 0 ? fn(ud, &mm) : -1;
+    n++;
+  }
+  if (more == 1) return n;
+  LOCK(); /* stopped: what is left goes back first, the caller is woken */
+  if (list) {
+    msg **tail = &list;
+    while (*tail) tail = &(*tail)->next;
+    *tail = W.serve;
+    if (W.serve == NULL) W.servetail = tail;
+    W.serve = list;
+  }
+  W.serve_fn = NULL;
+  W.serve_rc = more == 0 ? 0 : LF_ENOMEM;
+  check(pthread_cond_broadcast(&W.serve_cv), "pthread_cond_broadcast");
+  UNLOCK();
+  return n;
+}
+
 static int mpi_start(void) {
   int provided = 0, len = 0;
   if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) !=
@@ -225,11 +310,6 @@ static int mpi_start(void) {
   return 0;
 }
 
-static void idle_wait(double secs) {
-  LOCK();
-  if (W.out == NULL && !W.stop && !W.abort_code) cond_wait(&W.cv, secs);
-  UNLOCK();
-}
 
 static void *mpi_main(void *arg) {
   (void)arg;
@@ -254,6 +334,7 @@ static void *mpi_main(void *arg) {
     reap_sends();
     int got = 0;
     while (receive_one()) got++;
+    got += run_served();
     if (stop && o == NULL && inflight == NULL) break;
     if (got || o) {
       backoff = BACKOFF_MIN;
@@ -333,29 +414,14 @@ static long t_dropped(void) {
 
 /* ---- the worker side ------------------------------------------------------------ */
 
-static int t_next(lf_mpi_msg *out, double timeout) {
+static int t_serve(int (*fn)(void *ud, lf_mpi_msg *m), void *ud) {
   LOCK();
-  int timed_out = 0;
-  while (W.serve == NULL && !timed_out) timed_out = cond_wait(&W.serve_cv, timeout);
-  msg *m = W.serve;
-  if (m) {
-    W.serve = m->next;
-    if (W.serve == NULL) W.servetail = &W.serve;
-  }
+  W.serve_fn = fn;
+  W.serve_ud = ud;
+  check(pthread_cond_signal(&W.cv), "pthread_cond_signal");
+  while (W.serve_fn) cond_wait(&W.serve_cv, -1);
+  int rc = W.serve_rc;
   UNLOCK();
-  if (m == NULL) return LF_ETIMEDOUT;
-  out->kind = m->tag;
-  out->from = m->peer;
-  out->pool = get32(m->buf);
-  out->id = get32(m->buf + 4);
-  out->data = NULL;
-  int rc = 0;
-  if (m->tag == LF_MPI_HELLO || m->tag == LF_MPI_TASK) {
-    out->data = W.h.payload_new(m->buf + HDR, m->len - HDR, NULL, 0,
-                                get32(m->buf + 8));
-    if (out->data == NULL) rc = LF_ENOMEM;
-  }
-  free(m);
   return rc;
 }
 
@@ -379,7 +445,7 @@ static int t_bye(int to, uint32_t pool, uint32_t received) {
 
 
 static const lf_mpi table = {
-    LF_MPI_VERSION, t_init,  lf__tp_mpi_open, t_next,     t_reply,
+    LF_MPI_VERSION, t_init,  lf__tp_mpi_open, t_serve,    t_reply,
     t_ready,        t_initfail, t_bye,        t_release,  t_finalize,
     t_abort,        t_dropped};
 

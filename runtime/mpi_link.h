@@ -45,6 +45,9 @@ typedef struct lf__mpilink {
   lf__mpimsg *out, **outtail;     /* to be sent */
   lf__mpimsg *serve, **servetail; /* for the worker side */
   int npools;                     /* transports open */
+  int (*serve_fn)(void *ud, lf_mpi_msg *m); /* the worker side's, or NULL */
+  void *serve_ud;
+  int serve_rc;
   uint32_t next_pool;
   int release, released, stop, abort_code;
   long dropped;

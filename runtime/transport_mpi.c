@@ -295,7 +295,7 @@ static void t_close(lf__tp *tp) {
 }
 
 static const lf__tp_ops mpi_ops = {
-    "mpi",         LF__TP_FUNNELED, t_start, t_can_send, t_all_taken,
+    "mpi", LF__TP_FUNNELED | LF__TP_DEEP, t_start, t_can_send, t_all_taken,
     t_send,        t_close_queue,   t_kill,  t_arm,      t_wait,
     t_wake,        t_collect,       t_close};
 

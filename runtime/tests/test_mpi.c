@@ -69,39 +69,42 @@ static void answer_task(const lf_mpi_msg *m, served *s) {
             0);
 }
 
-static void serve(void) {
-  served s[64];
-  int n = 0;
-  for (;;) {
-    lf_mpi_msg m;
-    ASSERT_EQ(M->next(&m, -1), 0);
-    served *p = find(s, n, m.pool);
-    switch (m.kind) {
-      case LF_MPI_HELLO:
-        ASSERT(n < 64);
-        p = &s[n++];
-        p->pool = m.pool;
-        p->received = 0;
-        snprintf(p->mode, sizeof p->mode, "%.*s", (int)m.data->len,
-                 m.data->data);
-        if (strcmp(p->mode, "fail") == 0) M->reply_initfail(m.from, m.pool);
-        else M->reply_ready(m.from, m.pool);
-        break;
-      case LF_MPI_TASK:
-        ASSERT(p != NULL);
-        p->received++;
-        answer_task(&m, p);
-        break;
-      case LF_MPI_BYE:
-        ASSERT(p != NULL);
-        M->reply_bye(m.from, m.pool, p->received);
-        break;
-      case LF_MPI_DROP: break;
-      case LF_MPI_EXIT: return;
-      default: ASSERT(0);
-    }
-    lf_payload_free(m.data);
+/* The serve function: on the MPI thread, one message at a time. */
+static int serve_one(void *ud, lf_mpi_msg *m) {
+  served *s = ud; /* 64 of them, s[0].received counting the pools */
+  served *p = find(s + 1, (int)s[0].received, m->pool);
+  int more = 1;
+  switch (m->kind) {
+    case LF_MPI_HELLO:
+      ASSERT(s[0].received < 63);
+      p = &s[1 + s[0].received++];
+      p->pool = m->pool;
+      p->received = 0;
+      snprintf(p->mode, sizeof p->mode, "%.*s", (int)m->data->len,
+               m->data->data);
+      if (strcmp(p->mode, "fail") == 0) M->reply_initfail(m->from, m->pool);
+      else M->reply_ready(m->from, m->pool);
+      break;
+    case LF_MPI_TASK:
+      ASSERT(p != NULL);
+      p->received++;
+      answer_task(m, p);
+      break;
+    case LF_MPI_BYE:
+      ASSERT(p != NULL);
+      M->reply_bye(m->from, m->pool, p->received);
+      break;
+    case LF_MPI_DROP: break;
+    case LF_MPI_EXIT: more = 0; break;
+    default: ASSERT(0);
   }
+  lf_payload_free(m->data);
+  return more;
+}
+
+static void serve(void) {
+  static served s[64];
+  ASSERT_EQ(M->serve(serve_one, s), 0);
 }
 
 /* ---- the client --------------------------------------------------------------- */

@@ -96,14 +96,15 @@ describe("MPIPoolExecutor under mpiexec -n 3", function()
     local ex <close> = mpi.MPIPoolExecutor{max_workers = 1}
     local path, open = gate()
     local first = ex:submit(wait_for, path)
+    -- a rank is sent 32 tasks ahead of the one it runs: the 50th waits here
     local rest = {}
-    for i = 1, 10 do rest[i] = ex:submit(function() return i end) end
-    assert.is_true(rest[10]:cancel())
-    assert.is_true(rest[10]:cancelled())
+    for i = 1, 50 do rest[i] = ex:submit(function() return i end) end
+    assert.is_true(rest[50]:cancel())
+    assert.is_true(rest[50]:cancelled())
     open()
     assert.is_true(first:result())
     assert.equal(1, rest[1]:result())
-    assert.equal("CancelledError", error_of(rest[10].result, rest[10]).type)
+    assert.equal("CancelledError", error_of(rest[50].result, rest[50]).type)
   end)
 
   it("shuts down: waits, cancels on request, refuses new work", function()
@@ -113,9 +114,9 @@ describe("MPIPoolExecutor under mpiexec -n 3", function()
     -- sent to its rank (running), so not among what shutdown cancels
     while not first:running() do futures.sleep(0.001) end
     local later = {}
-    for i = 1, 6 do later[i] = ex:submit(function() return i end) end
+    for i = 1, 50 do later[i] = ex:submit(function() return i end) end
     ex:shutdown{wait = false, cancel_futures = true}
-    assert.is_true(later[6]:cancelled())
+    assert.is_true(later[50]:cancelled())
     open()
     ex:shutdown()
     assert.is_true(first:result())
