@@ -304,6 +304,10 @@ bench: all
 bench-check: all
 	bash bench/run.sh --check
 
+# MPIPoolExecutor over 2 worker ranks vs Python's and our process pools
+bench-mpi: all mpi
+	bash bench/mpi.sh
+
 # CPU-bound speedup on 1, 2, 4, ... cpu_count workers; bench/results/scaling.*
 bench-scaling: all
 	LUA="$(LUA)" bash bench/scaling.sh

@@ -152,6 +152,16 @@ describe("concurrent.futures.mpi", function()
     assert.not_equal(0, status)
   end)
 
+  it("runs scripts/mpi_primes.lua on the ranks", function()
+    local out, err, status = mpirun(3, POOL .. "scripts/mpi_primes.lua")
+    assert.equal(0, status, err)
+    assert.equal("", err)
+    assert.equal(table.concat({
+      "112272535095293 is prime: true", "112582705942171 is prime: true",
+      "112272535095293 is prime: true", "115280095190773 is prime: true",
+      "115797848077099 is prime: true", "1099726899285419 is prime: false", ""}, "\n"), out)
+  end)
+
   it("ends the whole job with a non-zero status when a rank is lost", function()
     local path = script [[
       local mpi = require "concurrent.futures.mpi"
