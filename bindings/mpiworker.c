@@ -42,7 +42,7 @@ static int read_hello(lua_State *L) {
   const lf_payload *p = lua_touserdata(L, 1);
   lua_settop(L, 0);
   lfb_dec d;
-  lfb_dec_init(&d, p);
+  lfb_dec_init_remote(&d, p); /* from the client rank */
   for (int i = 0; i < LFB_MPI_HELLO_VALUES; i++) lfb_dec_value(&d, L);
   return LFB_MPI_HELLO_VALUES;
 }
@@ -59,11 +59,11 @@ static void push_iso_opts(lua_State *L) {
   lf_payload *init = lf_payload_new(b, len, NULL, 0, (uint32_t)lua_tointeger(L, 4));
   if (init == NULL) luaL_error(L, "not enough memory");
   lfb_dec d;
-  lfb_dec_init(&d, init);
+  lfb_dec_init_remote(&d, init);
   int base = lua_gettop(L);
   lua_pushnil(L); /* refs */
   d.refs = base + 1;
-  uint32_t n = lfb_dec_u32(&d);
+  uint32_t n = lfb_dec_count(&d, L);
   lfb_checkstack(L, n, "too many 'initargs'");
   for (uint32_t i = 0; i < n; i++) lfb_dec_value(&d, L); /* fn args... */
   lf_payload_free(init); /* a decode error above leaks it: corrupt bytes */
@@ -132,7 +132,7 @@ static void hello(lua_State *L, served *s, lf_payload *h) {
                           : NULL;
     const char *path = lua_tostring(L, -5), *cpath = lua_tostring(L, -4);
     lfb_wconf c = {worker_name, NULL, path ? path : "", cpath ? cpath : "",
-                   init};
+                   init, 1};
     int why = LFB_W_NOMEM;
     s->W = ib && !init ? NULL : lfb_worker_new(&c, &why);
     lf_payload_free(init);

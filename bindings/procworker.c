@@ -29,10 +29,10 @@ static int read_hello(lua_State *L) {
   if (p == NULL) return luaL_error(L, "not enough memory");
   lua_settop(L, 0);
   lfb_dec d;
-  lfb_dec_init(&d, p);
-  for (int i = 0; i < 4; i++) lfb_dec_value(&d, L);
+  lfb_dec_init_remote(&d, p);
+  int rc = lfb_dec_protected(&d, L, 4);
   lf_payload_free(p);
-  return 4;
+  return rc == 0 ? 4 : lua_error(L);
 }
 
 static int make_nomem(lua_State *L) {
@@ -89,7 +89,7 @@ static int setup_from_hello(lua_State *L) {
   lua_settop(L, 0);
   char label[48];
   snprintf(label, sizeof label, "process %ld", (long)getpid());
-  lfb_wconf c = {"MainThread", label, path, cpath, init};
+  lfb_wconf c = {"MainThread", label, path, cpath, init, 1};
   int rc = path && cpath && (ibytes == NULL || init)
                ? lfb_worker_setup(L, &c)
                : LFB_W_NOMEM;

@@ -50,7 +50,7 @@ static void cfg_release(void *ud) {
 
 static void *w_init(void *ud, const char *name) {
   tcfg *cfg = ud;
-  lfb_wconf c = {name, NULL, cfg->path, cfg->cpath, cfg->init};
+  lfb_wconf c = {name, NULL, cfg->path, cfg->cpath, cfg->init, 0};
   int why = 0;
   lua_State *W = lfb_worker_new(&c, &why);
   if (W == NULL) {
