@@ -190,10 +190,12 @@ static int make(lua_State *L, const lfb_exec_ops *ops, lua_Integer max,
     if (c->canned[i] == NULL) return luaL_error(L, "not enough memory");
   }
   encode_hello(L, c, fn, isolate);
+  /* A rank answers a hello after the task it runs for another executor,
+   * however long: no limit unless LUAFUTURES_WORKER_TIMEOUT sets one. */
   const char *wt = getenv("LUAFUTURES_WORKER_TIMEOUT");
+  double answer = wt && strtod(wt, NULL) > 0 ? strtod(wt, NULL) : 1e9;
   lf_proc_config cfg = {(size_t)max, 0, LF_START_SPAWN, "",
-                        c->hello->data, c->hello->len,
-                        wt ? strtod(wt, NULL) : 0};
+                        c->hello->data, c->hello->len, answer};
   int err = 0;
   ex->pool = lf_mpipool_new(lfb_mpi, &cfg, &mpi_hooks, c, &err);
   if (ex->pool == NULL) return luaL_error(L, "not enough memory");

@@ -7,6 +7,10 @@
  * header; an answer from a rank that is not the pool's worker (a pool
  * that broke and dropped it, a stranger) is dropped and counted.
  *
+ * A new worker goes to the free rank that serves the fewest open pools,
+ * so executors used at once spread over the ranks (each rank runs one
+ * task at a time, whichever pool it is for).
+ *
  * A rank cannot be killed (MPI is fail-stop), so `kill` tells it to forget
  * the pool (DROP) and forgets it at once; a goodbye or a failed
  * initializer makes the worker gone too, reported by the next collect
@@ -149,15 +153,27 @@ void lf__mpi_answer_locked(msg *m) {
 
 /* ---- a pool's transport (the client side) ----------------------------------- */
 
+/* The rank for a new worker of t: one that no worker of t holds, and of
+ * those the one that serves the fewest open pools (the lowest first), so
+ * executors used at once spread over the ranks. -1 if none is free. */
+static int pick_rank_locked(mt *t) {
+  int best = -1, best_n = 0;
+  for (int r = 0; r < W.size; r++) {
+    if (r == W.rank || worker_at(t, r)) continue;
+    int n = 0;
+    for (mt *o = pools; o; o = o->next) n += worker_at(o, r) != NULL;
+    if (best < 0 || n < best_n) best = r, best_n = n;
+  }
+  return best;
+}
+
 static int t_start(lf__tp *tp, void *cookie, lf__tw **out, long *num,
                    char *why, size_t whylen) {
   mt *t = (mt *)tp;
   lf__tw *w = calloc(1, sizeof *w);
   if (w == NULL) return LF_ENOMEM;
   LOCK();
-  int rank = -1;
-  for (int r = 0; r < W.size && rank < 0; r++)
-    if (r != W.rank && worker_at(t, r) == NULL) rank = r;
+  int rank = pick_rank_locked(t);
   msg *m = rank < 0 ? NULL
                     : msg_new(rank, LF_MPI_HELLO,
                               (uint32_t[4]){t->id, 0, 0, 0}, t->hello,

@@ -127,6 +127,21 @@ describe("MPIPoolExecutor under mpiexec -n 3", function()
     ex:shutdown() -- idempotent
   end)
 
+  it("shares the ranks between executors, each with its own worker states", function()
+    -- a's one worker and b's first go to different ranks: the one that
+    -- serves fewer executors is chosen
+    local a <close> = mpi.MPIPoolExecutor{max_workers = 1, initializer = function() kind = "a" end}
+    local b <close> = mpi.MPIPoolExecutor{initializer = function() kind = "b" end}
+    local path, open = gate()
+    local busy = a:submit(wait_for, path) -- holds a rank until opened
+    local fb = b:submit(function() return kind end)
+    local fa = a:submit(function() return kind end)
+    assert.equal("b", fb:result())
+    open()
+    assert.is_true(busy:result())
+    assert.equal("a", fa:result())
+  end)
+
   it("runs done callbacks in the caller's state", function()
     local ex <close> = mpi.MPIPoolExecutor()
     local f = ex:submit(function() return "v" end)
