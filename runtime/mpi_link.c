@@ -328,6 +328,7 @@ static void *mpi_main(void *arg) {
     W.out = NULL;
     W.outtail = &W.out;
     int stop = W.stop, code = W.abort_code;
+    int releasing = W.release && !W.released; /* goes out before the end */
     UNLOCK();
     if (code) MPI_Abort(MPI_COMM_WORLD, code);
     send_all(o);
@@ -335,7 +336,7 @@ static void *mpi_main(void *arg) {
     int got = 0;
     while (receive_one()) got++;
     got += run_served();
-    if (stop && o == NULL && inflight == NULL) break;
+    if (stop && o == NULL && inflight == NULL && !releasing) break;
     if (got || o) {
       backoff = BACKOFF_MIN;
     } else {
