@@ -48,6 +48,29 @@ describe("MPIPoolExecutor under mpiexec -n 3", function()
     assert.matches("state=finished returned number", tostring(f))
   end)
 
+  it("moves large values both ways", function()
+    local ex <close> = mpi.MPIPoolExecutor()
+    local big = string.rep("x", 8 * 1024 * 1024)
+    local n, back = ex:submit(function(s) return #s, s .. "y" end, big):result()
+    assert.equal(#big, n)
+    assert.equal(#big + 1, #back)
+    -- large results while the ranks go on computing: each send completes
+    -- before its rank runs the next task
+    local fs = {}
+    for i = 1, 6 do
+      fs[i] = ex:submit(function(k)
+        local x = 0
+        for j = 1, 1e6 do x = x + j end
+        return string.rep("z", 4 * 1024 * 1024), k, x
+      end, i)
+    end
+    for i = 1, 6 do
+      local s, k = fs[i]:result()
+      assert.equal(4 * 1024 * 1024, #s)
+      assert.equal(i, k)
+    end
+  end)
+
   it("keeps a rank's globals across the tasks of one executor", function()
     local ex <close> = mpi.MPIPoolExecutor{max_workers = 1}
     ex:submit(function() counter = (counter or 0) + 1 end):result()
