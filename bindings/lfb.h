@@ -228,6 +228,7 @@ void lfb_open_processpool(lua_State *L);
 void lfb_open_queue(lua_State *L);
 void lfb_open_wait(lua_State *L);
 void lfb_open_map(lua_State *L);
+void lfb_open_mpi(lua_State *L); /* mpi.c: an opener in the registry */
 
 /* Runs the done callbacks posted to this state; returns how many ran. */
 int lfb_poll(lua_State *L, lfb_ctx *ctx);
