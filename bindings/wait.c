@@ -74,7 +74,9 @@ typedef struct wbox {
   lf_inbox *inbox; /* kicking this waiter while set */
   lf_waiter *prev;
   double deadline; /* < 0: none */
-  int total;
+  int total;       /* as_completed: futures in all */
+  int left;        /* as_completed: not handed back yet */
+  int scan;        /* as_completed: list entries before it are done */
 } wbox;
 
 static const char WBOX[] = "luafutures.waiter";
@@ -213,12 +215,32 @@ static void saw_done(wstate *ws, lf_future *f) {
   ws->done++;
 }
 
+static int satisfied(const wstate *ws) {
+  return ws->pending == 0 || (ws->mode == FIRST_COMPLETED && ws->done > 0) ||
+         (ws->mode == FIRST_EXCEPTION && ws->failed);
+}
+
+/* Watches the unfinished futures of the list at 2, counted again: one
+ * that finished since the first look is seen here instead. */
+static void watch_pending(lua_State *L, wbox *b, wstate *ws) {
+  ws->pending = ws->done = ws->failed = 0;
+  ws->last = NULL;
+  for (int i = 1; i <= ws->n; i++) {
+    lf_future *f = nth(L, i);
+    if (lf_future_done(f)) {
+      saw_done(ws, f);
+      continue;
+    }
+    if (lf_waiter_watch(b->w, f) != 0) luaL_error(L, "not enough memory");
+    ws->pending++;
+    ws->last = f;
+  }
+}
+
 /* Blocks until the wait is satisfied; 0, LF_ETIMEDOUT or LF_EDEADLK. */
 static int wait_loop(lua_State *L, lfb_ctx *ctx, wbox *b, wstate *ws,
                      char *why, size_t len) {
-  while (ws->pending > 0) {
-    if (ws->mode == FIRST_COMPLETED && ws->done > 0) break;
-    if (ws->mode == FIRST_EXCEPTION && ws->failed) break;
+  while (!satisfied(ws)) {
     /* A wait for all is doomed by any one future that can never finish:
      * checking one at a time finds it once the others are done. A wait
      * that may end at the first completion (or failure) is doomed only if
@@ -258,11 +280,13 @@ static int m_wait(lua_State *L) {
     if (lf_future_done(f)) {
       saw_done(&ws, f);
     } else {
-      if (lf_waiter_watch(b->w, f) != 0) return luaL_error(L, "not enough memory");
       ws.pending++;
       ws.last = f;
     }
   }
+  /* A drain loop calls this with a long list of which one is often done
+   * already: then it returns without watching (or locking) any future. */
+  if (!satisfied(&ws)) watch_pending(L, b, &ws);
   char why[400];
   int rc = wait_loop(L, ctx, b, &ws, why, sizeof why);
   unblock(L, ctx, b);
@@ -287,7 +311,54 @@ static int ac_end(lua_State *L) {
   return 1;
 }
 
-/* Upvalues of the iterator: 1 the box, 2 runtime future -> object. */
+/* The object at index i of the iterator's list, NULL once handed back. */
+static lfb_future *list_at(lua_State *L, int i) {
+  lua_rawgeti(L, lua_upvalueindex(3), i);
+  lfb_future *fu = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return fu;
+}
+
+/* What a blocked as_completed tells the deadlock check: the next one may
+ * be any of those left, so it is doomed only if all are. Futures at the
+ * front of the list (upvalue 3) that are done stay done, so the scan
+ * starts past them: the whole iteration scans the list once, plus at most
+ * MAXSET entries per block. */
+static void ac_dset(lua_State *L, wbox *b, dset *d) {
+  for (; b->scan <= b->total; b->scan++) {
+    lfb_future *fu = list_at(L, b->scan);
+    if (fu && !lf_future_done(fu->f)) break;
+  }
+  for (int i = b->scan; i <= b->total && d->n <= MAXSET; i++) {
+    lfb_future *fu = list_at(L, i);
+    if (fu) dset_add(d, fu->f);
+  }
+}
+
+/* Blocks for the next completion; on a timeout or a deadlock the iteration
+ * is over and keeps none of the futures, and this raises. */
+static void ac_block(lua_State *L, lfb_ctx *ctx, wbox *b) {
+  dset d = {.n = 0, .all = 0};
+  if (checkable(b)) ac_dset(L, b, &d);
+  char why[400];
+  int rc = block(L, ctx, b, &d, why, sizeof why);
+  unblock(L, ctx, b);
+  if (rc != LF_ETIMEDOUT && rc != LF_EDEADLK) return;
+  int left = b->left;
+  wbox_release(b);
+  lua_pushnil(L);
+  lua_replace(L, lua_upvalueindex(2));
+  lua_pushnil(L);
+  lua_replace(L, lua_upvalueindex(3));
+  if (rc == LF_EDEADLK) lfb_raise(L, "DeadlockError", "%s", why);
+  lfb_raise(L, "TimeoutError", "%d (of %d) futures unfinished", left,
+            b->total);
+}
+
+/* Upvalues of the iterator: 1 the box, 2 runtime future -> its index in
+ * 3, the list of objects, where one handed back becomes false (the
+ * iterator keeps no future it has yielded). The box counts those not
+ * handed back yet, so a call never walks what is left. */
 static int ac_next(lua_State *L) {
   wbox *b = lua_touserdata(L, lua_upvalueindex(1));
   if (b->w == NULL) return ac_end(L);
@@ -295,52 +366,24 @@ static int ac_next(lua_State *L) {
   lua_pop(L, 1);
   lf_future *f = lf_waiter_pop(b->w);
   if (f == NULL) {
-    lua_Integer left = 0;
-    lua_pushnil(L);
-    while (lua_next(L, lua_upvalueindex(2))) {
-      left++;
-      lua_pop(L, 1);
-    }
-    if (left == 0) {
+    if (b->left == 0) {
       wbox_release(b);
       return ac_end(L);
     }
-    /* The next one may be any of those left: doomed only if all are. */
-    dset d = {.n = 0, .all = 0};
-    if (checkable(b)) {
-      int top = lua_gettop(L);
-      lua_pushnil(L);
-      while (d.n <= MAXSET && lua_next(L, lua_upvalueindex(2))) {
-        dset_add(&d, (lf_future *)lua_touserdata(L, -2));
-        lua_pop(L, 1);
-      }
-      lua_settop(L, top);
-    }
-    char why[400];
-    int rc = block(L, ctx, b, &d, why, sizeof why);
-    unblock(L, ctx, b);
-    if (rc == LF_ETIMEDOUT || rc == LF_EDEADLK) {
-      /* The iteration is over: it keeps none of the futures. */
-      wbox_release(b);
-      lua_pushnil(L);
-      while (lua_next(L, lua_upvalueindex(2))) {
-        lua_pop(L, 1);
-        lua_pushvalue(L, -1);
-        lua_pushnil(L);
-        lua_rawset(L, lua_upvalueindex(2));
-      }
-      if (rc == LF_EDEADLK) return lfb_raise(L, "DeadlockError", "%s", why);
-      return lfb_raise(L, "TimeoutError", "%d (of %d) futures unfinished",
-                       (int)left, b->total);
-    }
+    ac_block(L, ctx, b);
     f = lf_waiter_pop(b->w);
     if (f == NULL) return luaL_error(L, "as_completed: woke with nothing");
   }
   /* Hand back the caller's object, and forget it. */
+  b->left--;
   lua_rawgetp(L, lua_upvalueindex(2), f);
+  lua_Integer i = lua_tointeger(L, -1);
   lua_pushnil(L);
   lua_rawsetp(L, lua_upvalueindex(2), f);
   lf_future_unref(f);
+  lua_rawgeti(L, lua_upvalueindex(3), i);
+  lua_pushboolean(L, 0);
+  lua_rawseti(L, lua_upvalueindex(3), i);
   return 1;
 }
 
@@ -352,17 +395,21 @@ static int m_as_completed(lua_State *L) {
   lfb_poll(L, lfb_ctx_of(L));
   wbox *b = wbox_new(L); /* fs list box */
   b->deadline = timeout >= 0 ? lf_now() + timeout : -1;
-  b->total = n;
+  b->total = b->left = n;
+  b->scan = 1;
   lua_createtable(L, 0, n); /* fs list box map */
   for (int i = 1; i <= n; i++) {
     lua_rawgeti(L, 2, i);
     lf_future *f = ((lfb_future *)lua_touserdata(L, -1))->f;
+    lua_pop(L, 1);
+    lua_pushinteger(L, i);
     lua_rawsetp(L, 4, f);
     if (lf_waiter_watch(b->w, f) != 0) return luaL_error(L, "not enough memory");
   }
   lua_pushvalue(L, 3);
   lua_pushvalue(L, 4);
-  lua_pushcclosure(L, ac_next, 2);
+  lua_pushvalue(L, 2);
+  lua_pushcclosure(L, ac_next, 3);
   lua_pushnil(L);
   lua_pushnil(L);
   lua_pushvalue(L, 3); /* to-be-closed: breaking out frees the waiter */
