@@ -30,8 +30,11 @@
  * decoded values must be cached to keep their identity. */
 #define LFB_HASREFS 1u
 
-/* Tables and functions nest at most this deep, in both directions. */
-#define LFB_MAXDEPTH 200
+/* Tables and functions nest at most this deep, in both directions: deep
+ * enough for a linked list of 10,000 cells; the C recursion it allows
+ * (two frames a level, a few hundred bytes) fits the default 8 MiB stack
+ * of the threads that encode and decode. */
+#define LFB_MAXDEPTH 10000
 
 /* ---- encoder (encode.c) --------------------------------------------------- */
 
