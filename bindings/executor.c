@@ -230,6 +230,7 @@ void lfb_future_push_new(lua_State *L, lf_future *f) {
   LFB_STACK_BEGIN(L);
   lfb_future *fu = lua_newuserdatauv(L, sizeof *fu, 0);
   fu->f = f;
+  fu->cached = 0;
   luaL_setmetatable(L, LFB_FUTURE);
   LFB_STACK_CHECK(L, 1);
 }

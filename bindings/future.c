@@ -56,6 +56,7 @@ lfb_future *lfb_future_check(lua_State *L, int idx) {
 static lfb_future *newbox(lua_State *L, lf_future *f) {
   lfb_future *fu = lua_newuserdatauv(L, sizeof *fu, 0);
   fu->f = f;
+  fu->cached = 0;
   luaL_setmetatable(L, LFB_FUTURE);
   return fu;
 }
@@ -154,15 +155,16 @@ static int finished(lua_State *L, int idx, lfb_future *fu, int want) {
   }
   const lf_payload *p = lf_future_result(fu->f, NULL);
   if (!(p->flags & LFB_HASREFS) && want == WANT_VALUES) {
-    if (get_cached(L, idx) != LUA_TTABLE) {
+    /* Only set_result caches plain values: most futures skip the lookup. */
+    int cached = fu->cached && get_cached(L, idx) == LUA_TTABLE;
+    if (fu->cached) lua_pop(L, 1);
+    if (!cached) {
       /* Plain values: decode straight onto the stack, no table. */
-      lua_pop(L, 1);
       int top = lua_gettop(L);
       int n = push_outcome(L, p);
       if (!lua_toboolean(L, top + 2)) return lfb_reraise(L);
       return n - 1;
     }
-    lua_pop(L, 1);
   }
   outcome_table(L, idx, fu);
   int t = lua_gettop(L);
@@ -410,6 +412,7 @@ static int f_set(lua_State *L, int ok) {
   lua_setfield(L, 2, "ok");
   lua_pushvalue(L, 2);
   set_cached(L, 1);
+  fu->cached = 1;
   if (lf_future_finish(fu->f, p, !ok) != 0) {
     lua_pushnil(L);
     set_cached(L, 1);

@@ -153,6 +153,7 @@ lf_payload *lfb_worker_run(lua_State *L, lf_future *f, lf_payload *task,
 
 typedef struct lfb_future {
   lf_future *f;
+  int cached; /* set_result put an outcome in the results cache */
 } lfb_future;
 #define LFB_FUTURE "Future"
 
