@@ -93,7 +93,7 @@ void lfb_enc_pusherror(lfb_enc *e, lua_State *L);
 typedef struct lfb_dec {
   const lf_payload *p;
   size_t pos;
-  int refs; /* stack index of the id -> value table, or 0 */
+  int refs; /* stack index of the refs slot (decode.c), or 0 */
   int nrefs;
   int remote;    /* the bytes came from another process */
   int bad;       /* a read went past the end (or skip met garbage) */

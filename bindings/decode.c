@@ -3,7 +3,8 @@
  * of its parts).
  *
  * The decoder rebuilds what encode.c wrote: shared references and cycles
- * through the refs table (id -> value, at d->refs on the caller's stack),
+ * through the refs slot (at d->refs on the caller's stack: the first
+ * value, or from the second on an id -> value table),
  * functions from their blob (loaded once per state and kept in registry
  * lfb_LOADED) or from inline bytecode, names through names.c, handles
  * through handles.c. Decoding may raise.
@@ -137,10 +138,21 @@ static lf_obj *payload_obj(lua_State *L, lfb_dec *d, const char *what) {
   return lf_payload_objs(d->p)[i];
 }
 
+/* The refs slot holds the first reference itself, and a table only from
+ * the second on: a task whose one closure is its only reference (the
+ * usual submit of a closure) makes no table. */
 static void ref_store(lfb_dec *d, lua_State *L) {
   if (d->refs == 0) return; /* the caller expects no shared references */
-  if (lua_isnil(L, d->refs)) {
-    lua_newtable(L);
+  if (d->nrefs == 0) {
+    lua_pushvalue(L, -1);
+    lua_replace(L, d->refs);
+    d->nrefs = 1;
+    return;
+  }
+  if (d->nrefs == 1) {
+    lua_createtable(L, 4, 0);
+    lua_pushvalue(L, d->refs);
+    lua_rawseti(L, -2, 1);
     lua_replace(L, d->refs);
   }
   lua_pushvalue(L, -1);
@@ -432,7 +444,10 @@ static void dec_one(lfb_dec *d, lua_State *L) {
       if (d->bad) corrupt(L, "truncated");
       if (d->refs == 0 || id == 0 || id > (uint32_t)d->nrefs)
         corrupt(L, "a reference to nothing");
-      lua_rawgeti(L, d->refs, id);
+      if (d->nrefs == 1)
+        lua_pushvalue(L, d->refs);
+      else
+        lua_rawgeti(L, d->refs, id);
       break;
     }
     case T_CFUNC:

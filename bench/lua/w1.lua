@@ -22,10 +22,12 @@ end
 local ex <close> = futures.ThreadPoolExecutor(2)
 ex:submit(inc, 0):result()
 local fs = {}
-local t0 = futures.now()
+local t0, c0 = futures.now(), B.main_cpu_ns()
 for i = 1, N do fs[i] = ex:submit(inc, i) end
 local total = 0
 for i = 1, N do total = total + fs[i]:result() end
 local dt = futures.now() - t0
+local cpu = (B.main_cpu_ns() - c0) / N
 assert(total == N * (N + 1) // 2 + N, total)
-B.emit(CLOSURE and "W1c" or "W1", "tasks_per_s", string.format("%.0f", N / dt))
+B.emit(CLOSURE and "W1c" or "W1", "tasks_per_s", string.format("%.0f", N / dt),
+       "main_cpu_ns_per_task", string.format("%.0f", cpu))

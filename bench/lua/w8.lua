@@ -14,15 +14,7 @@ local B = require "benchlib"
 local MODE = arg[1] or "both"
 local MAXN = math.tointeger(tonumber(arg[2])) or 100000
 
-local function main_cpu_ns()
-  local fh = assert(io.open("/proc/self/stat"))
-  local pid = fh:read("n")
-  fh:close()
-  fh = assert(io.open("/proc/self/task/" .. pid .. "/schedstat"))
-  local ns = fh:read("n")
-  fh:close()
-  return ns
-end
+local main_cpu_ns = B.main_cpu_ns
 
 local function task() futures.sleep(0.0001) return 1 end
 
