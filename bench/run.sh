@@ -102,6 +102,7 @@ for rep in $(seq 1 "$REPS"); do
   echo "  run $rep of $REPS ..." >&2
   both W1  "bench/lua/w1.lua"          "bench/py/w1.py"
   job W1nt lua env LUAFUTURES_DEADLOCK_CHECK=0 "$LUA" bench/lua/w1.lua
+  job W1c lua "$LUA" bench/lua/w1.lua 100000 closure
   if [ $HAVE_LUV = 1 ]; then
     UV_THREADPOOL_SIZE=2 job W1 luv "$LUA" bench/lua/luv_w1.lua
   fi
@@ -222,6 +223,8 @@ target() {
 }
 
 row "W1 thread pool(2), 100k submit+result, tasks/s" W1.tasks_per_s W1.tasks_per_s up "%.0f" W1.luv_tasks_per_s ">= 15x, > luv"
+row "W1 main-thread CPU per task, ns" W1.main_cpu_ns_per_task "" none "%.0f" "" "<= 400"
+row "W1 with a one-upvalue closure, tasks/s" W1c.tasks_per_s "" none "%.0f"
 row "W2 process pool(2), 20k submit+result, tasks/s" W2.tasks_per_s W2.tasks_per_s up "%.0f" "" ">= 5x"
 row "W3 map 1M chunksize 1000, thread pool, items/s (Py: $PY_W3T items)" W3t.thread_items_per_s W3t.thread_items_per_s up "%.0f"
 row "W3 map 1M chunksize 1000, process pool, items/s" W3p.process_items_per_s W3p.process_items_per_s up "%.0f" "" ">= 2x"
@@ -282,6 +285,9 @@ if [ $HAVE_LUV = 1 ]; then
   target "W1 thread tasks/s ahead of luv new_work" 0 \
     "$(a=$(lv W1.tasks_per_s); b=$(get luv W1.luv_tasks_per_s); isnum "$a" && isnum "$b" && calc "$a / $b" || echo "$a")" "x > 1"
 fi
+target "W1 one-upvalue closure tasks/s within 10% of a plain function" 0 \
+  "$(a=$(lv W1c.tasks_per_s); b=$(lv W1.tasks_per_s); isnum "$a" && isnum "$b" && calc "$a / $b" || echo "$a")" "x >= 0.9"
+target "W1 main-thread CPU per task <= 400 ns" 0 "$(lv W1.main_cpu_ns_per_task)" "x <= 400"
 target "W2 process tasks/s >= 5x Python" 1 "$(rel W2.tasks_per_s W2.tasks_per_s)" "x >= 5"
 target "W3 thread map items/s >= 3x Python process map" 1 "$(rel W3t.thread_items_per_s W3p.process_items_per_s)" "x >= 3"
 target "W3 process map items/s >= 2x Python process map" 0 "$(rel W3p.process_items_per_s W3p.process_items_per_s)" "x >= 2"
