@@ -25,6 +25,11 @@
 #define LFB_CODEC_PARTS
 #include "lfb.h"
 
+/* The recursion runs enc -> enc_table -> enc once a level, 10,000 levels
+ * deep: what has buffers of its own stays out of line, so those two frames
+ * stay small (about 100 bytes, a few hundred with AddressSanitizer). */
+#define LFB_NOINLINE __attribute__((noinline))
+
 enum { P_FIELD, P_INDEX, P_UPVAL, P_KEY, P_META };
 
 static const char BLOB[] = "luafutures.blob";
@@ -93,7 +98,7 @@ char *lfb_dump(lua_State *L, int idx, int strip, size_t *len) {
 
 /* The blob of the Lua function at idx, from the state's cache or dumped
  * now. NULL when out of memory. */
-static lfb_blob *function_blob(lua_State *L, int idx) {
+LFB_NOINLINE static lfb_blob *function_blob(lua_State *L, int idx) {
   lua_rawgetp(L, LUA_REGISTRYINDEX, lfb_FNCACHE);
   lua_pushvalue(L, idx);
   if (lua_rawget(L, -2) == LUA_TUSERDATA) {
@@ -247,7 +252,7 @@ static void path_key(lua_State *L, char *out, size_t cap, int idx, int first) {
 }
 
 /* Writes "cannot transfer argument #2 (field 'a.b'): reason" into e->err. */
-static int fail(lfb_enc *e, lua_State *L, const char *reason) {
+LFB_NOINLINE static int fail(lfb_enc *e, lua_State *L, const char *reason) {
   char path[200] = "";
   int n = e->npath < 16 ? e->npath : 16, infield = 0;
   for (int i = 0; i < n; i++) {
@@ -468,7 +473,7 @@ static int enc_table(lfb_enc *e, lua_State *L, int idx) {
   return 0;
 }
 
-static int enc_function(lfb_enc *e, lua_State *L, int idx) {
+LFB_NOINLINE static int enc_function(lfb_enc *e, lua_State *L, int idx) {
   if (lua_iscfunction(L, idx)) {
     push_name(e, L, idx, 0);
     if (lua_isnil(L, -1)) { /* a module loaded since the index was built? */
@@ -525,7 +530,7 @@ static int enc_function(lfb_enc *e, lua_State *L, int idx) {
 
 /* A handle (a row of handles.c): its class's tag and the index of its
  * runtime object among the payload's objects, which hold a reference. */
-static int enc_handle(lfb_enc *e, lua_State *L, int idx) {
+LFB_NOINLINE static int enc_handle(lfb_enc *e, lua_State *L, int idx) {
   const lfb_handle_type *h = lfb_handle_of(L, idx);
   if (h == NULL) return fail(e, L, lfb_hint_userdata(L, idx));
   lf_obj *o = h->get ? h->get(L, idx) : NULL;
