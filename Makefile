@@ -29,7 +29,7 @@ WARN     = -Wall -Wextra -Wno-unused-parameter
 BASEFLAGS = -std=c11 -D_GNU_SOURCE -fPIC -pthread $(OPT) $(WARN)
 ifeq ($(SANITIZE),address)
   SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -DLFB_DEBUG
-  SANENV   = ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+  SANENV   = ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 LUAFUTURES_SANITIZE=address
   SANLIB   = $(shell $(CC) -print-file-name=libasan.so)
 else ifeq ($(SANITIZE),thread)
   SANFLAGS = -fsanitize=thread -fno-omit-frame-pointer -DLFB_DEBUG

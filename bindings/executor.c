@@ -215,15 +215,16 @@ static void *w_init(void *ud, const char *name) {
   if (ws == NULL || L == NULL) {
     free(ws);
     if (L) lua_close(L);
-    return NULL;
+    return lf_pool_nomem(); /* no initializer failed: the pool stays */
   }
   runargs ra = {.name = name, .cfg = ud};
   lua_pushcfunction(L, setup_worker);
   lua_pushlightuserdata(L, &ra);
-  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+  int rc = lua_pcall(L, 1, 0, 0);
+  if (rc != LUA_OK) {
     lua_close(L);
     free(ws);
-    return NULL;
+    return rc == LUA_ERRMEM ? lf_pool_nomem() : NULL;
   }
   lua_settop(L, 0);
   ws->L = L;

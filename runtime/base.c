@@ -187,8 +187,14 @@ void lf__payload_fill(lf_payload *p, const void *data, size_t len,
   if (nobjs) memcpy(lf_payload_objs(p), objs, nobjs * sizeof(lf_obj *));
 }
 
+/* Static and empty: it costs nothing to hand out when nothing else can be
+ * allocated, and freeing it is a no-op, so any path may pass it on. */
+static lf_payload oom_payload;
+
+lf_payload *lf_payload_oom(void) { return &oom_payload; }
+
 void lf_payload_free(lf_payload *p) {
-  if (p == NULL) return;
+  if (p == NULL || p == &oom_payload) return;
   lf_obj **objs = lf_payload_objs(p);
   for (uint32_t i = 0; i < p->nobjs; i++) lf_obj_unref(objs[i]);
   if (p->flags & LF__PAYLOAD_INROOM) {

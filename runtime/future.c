@@ -205,6 +205,10 @@ int lf_future_finish(lf_future *f, lf_payload *result, int failed) {
     return LF_EINVALSTATE;
   }
   lf_payload *task = f->payload; /* a task never started (broken pool) */
+  if (result == NULL) { /* its maker ran out of memory */
+    result = lf_payload_oom();
+    failed = 1;
+  }
   f->payload = result;
   f->failed = failed != 0;
   f->at.runner = NULL;

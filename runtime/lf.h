@@ -73,7 +73,15 @@ static inline lf_obj **lf_payload_objs(const lf_payload *p) {
 lf_payload *lf_payload_new(const void *data, size_t len, lf_obj *const *objs,
                            uint32_t nobjs, uint32_t flags);
 /* NULL too when len >= 4 GiB or nobjs >= 65536. */
-void lf_payload_free(lf_payload *p); /* NULL is ignored */
+void lf_payload_free(lf_payload *p); /* NULL and lf_payload_oom() ignored */
+
+/* The outcome of a task that could not run or report for want of memory: a
+ * static, empty payload that is never freed, so it can always be had. A
+ * future finished with a NULL result gets it (as failed); a host decodes
+ * it as its own out-of-memory error (the Lua module: a task that raised
+ * "not enough memory"). Hosts that finish futures themselves, and the
+ * process pool, use it where their result cannot be allocated. */
+lf_payload *lf_payload_oom(void);
 
 /* ---- clock -------------------------------------------------------------- */
 
@@ -124,11 +132,13 @@ int lf_future_cancel(lf_future *f);
 
 /* RUNNING or PENDING -> FINISHED. Takes ownership of `result` whatever it
  * returns; LF_EINVALSTATE when the future was already done. `failed` says
- * whether the result is an error. */
+ * whether the result is an error. A NULL result (out of memory) finishes
+ * it failed with lf_payload_oom(): a finished future always has a result. */
 int lf_future_finish(lf_future *f, lf_payload *result, int failed);
 
 /* After done: the result payload (owned by the future, valid while the
- * caller holds a reference) and whether it is an error. NULL when cancelled. */
+ * caller holds a reference) and whether it is an error. NULL when cancelled
+ * (or not done), never when finished. */
 const lf_payload *lf_future_result(const lf_future *f, int *failed);
 
 /* The task payload of a pending future (used by pools), and taking it. */
@@ -212,9 +222,12 @@ void lf_inbox_close(lf_inbox *b);
 
 /* The host's side of a pool. `init` runs first on each new worker thread
  * and returns that worker's context (NULL: the initializer failed and the
- * pool breaks, with `fini` still called). `run` executes the task of future
- * `f`: it takes ownership of `task` and returns the result payload (or NULL
- * when out of memory) with *failed set; the runtime publishes it. Freeing
+ * pool breaks; lf_pool_nomem(): there was no memory to build the context,
+ * so the worker fails each task it takes with lf_payload_oom() and calls
+ * `init` again before the next; `fini` is called for real contexts only). `run` executes the task of future
+ * `f`: it takes ownership of `task` and returns the result payload with
+ * *failed set; the runtime publishes it (NULL, out of memory: the future
+ * fails with lf_payload_oom()). Freeing
  * the task before making the result lets lf_future_payload_new() put the
  * result in f's room. `fini` ends a worker.
  * `release` is called once when the pool is destroyed. Hooks run with no
@@ -224,9 +237,13 @@ typedef struct lf_pool_hooks {
   lf_payload *(*run)(void *wctx, lf_future *f, lf_payload *task, int *failed);
   void (*fini)(void *wctx);
   void (*release)(void *ud);
-  /* The error payload that fails a queued future when the pool breaks. */
+  /* The error payload that fails a queued future when the pool breaks
+   * (NULL, out of memory: lf_payload_oom()). */
   lf_payload *(*broken)(void *ud);
 } lf_pool_hooks;
+
+/* What `init` returns when it ran out of memory (see lf_pool_hooks). */
+void *lf_pool_nomem(void);
 
 /* A new pool with one reference owned by the caller. `prefix` is copied;
  * workers are named prefix_0, prefix_1, ... On error *err is set. */

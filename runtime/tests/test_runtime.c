@@ -19,7 +19,7 @@
 
 /* ---- a tiny host: a task payload is an int and an op ---------------------- */
 
-enum { OP_ADD1, OP_BLOCK, OP_WAIT_SELF };
+enum { OP_ADD1, OP_BLOCK, OP_WAIT_SELF, OP_BIG };
 
 typedef struct task {
   int op, value;
@@ -70,8 +70,9 @@ static lf_payload *h_run(void *w, lf_future *f, lf_payload *p, int *failed) {
     lf_future_cancel(g);
     lf_future_unref(g);
   }
-  int v = t.value + 1;
-  return lf_future_payload_new(f, &v, sizeof v, NULL, 0, 0);
+  int v[LF_FUTURE_ROOM] = {t.value + 1}; /* OP_BIG: too big for the room */
+  return lf_future_payload_new(f, v, t.op == OP_BIG ? sizeof v : sizeof v[0],
+                               NULL, 0, 0);
 }
 static void h_fini(void *w) {}
 static lf_payload *h_broken(void *ud) { return int_payload(-1); }
@@ -364,12 +365,28 @@ static void test_slab_threads(void) {
 
 static void count_hook(void *arg, lf_future *f) { ++*(int *)arg; }
 
-/* One life of a future and a pool, every step allowed to fail for want of
- * memory: each failure must be reported, and nothing may leak or hang. */
-static void oom_scenario(void) {
+/* A future finished with no result (its maker ran out of memory) holds the
+ * static out-of-memory outcome, as failed; freeing that is harmless. */
+static void test_finish_without_result(void) {
+  lf_future *f = lf_future_new();
+  ASSERT_EQ(lf_future_finish(f, NULL, 0), 0);
+  int failed = 0;
+  ASSERT(lf_future_result(f, &failed) == lf_payload_oom());
+  ASSERT_EQ(failed, 1);
+  lf_future_unref(f);
+  lf_payload_free(lf_payload_oom());
+  ASSERT_EQ(lf_payload_oom()->len, 0);
+}
+
+/* One submit-run-result cycle of a future and a pool, every step allowed
+ * to fail for want of memory: each failure must be reported, a submitted
+ * future must finish with a result (its own, or the out-of-memory outcome),
+ * and nothing may leak or hang. `op` OP_BIG makes a result that has to be
+ * allocated. */
+static void oom_scenario(int op) {
   int err, hooked = 0;
   char big[LF_FUTURE_ROOM * 2] = {0}; /* too big for the room: allocated */
-  task t = {OP_ADD1, 41, NULL};
+  task t = {op, 41, NULL};
   memcpy(big, &t, sizeof t);
   lf_future *f = lf_future_new_task(big, sizeof big, NULL, 0, 0);
   if (f == NULL) return;
@@ -391,18 +408,20 @@ static void oom_scenario(void) {
     ASSERT_EQ(lf_future_state(f), LF_FINISHED);
     int failed;
     const lf_payload *res = lf_future_result(f, &failed);
-    if (!failed) ASSERT_EQ(payload_int(res), 42);
+    ASSERT(res != NULL);
+    if (failed) ASSERT(res == lf_payload_oom());
+    else ASSERT_EQ(payload_int(res), 42);
     ASSERT_EQ(hooked, hook_rc == 0);
   }
   lf_future_unref(f);
 }
 
 /* Allocation n fails, for every n the scenario reaches. */
-static void test_out_of_memory(void) {
+static void oom_each(int op) {
   long n = 1;
   for (; n < 1000; n++) {
     lf__alloc_test(n);
-    oom_scenario();
+    oom_scenario(op);
     ASSERT_EQ(lf_live_pools(), 0);
     ASSERT_EQ(lf_live_threads(), 0);
     ASSERT_EQ(lf__alloc_live(), 0);
@@ -412,6 +431,38 @@ static void test_out_of_memory(void) {
   fprintf(stderr, "  (%ld allocations, each failed in turn)\n", n - 1);
   lf__alloc_test(0);
 }
+
+/* A worker whose state cannot be built for want of memory breaks nothing:
+ * it tries again for each task it takes, fails that task with the
+ * out-of-memory outcome while it cannot, and runs the next once it can. */
+static int nomem_inits;
+static void *h_init_nomem(void *ud, const char *name) {
+  return nomem_inits++ < 2 ? lf_pool_nomem() : (void *)1;
+}
+static void test_worker_without_memory(void) {
+  lf_pool_hooks h = hooks;
+  h.init = h_init_nomem;
+  int err, failed;
+  lf_pool *p = lf_pool_new(1, "nomem", &h, NULL, &err);
+  lf_future *f = submit(p, OP_ADD1, 1);
+  wait_done(f);
+  ASSERT(lf_future_result(f, &failed) == lf_payload_oom());
+  ASSERT_EQ(failed, 1);
+  lf_future *g = submit(p, OP_ADD1, 2);
+  wait_done(g);
+  ASSERT_EQ(payload_int(lf_future_result(g, &failed)), 3);
+  ASSERT_EQ(failed, 0);
+  ASSERT_EQ(lf_pool_status(p), LF_POOL_RUNNING);
+  ASSERT_EQ(nomem_inits, 3); /* at start, for f, for g */
+  ASSERT_EQ(lf_pool_nworkers(p), 1);
+  lf_pool_shutdown(p, 1, 0);
+  lf_pool_unref(p);
+  lf_future_unref(f);
+  lf_future_unref(g);
+}
+
+static void test_out_of_memory(void) { oom_each(OP_ADD1); }
+static void test_out_of_memory_big_result(void) { oom_each(OP_BIG); }
 
 static const test tests[] = {
     {"future_states", test_future_states},
@@ -426,7 +477,10 @@ static const test tests[] = {
     {"future_room", test_future_room},
     {"slab_cells", test_slab_cells},
     {"slab_threads", test_slab_threads},
+    {"finish_without_result", test_finish_without_result},
+    {"worker_without_memory", test_worker_without_memory},
     {"out_of_memory", test_out_of_memory},
+    {"out_of_memory_big_result", test_out_of_memory_big_result},
 };
 
 int main(int argc, char **argv) {
