@@ -26,6 +26,8 @@ LIBDIR   ?= $(PREFIX)/lib/lua/5.4
 BINDIR   ?= $(PREFIX)/bin
 
 WARN     = -Wall -Wextra -Wno-unused-parameter
+# runtime/ is held to more: no shadowed names, every extern prototyped.
+RT_WARN  = -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 BASEFLAGS = -std=c11 -D_GNU_SOURCE -fPIC -pthread $(OPT) $(WARN)
 ifeq ($(SANITIZE),address)
   SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -DLFB_DEBUG
@@ -56,7 +58,7 @@ all: $(MODULE) $(CLI) $(WORKER)
 # runtime/ is compiled without the Lua include path: it must not see Lua.
 $(BUILD)/runtime/%.o: runtime/%.c runtime/*.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALLFLAGS) -c $< -o $@
+	$(CC) $(ALLFLAGS) $(RT_WARN) -c $< -o $@
 
 $(BUILD)/bindings/%.o: bindings/%.c bindings/*.h runtime/lf.h runtime/lf_proc.h
 	@mkdir -p $(dir $@)

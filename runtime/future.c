@@ -227,15 +227,6 @@ const lf_payload *lf_future_result(const lf_future *f, int *failed) {
   return f->payload;
 }
 
-lf_payload *lf_future_take_task(lf_future *f) {
-  pthread_mutex_t *m = lf__stripe(f);
-  lf__lock(m);
-  lf_payload *t = lf_future_state(f) == LF_PENDING ? f->payload : NULL;
-  if (t) f->payload = NULL;
-  lf__unlock(m);
-  return t;
-}
-
 void lf_future_set_task(lf_future *f, lf_payload *task) {
   pthread_mutex_t *m = lf__stripe(f);
   lf__lock(m);

@@ -2,9 +2,37 @@
  * internal.h -- what the runtime's own files share: sync wrappers and the
  * bodies of the structs that lf.h keeps opaque. Never included by hosts.
  *
- * Lock order (a thread holding one may take those to its right, never the
- * reverse): graph lock -> pool lock -> future stripe -> inbox -> waiter.
- * No runtime lock is held while a host hook runs.
+ * Every mutex of runtime/, and the order they nest in: a thread holding one
+ * may take only those below it, never one above (the same row is never
+ * taken twice). No runtime lock is held while a pool hook (init, run, fini,
+ * release, broken, the process pool's) runs; done hooks (lf_future_add_hook)
+ * run under a stripe and may only post to an inbox.
+ *
+ *   lock                       file        guards
+ *   1  pool join_mu            pool.c      joining a pool's workers
+ *      procpool join_mu        proc.c      joining the process pool's manager
+ *   2  lf__graph_mu            deadlock.c  the workers' recorded waits
+ *   3  pool mu                 pool.c      ready queue, workers, status
+ *      procpool mu             proc.c      everything of a process pool but
+ *                                          the manager's read buffers
+ *   4  pool in_mu              pool.c      incoming list (and the status,
+ *                                          written under both mu and in_mu)
+ *   5  future stripe           base.c      a future's fields (lf__stripe)
+ *   6  inbox mu                future.c    an inbox's items and its waiter
+ *   7  waiter mu               future.c    a waiter's completions, kicked
+ *   8  slab mu                 slab.c      a slab's chunks; a leaf: fork()
+ *                                          takes the futures' slab lock
+ *                                          (atfork) under procpool mu
+ *
+ * Where they nest: join_mu -> mu (join_workers, then pthread_join with
+ * join_mu only); graph -> pool mu, graph -> stripe, one at a time (the
+ * deadlock check); pool mu -> in_mu (taking the incoming list, setting the
+ * status, submit_starting); procpool mu -> stripe -> waiter (a completion
+ * under the lock when its list cannot grow, lf_future_start); stripe ->
+ * inbox (a done hook posting) -> waiter (the post kicking it); stripe ->
+ * waiter (lf__future_complete_locked, lf_waiter_watch). A waiter's thread
+ * takes the graph lock and its waiter lock one after the other, never
+ * nested. Thread pool mu and procpool mu are never held together.
  */
 #ifndef LF_INTERNAL_H
 #define LF_INTERNAL_H

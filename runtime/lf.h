@@ -141,9 +141,8 @@ int lf_future_finish(lf_future *f, lf_payload *result, int failed);
  * (or not done), never when finished. */
 const lf_payload *lf_future_result(const lf_future *f, int *failed);
 
-/* The task payload of a pending future (used by pools), and taking it. */
-lf_payload *lf_future_take_task(lf_future *f);
-void lf_future_set_task(lf_future *f, lf_payload *task); /* owns it */
+/* Replaces the payload of a future not yet submitted (its task); owns it. */
+void lf_future_set_task(lf_future *f, lf_payload *task);
 
 /* Done hooks: called once, on whichever thread completes or cancels the
  * future, under the future's lock and before any waiter wakes, so a hook
@@ -180,7 +179,7 @@ size_t lf_waiter_ncompleted(lf_waiter *w);
 
 /* Blocks until a completion is recorded, the waiter is kicked, or `timeout`
  * seconds pass (timeout < 0: no limit). 0 when a completion is ready,
- * LF_EKICKED, LF_ETIMEDOUT, or LF_EDEADLK (see lf_deadlock_check) with a
+ * LF_EKICKED, LF_ETIMEDOUT, or LF_EDEADLK (runtime/deadlock.c) with a
  * message in `why`. `deadlock_target` is the future whose wait is checked
  * for a deadlock, or NULL. */
 int lf_waiter_wait(lf_waiter *w, double timeout, lf_future *deadlock_target,
@@ -192,6 +191,15 @@ int lf_waiter_wait_for(lf_waiter *w, double timeout,
                        lf_future *const *targets, size_t ntargets, int all,
                        char *why, size_t whylen);
 void lf_waiter_kick(lf_waiter *w);
+
+/* How the deadlock messages (`why` above) name a future, in the host's own
+ * words: writes the text for f, whose state is `state` (pending or
+ * running), into buf as snprintf() does. Process-wide; called under the
+ * deadlock check's lock, so it must only format. NULL (the default):
+ * "future 0x...". */
+typedef int (*lf_describe_fn)(const lf_future *f, int state, char *buf,
+                              size_t len);
+void lf_set_describe(lf_describe_fn fn);
 
 /* ---- inboxes: completions handed to an owning thread --------------------- */
 
@@ -251,7 +259,10 @@ lf_pool *lf_pool_new(size_t max_workers, const char *prefix,
                      const lf_pool_hooks *hooks, void *ud, int *err);
 #define lf_pool_obj(p) ((lf_obj *)(p))
 void lf_pool_ref(lf_pool *p);
-void lf_pool_unref(lf_pool *p); /* never joins: call lf_pool_shutdown first */
+/* Dropping the last reference shuts the pool down as lf_pool_shutdown(p, 1,
+ * 1) does: queued futures are cancelled and the workers joined (all but the
+ * calling one, if a worker drops it, which is detached). */
+void lf_pool_unref(lf_pool *p);
 
 /* Queues `f` (which must be pending and hold its task payload); the pool
  * takes its own reference. LF_ESHUTDOWN, LF_EBROKEN or LF_ETHREAD (no worker
@@ -268,12 +279,8 @@ enum lf_pool_status { LF_POOL_RUNNING, LF_POOL_SHUTDOWN, LF_POOL_BROKEN };
 int lf_pool_status(lf_pool *p);
 size_t lf_pool_nworkers(lf_pool *p);
 size_t lf_pool_max_workers(lf_pool *p);
-size_t lf_pool_nqueued(lf_pool *p);
 const char *lf_pool_prefix(lf_pool *p);
-void *lf_pool_ud(lf_pool *p);
 
-/* The name of the pool worker running on this thread, or NULL. */
-const char *lf_current_worker_name(void);
 /* The pool whose worker runs on this thread, or NULL. */
 lf_pool *lf_current_pool(void);
 

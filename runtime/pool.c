@@ -61,9 +61,6 @@ long lf_live_threads(void) { return atomic_load(&live_threads); }
 
 __attribute__((tls_model("initial-exec"))) _Thread_local lf_worker *lf__self;
 
-const char *lf_current_worker_name(void) {
-  return lf__self ? lf__self->name : NULL;
-}
 lf_pool *lf_current_pool(void) { return lf__self ? lf__self->pool : NULL; }
 
 static void pool_destroy(lf_obj *o);
@@ -457,15 +454,7 @@ size_t lf_pool_nworkers(lf_pool *p) {
 
 size_t lf_pool_max_workers(lf_pool *p) { return p->max; }
 
-size_t lf_pool_nqueued(lf_pool *p) {
-  lf__lock(&p->mu);
-  size_t n = p->nqueued;
-  lf__unlock(&p->mu);
-  return n;
-}
-
 const char *lf_pool_prefix(lf_pool *p) { return p->prefix; }
-void *lf_pool_ud(lf_pool *p) { return p->ud; }
 
 int lf__pool_can_run_more(lf_pool *p) {
   lf__lock(&p->mu);
