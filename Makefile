@@ -13,8 +13,10 @@
 #             (default -O2 -g)
 #   PREFIX, LIBDIR, BINDIR  install places (set by the rockspec)
 #
+#   STRESS_TASKS  tasks of `make stress` (default 1000000); STRESS_SEED
+#
 # Targets: all (default), static, test, test-c, test-lua, deps, demo, bench,
-# bench-check, install, clean.
+# bench-check, stress, install, clean.
 
 LUA      ?= lua5.4
 LUA_INC  ?= /usr/include/lua5.4
@@ -51,7 +53,7 @@ MODULE   = concurrent/futures.so
 CLI      = bin/luafutures
 WORKER   = bin/luafutures-worker
 
-.PHONY: all static test test-c test-lua deps demo bench bench-check bench-scaling install clean
+.PHONY: all static test test-c test-lua deps demo bench bench-check bench-scaling stress install clean
 
 all: $(MODULE) $(CLI) $(WORKER)
 
@@ -140,6 +142,13 @@ bench-check: all
 # CPU-bound speedup on 1, 2, 4, ... cpu_count workers; bench/results/scaling.*
 bench-scaling: all
 	LUA="$(LUA)" bash bench/scaling.sh
+
+# Not part of test: a bounded run of STRESS_TASKS tasks with random cancels,
+# timeouts, callbacks, errors and killed process workers, then a check that
+# nothing is pending or lost and no fd, thread or child is left over.
+STRESS_TASKS ?= 1000000
+stress: all
+	STRESS_TASKS=$(STRESS_TASKS) $(if $(SANITIZE),$(SANENV)) ./$(CLI) bench/stress.lua
 
 install: all
 	mkdir -p $(DESTDIR)$(LIBDIR)/concurrent
