@@ -687,8 +687,8 @@ static _Alignas(8) char oom_bytes[64];
 static void build_oom(void) {
   lfb_enc e;
   lfb_enc_init(&e, NULL); /* its inline buffer: nothing allocated */
-  lfb_enc_u32(&e, 0);
-  lfb_enc_u8(&e, 0);
+  lfb_enc_u32(&e, 1); /* one outcome, as lfb_error_payload: a map chunk's */
+  lfb_enc_u8(&e, 0);  /* failed as a whole */
   lfb_enc_str(&e, "not enough memory", 17);
   lfb_enc_u8(&e, T_NIL); /* no traceback */
   lf_payload *p = (lf_payload *)oom_bytes;
