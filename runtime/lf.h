@@ -1,5 +1,6 @@
 /*
- * lf.h -- the luafutures runtime: futures, waiters and thread pools.
+ * lf.h -- the luafutures runtime: futures, waiters, inboxes and thread
+ * pools (the process pool is lf_proc.h).
  *
  * Pure C11 + pthreads; no Lua anywhere below this header. The runtime moves
  * opaque byte payloads between threads and calls the host's hooks; the Lua

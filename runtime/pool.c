@@ -22,6 +22,11 @@
  * queue is empty spins a few microseconds before it sleeps: a round trip
  * then costs no futex calls on either side.
  *
+ * A worker whose context could not be built for want of memory (init gave
+ * lf_pool_nomem()) stays in the loop: before each task it takes it tries
+ * again, and while it cannot it fails the task with lf_payload_oom(); only
+ * an initializer failure (init gave NULL) breaks the pool.
+ *
  * Joining is serialised by `join_mu`, taken without the pool lock. Workers
  * hold no reference to the pool: its owner joins them before dropping its
  * reference, and destroy joins any it was not asked to.
