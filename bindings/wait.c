@@ -9,6 +9,8 @@
  * kicks, so done callbacks keep running. The caller's own Future objects
  * are handed back: a table maps each runtime future to its object.
  */
+#include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,53 +20,96 @@ static const char *const modes[] = {"FIRST_COMPLETED", "FIRST_EXCEPTION",
                                     "ALL_COMPLETED", NULL};
 enum { FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED };
 
-static void add(lua_State *L, int list, int seen, int *n) {
-  lfb_future *fu = lua_touserdata(L, -1);
-  if (lua_rawgetp(L, seen, fu->f) == LUA_TNIL) {
-    lua_pushboolean(L, 1);
-    lua_rawsetp(L, seen, fu->f);
-    lua_pushvalue(L, -2);
-    lua_rawseti(L, list, ++*n);
+/* Whether the list at `list` (n objects) holds one runtime future twice:
+ * an open-addressing set of their pointers, in a userdata the collector
+ * frees, costs far less than a table of those seen, and a list without
+ * duplicates, the usual one, needs nothing more. */
+static int has_duplicates(lua_State *L, int list, int n) {
+  size_t cap = 16;
+  while (cap < 2 * (size_t)n) cap *= 2;
+  lf_future **set = lua_newuserdatauv(L, cap * sizeof *set, 0);
+  memset(set, 0, cap * sizeof *set);
+  int dup = 0;
+  for (int i = 1; i <= n && !dup; i++) {
+    lua_rawgeti(L, list, i);
+    lf_future *f = ((lfb_future *)lua_touserdata(L, -1))->f;
+    lua_pop(L, 1);
+    size_t h = (size_t)(((uint64_t)(uintptr_t)f * 0x9E3779B97F4A7C15u) >> 32);
+    for (h &= cap - 1; set[h] != NULL && set[h] != f; h = (h + 1) & (cap - 1)) {
+    }
+    dup = set[h] == f;
+    set[h] = f;
   }
   lua_pop(L, 1);
+  return dup;
+}
+
+/* Replaces the list at `list` by one without its duplicates, in order. */
+static int drop_duplicates(lua_State *L, int list, int n) {
+  lua_createtable(L, n, 0); /* out */
+  lua_createtable(L, 0, n); /* out seen */
+  int m = 0;
+  for (int i = 1; i <= n; i++) {
+    lfb_future *fu = (lua_rawgeti(L, list, i), lua_touserdata(L, -1));
+    if (lua_rawgetp(L, -2, fu->f) == LUA_TNIL) {
+      lua_pushboolean(L, 1);
+      lua_rawsetp(L, -4, fu->f);
+      lua_pushvalue(L, -2);
+      lua_rawseti(L, -5, ++m);
+    }
+    lua_pop(L, 2);
+  }
+  lua_pop(L, 1);
+  lua_replace(L, list);
+  return m;
+}
+
+/* The live Future at idx, or NULL: its metatable compared with the one at
+ * mt, not looked up by name for each of a long list. */
+static lfb_future *future_at(lua_State *L, int idx, int mt) {
+  lfb_future *fu = lua_touserdata(L, idx);
+  if (fu == NULL || !lua_getmetatable(L, idx)) return NULL;
+  int same = lua_rawequal(L, -1, mt);
+  lua_pop(L, 1);
+  return same && fu->f ? fu : NULL;
 }
 
 /* Collects the futures of the table at idx (an array, else its keys) into
  * a new array, pushed, without duplicates and in order. Returns how many. */
 static int collect(lua_State *L, int idx, const char *fname) {
   luaL_checktype(L, idx, LUA_TTABLE);
-  lua_newtable(L); /* list */
-  lua_newtable(L); /* seen */
-  int list = lua_gettop(L) - 1, seen = list + 1, n = 0;
   lua_Integer len = (lua_Integer)lua_rawlen(L, idx);
+  luaL_getmetatable(L, LFB_FUTURE);
+  int mt = lua_gettop(L);
+  lua_createtable(L, len > 0 && len < INT_MAX ? (int)len : 0, 0); /* mt list */
+  int list = lua_gettop(L), n = 0;
   if (len > 0) {
     for (lua_Integer i = 1; i <= len; i++) {
       lua_rawgeti(L, idx, i);
-      lfb_future *fu = lfb_future_test(L, -1);
-      if (fu == NULL || fu->f == NULL)
+      lfb_future *fu = future_at(L, -1, mt);
+      if (fu == NULL)
         return luaL_error(L,
                           "bad argument #1 to '%s' (Future expected at index "
                           "%d, got %s)",
                           fname, (int)i, luaL_typename(L, -1));
-      add(L, list, seen, &n);
-      lua_pop(L, 1);
+      lua_rawseti(L, list, ++n);
     }
   } else {
     lua_pushnil(L);
     while (lua_next(L, idx)) {
-      lfb_future *fu = lfb_future_test(L, -2);
-      if (fu == NULL || fu->f == NULL)
+      lfb_future *fu = future_at(L, -2, mt);
+      if (fu == NULL)
         return luaL_error(L,
                           "bad argument #1 to '%s' (Future expected as key, "
                           "got %s)",
                           fname, luaL_typename(L, -2));
       lua_pop(L, 1);
       lua_pushvalue(L, -1);
-      add(L, list, seen, &n);
-      lua_pop(L, 1);
+      lua_rawseti(L, list, ++n);
     }
   }
-  lua_pop(L, 1);
+  if (n > 1 && has_duplicates(L, list, n)) n = drop_duplicates(L, list, n);
+  lua_remove(L, mt);
   return n;
 }
 
@@ -292,8 +337,8 @@ static int m_wait(lua_State *L) {
   unblock(L, ctx, b);
   wbox_release(b);
   if (rc == LF_EDEADLK) return lfb_raise(L, "DeadlockError", "%s", why);
-  lua_newtable(L);
-  lua_newtable(L); /* fs list box done not_done */
+  lua_createtable(L, ws.done, 0);
+  lua_createtable(L, ws.n - ws.done, 0); /* fs list box done not_done */
   int nd = 0, nn = 0;
   for (int i = 1; i <= ws.n; i++) {
     lua_rawgeti(L, 2, i);
