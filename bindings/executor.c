@@ -231,7 +231,9 @@ void lfb_future_push_new(lua_State *L, lf_future *f) {
   lfb_future *fu = lua_newuserdatauv(L, sizeof *fu, 0);
   fu->f = f;
   fu->cached = 0;
-  luaL_setmetatable(L, LFB_FUTURE);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, lfb_FUTURE_MT); /* by address, as in
+                                                     future.c: no string */
+  lua_setmetatable(L, -2);
   LFB_STACK_CHECK(L, 1);
 }
 

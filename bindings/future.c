@@ -43,12 +43,24 @@ static void set_cached(lua_State *L, int idx) { /* value on top, popped */
 
 /* ---- objects -------------------------------------------------------------- */
 
+/* The class's metatable is also kept under this address: a check looks it
+ * up by pointer, not by name (every result() and submit checks a Future,
+ * and a name costs a string hash and compare). */
+const char lfb_FUTURE_MT[] = "luafutures.Future";
+
 lfb_future *lfb_future_test(lua_State *L, int idx) {
-  return luaL_testudata(L, idx, LFB_FUTURE);
+  lfb_future *fu = lua_touserdata(L, idx);
+  if (lua_type(L, idx) != LUA_TUSERDATA || !lua_getmetatable(L, idx))
+    return NULL; /* mt */
+  lua_rawgetp(L, LUA_REGISTRYINDEX, lfb_FUTURE_MT);
+  int ok = lua_rawequal(L, -1, -2);
+  lua_pop(L, 2);
+  return ok ? fu : NULL;
 }
 
 lfb_future *lfb_future_check(lua_State *L, int idx) {
-  lfb_future *fu = luaL_checkudata(L, idx, LFB_FUTURE);
+  lfb_future *fu = lfb_future_test(L, idx);
+  if (fu == NULL) fu = luaL_checkudata(L, idx, LFB_FUTURE); /* raises */
   if (fu->f == NULL) luaL_argerror(L, idx, "Future is collected");
   return fu;
 }
@@ -57,7 +69,8 @@ static lfb_future *newbox(lua_State *L, lf_future *f) {
   lfb_future *fu = lua_newuserdatauv(L, sizeof *fu, 0);
   fu->f = f;
   fu->cached = 0;
-  luaL_setmetatable(L, LFB_FUTURE);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, lfb_FUTURE_MT);
+  lua_setmetatable(L, -2);
   return fu;
 }
 
@@ -503,6 +516,8 @@ static int describe(const lf_future *f, int state, char *buf, size_t len) {
 void lfb_open_future(lua_State *L) {
   lf_set_describe(describe);
   luaL_newmetatable(L, LFB_FUTURE); /* mod mt */
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, lfb_FUTURE_MT);
   lfb_setfuncs(L, meta);
   lua_newtable(L);
   lfb_setfuncs(L, methods);

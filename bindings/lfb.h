@@ -156,6 +156,7 @@ typedef struct lfb_future {
   int cached; /* set_result put an outcome in the results cache */
 } lfb_future;
 #define LFB_FUTURE "Future"
+extern const char lfb_FUTURE_MT[]; /* registry key (address): its metatable */
 
 /* What one kind of pool does for the executor class (executor.c), which
  * writes shutdown, __close, __gc, __tostring, refusals and map once. */

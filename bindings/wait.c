@@ -64,14 +64,10 @@ static int drop_duplicates(lua_State *L, int list, int n) {
   return m;
 }
 
-/* The live Future at idx, or NULL: its metatable compared with the one at
- * mt, not looked up by name for each of a long list. */
-static lfb_future *future_at(lua_State *L, int idx, int mt) {
-  lfb_future *fu = lua_touserdata(L, idx);
-  if (fu == NULL || !lua_getmetatable(L, idx)) return NULL;
-  int same = lua_rawequal(L, -1, mt);
-  lua_pop(L, 1);
-  return same && fu->f ? fu : NULL;
+/* The live Future at idx, or NULL. */
+static lfb_future *future_at(lua_State *L, int idx) {
+  lfb_future *fu = lfb_future_test(L, idx);
+  return fu && fu->f ? fu : NULL;
 }
 
 /* Collects the futures of the table at idx (an array, else its keys) into
@@ -79,14 +75,12 @@ static lfb_future *future_at(lua_State *L, int idx, int mt) {
 static int collect(lua_State *L, int idx, const char *fname) {
   luaL_checktype(L, idx, LUA_TTABLE);
   lua_Integer len = (lua_Integer)lua_rawlen(L, idx);
-  luaL_getmetatable(L, LFB_FUTURE);
-  int mt = lua_gettop(L);
-  lua_createtable(L, len > 0 && len < INT_MAX ? (int)len : 0, 0); /* mt list */
+  lua_createtable(L, len > 0 && len < INT_MAX ? (int)len : 0, 0); /* list */
   int list = lua_gettop(L), n = 0;
   if (len > 0) {
     for (lua_Integer i = 1; i <= len; i++) {
       lua_rawgeti(L, idx, i);
-      lfb_future *fu = future_at(L, -1, mt);
+      lfb_future *fu = future_at(L, -1);
       if (fu == NULL)
         return luaL_error(L,
                           "bad argument #1 to '%s' (Future expected at index "
@@ -97,7 +91,7 @@ static int collect(lua_State *L, int idx, const char *fname) {
   } else {
     lua_pushnil(L);
     while (lua_next(L, idx)) {
-      lfb_future *fu = future_at(L, -2, mt);
+      lfb_future *fu = future_at(L, -2);
       if (fu == NULL)
         return luaL_error(L,
                           "bad argument #1 to '%s' (Future expected as key, "
@@ -109,7 +103,6 @@ static int collect(lua_State *L, int idx, const char *fname) {
     }
   }
   if (n > 1 && has_duplicates(L, list, n)) n = drop_duplicates(L, list, n);
-  lua_remove(L, mt);
   return n;
 }
 
