@@ -5,6 +5,7 @@ ThreadPoolExecutor(2), by as_completed and by the drain loop
 future seen, per task.  Twin of bench/lua/w8.lua.
 Usage: python3 bench/py/w8.py [as_completed|drain|both] [MAXN=100000]
 """
+import gc
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, as_completed, wait
@@ -39,6 +40,7 @@ def main():
             out, first, last = [], None, None
             n = 1000
             while n <= maxn:
+                gc.collect()  # the last size's futures are not this one's cost
                 c0 = time.thread_time_ns()
                 assert ways[way](ex, n) == n
                 per = (time.thread_time_ns() - c0) / n
