@@ -39,6 +39,12 @@ describe("the docs", function()
   end)
 
   it("name every file of runtime/ and bindings/ in the reference's source layout", function()
+    -- TSan's preload breaks the /bin/sh that lists the directories; the
+    -- plain run of the suite checks it.
+    if (os.getenv("LD_PRELOAD") or ""):find("libtsan") then
+      pending("lists directories with /bin/sh: not under TSan's preload")
+      return
+    end
     local ref = assert(shell.slurp("docs/reference.md"))
     local layout = assert(ref:match("\n## Source layout\n(.-)\n## "), "no Source layout section")
     local ok, out = shell.sh("ls runtime bindings runtime/tests bindings/tests")
