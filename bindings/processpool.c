@@ -10,7 +10,8 @@
  * a hello first: the creator's package.path and package.cpath and the
  * initializer. The errors that fail the futures of a broken pool are
  * encoded when the pool is made, one per cause, since the runtime's
- * manager thread that needs them has no Lua state.
+ * manager thread that needs them has no Lua state; remote.c does both for
+ * this file and for the MPI executors, from this file's texts.
  *
  * The worker executable is found by the `worker` option, then the
  * LUAFUTURES_WORKER environment variable, then beside the module: dladdr()
