@@ -53,9 +53,10 @@ PCDIR    ?= $(ARDIR)/pkgconfig
 # Only what include/luafutures.h marks LUAFUTURES_API leaves the module.
 PKGFLAGS = -fvisibility=hidden -DLUAFUTURES_VERSION='"$(VERSION)"'
 
-WARN     = -Wall -Wextra -Wno-unused-parameter
-# runtime/ is held to more: no shadowed names, every extern prototyped.
-RT_WARN  = -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+# The whole build, runtime/, bindings/, tests and fuzz targets alike: no
+# shadowed names, every extern prototyped, no arithmetic on void *.
+WARN     = -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes \
+           -Wmissing-prototypes -Wpointer-arith
 BASEFLAGS = -std=c11 -D_GNU_SOURCE -fPIC -pthread $(OPT) $(WARN) $(PKGFLAGS)
 ifeq ($(SANITIZE),address)
   SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -DLFB_DEBUG
@@ -100,7 +101,7 @@ mpi:
 # runtime/ is compiled without the Lua include path: it must not see Lua.
 $(BUILD)/runtime/%.o: runtime/%.c runtime/*.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALLFLAGS) $(RT_WARN) -c $< -o $@
+	$(CC) $(ALLFLAGS) -c $< -o $@
 
 $(BUILD)/bindings/%.o: bindings/%.c bindings/*.h runtime/lf.h runtime/lf_proc.h runtime/lf_queue.h include/luafutures.h | $(LUA_INC)/lua.h
 	@mkdir -p $(dir $@)
@@ -347,7 +348,7 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= fuzz_decode fuzz_wire
 FUZZ_BUILD    = build-fuzz
-FUZZ_FLAGS    = -std=c11 -D_GNU_SOURCE -pthread -O1 -g -fno-omit-frame-pointer \
+FUZZ_FLAGS    = -std=c11 -D_GNU_SOURCE -pthread -O1 -g -fno-omit-frame-pointer $(WARN) \
                 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
                 -DLFB_DEBUG -DLFB_LIBFUZZER
 FUZZ_OBJ      = $(RT_SRC:%.c=$(FUZZ_BUILD)/%.o) $(LB_SRC:%.c=$(FUZZ_BUILD)/%.o)
