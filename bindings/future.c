@@ -12,6 +12,7 @@
  * runs it the next time it enters the runtime (or at once, when it is the
  * one completing or cancelling the future).
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,9 +202,7 @@ static void report(lua_State *L, int fidx) {
   fidx = lua_absindex(L, fidx);
   const char *msg = lfb_tostring_safe(L, -1);
   const char *fut = luaL_tolstring(L, fidx, NULL); /* ours: cannot fail */
-  fprintf(stderr, "luafutures: exception calling callback for %s: %s\n", fut,
-          msg);
-  fflush(stderr);
+  lfb_report("exception calling callback for %s: %s", fut, msg);
   lua_pop(L, 3);
 }
 
@@ -216,7 +215,12 @@ static void cb_run(lf_item *it, void *ctx) {
     lua_rawgeti(L, -1, 1);
     lua_rawgeti(L, -2, 2);
     lua_pushvalue(L, -2); /* {f, fn} f fn f */
-    if (lua_pcall(L, 1, 0, 0) != LUA_OK) report(L, -2);
+    /* A future already finalised (the state is closing) is not handed
+     * to its callback: the callback is dropped. */
+    if (((lfb_future *)lua_touserdata(L, -1))->f == NULL)
+      lua_pop(L, 2);
+    else if (lua_pcall(L, 1, 0, 0) != LUA_OK)
+      report(L, -2);
     lua_pop(L, 2);
   }
   lf_inbox_unref(cb->inbox);
@@ -243,6 +247,8 @@ int lfb_poll(lua_State *L, lfb_ctx *ctx) {
 
 int lfb_await(lua_State *L, lfb_ctx *ctx, lf_future *f, double timeout,
               char *why, size_t whylen) {
+  const _Atomic int *stop = lfb_stop_flag(ctx);
+  if (stop && atomic_load(stop)) return LF_EINTR;
   if (lf_future_done(f) || (timeout != 0 && lf_future_wait_spin(f))) {
     lf_future_sync(f); /* its callbacks are posted: run them now */
     lfb_poll(L, ctx);
@@ -254,6 +260,7 @@ int lfb_await(lua_State *L, lfb_ctx *ctx, lf_future *f, double timeout,
     lf_waiter_free(w);
     return luaL_error(L, "not enough memory");
   }
+  lf_waiter_set_stop(w, stop);
   lf_waiter *prev = ctx->inbox ? lf_inbox_set_waiter(ctx->inbox, w) : NULL;
   double deadline = lf_now() + timeout;
   int rc;
@@ -277,6 +284,7 @@ int lfb_await(lua_State *L, lfb_ctx *ctx, lf_future *f, double timeout,
 void lfb_wait_one(lua_State *L, lfb_ctx *ctx, lf_future *f, double timeout) {
   char why[400];
   int rc = lfb_await(L, ctx, f, timeout, why, sizeof why);
+  if (rc == LF_EINTR) lfb_raise_interrupt(L, ctx);
   if (rc == LF_ETIMEDOUT)
     lfb_raise(L, "TimeoutError", "future did not finish within %f seconds",
               timeout);
@@ -354,11 +362,9 @@ static int f_add_done_callback(lua_State *L) {
     free(cb);
     if (rc < 0) return luaL_error(L, "not enough memory");
   }
-  /* Already done: the callbacks added before this one may still wait in
-   * the inbox; they go first. Then this one runs now, its error reported,
-   * not raised. */
+  /* Already done: this one runs now, its error reported, not raised; no
+   * other callback runs here (a host keeps them to its poll point). */
   lf_future_sync(fu->f);
-  lfb_poll(L, ctx);
   lua_pushvalue(L, 2);
   lua_pushvalue(L, 1);
   if (lua_pcall(L, 1, 0, 0) != LUA_OK) report(L, 1);

@@ -114,6 +114,7 @@ static const char *p_method(void *p) {
   return methods_names[lf_procpool_start_method(p)];
 }
 static void p_unref(void *p) { lf_procpool_unref(p); }
+static void p_ref(void *p) { lf_procpool_ref(p); }
 static const char *p_broken_message(void *p) {
   return cause_message(lf_procpool_cause(p));
 }
@@ -125,7 +126,7 @@ static void p_failure(void *p, char *buf, size_t len) {
 static const lfb_exec_ops proc_ops = {
     LFB_PROCPOOL, "BrokenProcessPool", 0, "start_method", p_method,
     p_submit, p_shutdown, p_status, p_nworkers, p_max_workers,
-    p_broken_message, p_unref, p_failure,
+    p_broken_message, p_unref, p_failure, p_ref,
 };
 
 /* ---- finding the worker executable --------------------------------------- */
@@ -198,6 +199,7 @@ typedef struct popts {
   lua_Integer max, max_tasks;
   int method;
   const char *worker; /* NULL: look for it; the string stays in opts */
+  unsigned libs;
 } popts;
 
 static int read_method(lua_State *L) {
@@ -212,8 +214,9 @@ static int read_method(lua_State *L) {
 static void read_table(lua_State *L, popts *o) {
   static const char *const known[] = {
       "max_workers", "initializer", "initargs", "max_tasks_per_child",
-      "start_method", "worker", NULL};
+      "start_method", "worker", "libs", NULL};
   lfb_check_options(L, 1, known);
+  o->libs = lfb_libs_option(L, 1);
   if (lua_getfield(L, 1, "max_tasks_per_child") != LUA_TNIL) {
     luaL_argcheck(L, lfb_getint(L, -1, &o->max_tasks), 1,
                   "'max_tasks_per_child' must be an integer");
@@ -237,6 +240,7 @@ static void read_options(lua_State *L, popts *o) {
   o->max_tasks = 0;
   o->method = LF_START_SPAWN;
   o->worker = NULL;
+  o->libs = LFB_LIBS_ALL;
   if (lua_istable(L, 1)) read_table(L, o);
   lfb_exec_args(L, &o->max, 100000);
 }
@@ -266,9 +270,10 @@ static void resolve_worker(lua_State *L, const popts *o, char *exe,
 }
 
 /* The hello every worker reads first, kept in c: paths, then the
- * initializer (at fn, fn + 1) as bytes and their flags. Whatever raises
- * here leaves its allocation in c, which the executor object holds. */
-static void encode_hello(lua_State *L, pcfg *c, int fn) {
+ * initializer (at fn, fn + 1) as bytes and their flags, then the mask of
+ * the standard libraries. Whatever raises here leaves its allocation in
+ * c, which the executor object holds. */
+static void encode_hello(lua_State *L, pcfg *c, int fn, unsigned libs) {
   c->hello = lfb_encode_init(L, fn, 0);
   if (c->hello) lua_pushlstring(L, c->hello->data, c->hello->len);
   else lua_pushnil(L);
@@ -284,6 +289,9 @@ static void encode_hello(lua_State *L, pcfg *c, int fn) {
   if (rc == 0) rc = lfb_enc_value(&e, L, top);
   if (rc == 0) rc = lfb_enc_value(&e, L, top - 3);
   if (rc == 0) rc = lfb_enc_value(&e, L, top - 2);
+  lua_pushinteger(L, (lua_Integer)libs);
+  if (rc == 0) rc = lfb_enc_value(&e, L, top + 1);
+  lua_pop(L, 1);
   if (rc == 0) c->hello = lfb_enc_finish(&e, L);
   else lfb_enc_free(&e, L);
   if (c->hello == NULL) luaL_error(L, "not enough memory");
@@ -304,7 +312,7 @@ static int m_processpool(lua_State *L) {
     c->canned[i] = lfb_outcome_canned(L, "BrokenProcessPool", cause_text[i]);
     if (c->canned[i] == NULL) return luaL_error(L, "not enough memory");
   }
-  encode_hello(L, c, fn);
+  encode_hello(L, c, fn, o.libs);
   /* How long a new worker may take to answer: LUAFUTURES_WORKER_TIMEOUT
    * seconds, for machines slower than any we know (0: the default). */
   const char *wt = getenv("LUAFUTURES_WORKER_TIMEOUT");
@@ -316,6 +324,7 @@ static int m_processpool(lua_State *L) {
   ex->held = NULL; /* the pool's now */
   lf_payload_free(c->hello); /* copied */
   c->hello = NULL;
+  lfb_exec_remember(L);
   return 1;
 }
 
