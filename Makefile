@@ -215,9 +215,15 @@ fuzz-wire:
 
 test: deps all test-c test-lua
 
-test-c: $(BUILD)/test_runtime $(BUILD)/test_proc $(FAKE)
+# The C API of include/luafutures.h, as a host uses it (the objects, not
+# the archive, so that the teardown can count the runtime's pools).
+$(BUILD)/test_embed: bindings/tests/test_embed.c $(RT_OBJ) $(LB_OBJ) include/luafutures.h runtime/tests/test.h
+	$(CC) $(ALLFLAGS) -I$(LUA_INC) -o $@ $< $(RT_OBJ) $(LB_OBJ) $(LUA_LIB) -lm -ldl
+
+test-c: $(BUILD)/test_runtime $(BUILD)/test_proc $(BUILD)/test_embed $(FAKE) $(WORKER)
 	$(if $(SANITIZE),$(SANENV)) ./$(BUILD)/test_runtime
 	$(if $(SANITIZE),$(SANENV)) LUAFUTURES_FAKE_DIR=$(CURDIR)/$(BUILD)/fake ./$(BUILD)/test_proc
+	$(if $(SANITIZE),$(SANENV)) LUAFUTURES_WORKER=$(CURDIR)/$(WORKER) ./$(BUILD)/test_embed
 
 test-lua: all $(PTYRUN) $(FAKE) $(if $(SANITIZE),,static)
 	LUAFUTURES_FAKE_DIR=$(CURDIR)/$(BUILD)/fake $(PRELOAD) $(BUSTED) spec

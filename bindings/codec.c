@@ -24,7 +24,7 @@
 
 enum {
   T_NIL, T_FALSE, T_TRUE, T_INT, T_SMALLINT, T_FLT, T_STR8, T_STR, T_TABLE,
-  T_REF, T_FUNC, T_CFUNC, T_NAMED, T_FUTURE, T_EXEC, T_ENV
+  T_REF, T_FUNC, T_CFUNC, T_NAMED, T_FUTURE, T_EXEC, T_ENV, T_LIGHT
 };
 enum { M_NONE, M_NAMED, M_COPY };
 enum { P_FIELD, P_INDEX, P_UPVAL, P_KEY, P_META };
@@ -577,6 +577,15 @@ static int enc(lfb_enc *e, lua_State *L, int idx) {
       if (rc != 0) return rc;
       break;
     }
+    case LUA_TLIGHTUSERDATA: { /* a host's pointer: same process only */
+      if (!e->handles_ok)
+        return fail(e, L, "light userdata (a pointer cannot leave its "
+                          "process)");
+      void *ptr = lua_touserdata(L, idx);
+      lfb_enc_u8(e, T_LIGHT);
+      put(e, &ptr, sizeof ptr);
+      break;
+    }
     case LUA_TUSERDATA: {
       lfb_future *fu = lfb_future_test(L, idx);
       lfb_executor *ex = fu ? NULL : luaL_testudata(L, idx, LFB_THREADPOOL);
@@ -904,6 +913,12 @@ static void dec_one(lfb_dec *d, lua_State *L) {
       push_named(L, s, len);
       break;
     }
+    case T_LIGHT: {
+      void *ptr;
+      memcpy(&ptr, take_or_raise(L, d, sizeof ptr), sizeof ptr);
+      lua_pushlightuserdata(L, ptr);
+      break;
+    }
     case T_FUTURE:
     case T_EXEC: {
       void *ptr;
@@ -954,7 +969,8 @@ void lfb_dec_skip(lfb_dec *d) {
     case T_CFUNC:
     case T_NAMED: skip_string(d); break;
     case T_FUTURE:
-    case T_EXEC: take(d, sizeof(void *)); break;
+    case T_EXEC:
+    case T_LIGHT: take(d, sizeof(void *)); break;
     default: break;
   }
 }
@@ -973,7 +989,8 @@ const char *lfb_dec_peek_type(const lfb_dec *d) {
     case T_FUNC:
     case T_CFUNC: return "function";
     case T_FUTURE:
-    case T_EXEC: return "userdata";
+    case T_EXEC:
+    case T_LIGHT: return "userdata";
     default: return "table";
   }
 }
