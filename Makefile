@@ -20,7 +20,7 @@
 #             with GNU readline, as Debian's lua5.4 (default: yes when
 #             <readline/readline.h> compiles; `make deps` installs it)
 #
-# Targets: all (default), static, lib, test, test-c, test-lua, deps, demo,
+# Targets: all (default), static, lib, test, test-c, test-host, test-lua, deps, demo,
 # bench, bench-check, fuzz-wire, install, dist, clean.
 
 LUA      ?= lua5.4
@@ -66,10 +66,11 @@ MODULE   = concurrent/futures.so
 LIBA     = lib/libluafutures.a
 CLI      = bin/luafutures
 WORKER   = bin/luafutures-worker
+HOST     = $(BUILD)/host
 
-.PHONY: all static lib rock dist install-check test test-c test-lua deps demo bench bench-check bench-scaling fuzz-wire install clean
+.PHONY: test-host all static lib rock dist install-check test test-c test-lua deps demo bench bench-check bench-scaling fuzz-wire install clean
 
-all: $(MODULE) $(CLI) $(WORKER) $(LIBA) luafutures.pc
+all: $(MODULE) $(CLI) $(WORKER) $(LIBA) luafutures.pc $(HOST)
 
 # runtime/ is compiled without the Lua include path: it must not see Lua.
 $(BUILD)/runtime/%.o: runtime/%.c runtime/*.h
@@ -134,6 +135,14 @@ $(LIBA): $(RT_OBJ) $(LB_OBJ) $(FLAVOR)
 	$(LD) -r -o $(BUILD)/luafutures.o $(RT_OBJ) $(LB_OBJ)
 	objcopy --localize-hidden $(BUILD)/luafutures.o
 	rm -f $@ && $(AR) rcs $@ $(BUILD)/luafutures.o
+
+# The example C host (examples/host/): Lua embedded, the archive linked
+# in statically, as the README's embedding section shows.
+$(HOST): examples/host/host.c $(LIBA) include/luafutures.h
+	$(CC) $(ALLFLAGS) -Iinclude -I$(LUA_INC) -o $@ $< $(LIBA) $(LUA_LIB) -lm -ldl
+
+test-host: $(HOST)
+	$(if $(SANITIZE),$(SANENV)) LUAFUTURES_WORKER=$(CURDIR)/$(WORKER) ./$(HOST)
 
 # luafutures.pc names absolute places under PREFIX (make install writes it
 # afresh for the PREFIX it is given). The rock's copy is relocatable: it
@@ -213,7 +222,7 @@ fuzz-wire:
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  ./build-address/fuzz_wire -m $(WIRE_SECONDS) spec/fuzz/fuzz_wire/*
 
-test: deps all test-c test-lua
+test: deps all test-c test-host test-lua
 
 # The C API of include/luafutures.h, as a host uses it (the objects, not
 # the archive, so that the teardown can count the runtime's pools).
