@@ -238,7 +238,7 @@ test-lua: all $(PTYRUN) $(FAKE) $(if $(SANITIZE),,static)
 	LUAFUTURES_FAKE_DIR=$(CURDIR)/$(BUILD)/fake $(PRELOAD) $(BUSTED) spec
 # A sanitized bin/luafutures runs without the preload (which breaks even
 # /bin/sh under TSan), so its spec runs again from a busted without it.
-	$(if $(SANITIZE),$(SANENV) $(BUSTED) spec/cli_spec.lua)
+	$(if $(SANITIZE),$(SANENV) $(BUSTED) spec/cli_spec.lua spec/interrupt_spec.lua)
 
 deps:
 	@missing=""; \

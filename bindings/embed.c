@@ -37,6 +37,7 @@ struct lfb_slot {
 static _Atomic(lfb_slot *) slots;
 
 lua_Hook lfb_interrupt_hook;
+void (*lfb_interrupt_rearm)(void);
 
 lfb_slot *lfb_slot_take(lua_State *L) {
   for (lfb_slot *s = atomic_load(&slots); s; s = s->next) {
@@ -79,12 +80,18 @@ static void drop_hook(lua_State *T) {
     lua_sethook(T, NULL, 0, 0);
 }
 
+void lfb_interrupt_clear(lua_State *L) {
+  lfb_ctx *ctx = lfb_ctx_find(L);
+  if (ctx && ctx->slot) atomic_store(&ctx->slot->flag, 0);
+}
+
 int lfb_raise_interrupt(lua_State *L, lfb_ctx *ctx) {
   if (ctx->slot) atomic_store(&ctx->slot->flag, 0);
   drop_hook(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
   drop_hook(lua_tothread(L, -1));
   lua_pop(L, 1);
+  if (lfb_interrupt_rearm) lfb_interrupt_rearm();
   lua_pushliteral(L, "interrupted!");
   return lua_error(L);
 }

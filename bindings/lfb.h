@@ -370,6 +370,11 @@ int lfb_raise_interrupt(lua_State *L, lfb_ctx *ctx);
 /* A host's interrupt hook (bin/luafutures: lua.c's) that raising from a
  * wait removes, so that one SIGINT raises once. */
 extern lua_Hook lfb_interrupt_hook;
+/* Called (when set) after a wait raised an interrupt: bin/luafutures
+ * re-arms its SIGINT handler there. */
+extern void (*lfb_interrupt_rearm)(void);
+/* Forgets an interrupt request of L's state (the host raised it itself). */
+void lfb_interrupt_clear(lua_State *L);
 /* Blocks until `seconds` pass, running callbacks; LF_EINTR when
  * interrupted (futures.sleep). */
 int lfb_pause(lua_State *L, lfb_ctx *ctx, double seconds);
