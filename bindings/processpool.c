@@ -290,7 +290,7 @@ static void encode_hello(lua_State *L, pcfg *c, int fn, unsigned libs) {
   if (rc == 0) rc = lfb_enc_value(&e, L, top - 3);
   if (rc == 0) rc = lfb_enc_value(&e, L, top - 2);
   lua_pushinteger(L, (lua_Integer)libs);
-  if (rc == 0) rc = lfb_enc_value(&e, L, top + 1);
+  if (rc == 0) rc = lfb_enc_value(&e, L, lua_gettop(L));
   lua_pop(L, 1);
   if (rc == 0) c->hello = lfb_enc_finish(&e, L);
   else lfb_enc_free(&e, L);

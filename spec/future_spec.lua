@@ -118,7 +118,7 @@ describe("Future", function()
       repeat until f:done() -- done() does not run callbacks: a and b wait
       f:add_done_callback(function() order[#order + 1] = "c" end)
       assert.equal("c", table.concat(order, ","))
-      assert.equal(2, futures.poll())
+      repeat futures.poll() until #order == 3
       assert.equal("c,a,b", table.concat(order, ","))
     end)
 
