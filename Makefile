@@ -21,7 +21,7 @@
 #             <readline/readline.h> compiles; `make deps` installs it)
 #
 # Targets: all (default), static, lib, test, test-c, test-host, test-lua, deps, demo,
-# bench, bench-check, fuzz-wire, install, dist, clean.
+# bench, bench-check, bench-poll, fuzz-wire, install, dist, clean.
 
 LUA      ?= lua5.4
 LUA_INC  ?= /usr/include/lua5.4
@@ -68,7 +68,7 @@ CLI      = bin/luafutures
 WORKER   = bin/luafutures-worker
 HOST     = $(BUILD)/host
 
-.PHONY: test-host all static lib rock dist install-check test test-c test-lua deps demo bench bench-check bench-scaling fuzz-wire install clean
+.PHONY: bench-poll test-host all static lib rock dist install-check test test-c test-lua deps demo bench bench-check bench-scaling fuzz-wire install clean
 
 all: $(MODULE) $(CLI) $(WORKER) $(LIBA) luafutures.pc $(HOST)
 
@@ -258,6 +258,13 @@ bench: all
 
 bench-check: all
 	bash bench/run.sh --check
+
+# luafutures_poll with nothing pending, beside futures.poll() from Lua.
+$(BUILD)/bench_poll: bench/c/poll.c $(LIBA) include/luafutures.h
+	$(CC) $(ALLFLAGS) -Iinclude -I$(LUA_INC) -o $@ $< $(LIBA) $(LUA_LIB) -lm -ldl
+
+bench-poll: $(BUILD)/bench_poll
+	./$(BUILD)/bench_poll
 
 # CPU-bound speedup on 1, 2, 4, ... cpu_count workers; bench/results/scaling.*
 bench-scaling: all
