@@ -47,8 +47,8 @@ LUAFUTURES_API void luafutures_preload(lua_State *L);
 /* A host module that every worker state of this process gets: it is
  * in package.preload there (so `require(name)` works in a task) and its
  * C functions travel by name like those of package.loaded. Process-wide,
- * for states created afterwards. The name is copied. Returns 0, or -1 when
- * out of memory. */
+ * for states created afterwards. The name is copied. Returns 0, -1 when
+ * out of memory, or -2 for a NULL or empty name or a NULL function. */
 LUAFUTURES_API int luafutures_register(const char *name, lua_CFunction openf);
 
 typedef struct luafutures_hooks {
