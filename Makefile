@@ -19,9 +19,12 @@
 #   READLINE  yes | no: the command's REPL edits lines and keeps history
 #             with GNU readline, as Debian's lua5.4 (default: yes when
 #             <readline/readline.h> compiles; `make deps` installs it)
+#   FUZZ_TARGETS  the fuzz targets of `make fuzz` (default: fuzz_decode
+#             fuzz_wire); FUZZ_SECONDS how long each runs (default 60);
+#             FUZZ_CC clang
 #
 # Targets: all (default), static, lib, test, test-c, test-host, test-lua, deps, demo,
-# bench, bench-check, bench-poll, fuzz-wire, install, dist, clean.
+# bench, bench-check, bench-poll, fuzz, fuzz-wire, install, dist, clean.
 
 LUA      ?= lua5.4
 LUA_INC  ?= /usr/include/lua5.4
@@ -68,16 +71,16 @@ CLI      = bin/luafutures
 WORKER   = bin/luafutures-worker
 HOST     = $(BUILD)/host
 
-.PHONY: bench-poll test-host all static lib rock dist install-check test test-c test-lua deps demo bench bench-check bench-scaling fuzz-wire install clean
+.PHONY: bench-poll test-host all static lib dist install-check test test-c test-lua deps demo bench bench-check bench-scaling fuzz fuzz-libfuzzer fuzz-mutate fuzz-wire install clean
 
-all: $(MODULE) $(CLI) $(WORKER) $(LIBA) luafutures.pc $(HOST)
+all: $(MODULE) $(CLI) $(WORKER) $(LIBA) luafutures.pc lib/pkgconfig/luafutures.pc $(HOST)
 
 # runtime/ is compiled without the Lua include path: it must not see Lua.
 $(BUILD)/runtime/%.o: runtime/%.c runtime/*.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLFLAGS) -c $< -o $@
 
-$(BUILD)/bindings/%.o: bindings/%.c bindings/*.h runtime/lf.h runtime/lf_proc.h include/luafutures.h | $(LUA_INC)/lua.h
+$(BUILD)/bindings/%.o: bindings/%.c bindings/*.h runtime/lf.h runtime/lf_proc.h runtime/lf_queue.h include/luafutures.h | $(LUA_INC)/lua.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLFLAGS) -I$(LUA_INC) -c $< -o $@
 
@@ -145,8 +148,10 @@ test-host: $(HOST)
 	$(if $(SANITIZE),$(SANENV)) LUAFUTURES_WORKER=$(CURDIR)/$(WORKER) ./$(HOST)
 
 # luafutures.pc names absolute places under PREFIX (make install writes it
-# afresh for the PREFIX it is given). The rock's copy is relocatable: it
-# finds the header and the library from where LuaRocks deploys it.
+# afresh for the PREFIX it is given). lib/pkgconfig/luafutures.pc is
+# relocatable: it finds include/ and lib/ two levels above itself, which is
+# this build tree (PKG_CONFIG_PATH=lib/pkgconfig) and, in a rock, the prefix
+# LuaRocks deploys it in.
 PC_SED = sed -e 's|@VERSION@|$(VERSION)|' -e 's|@LUA_INC@|$(LUA_INC)|'
 PC_ABS = $(PC_SED) -e 's|@PREFIX@|$(PREFIX)|' -e 's|@INCDIR@|$(INCDIR)|' \
          -e 's|@ARDIR@|$(ARDIR)|' luafutures.pc.in
@@ -156,9 +161,6 @@ PC_REL = $(PC_SED) -e 's|@PREFIX@|$${pcfiledir}/../..|' \
 
 luafutures.pc: luafutures.pc.in Makefile
 	$(PC_ABS) >$@
-
-# What the rockspecs build: everything, and the rock's pkg-config file.
-rock: all lib/pkgconfig/luafutures.pc
 
 lib/pkgconfig/luafutures.pc: luafutures.pc.in Makefile
 	@mkdir -p $(dir $@)
@@ -197,6 +199,9 @@ $(STATIC)/luafutures-worker: $(BUILD)/bindings/worker_main.o $(RT_OBJ) $(LB_OBJ)
 $(BUILD)/test_runtime: runtime/tests/test_runtime.c $(RT_OBJ) runtime/tests/test.h
 	$(CC) $(ALLFLAGS) -Iruntime -o $@ $(filter-out %.h,$^)
 
+$(BUILD)/test_queue: runtime/tests/test_queue.c $(RT_OBJ) runtime/tests/test.h
+	$(CC) $(ALLFLAGS) -Iruntime -o $@ $(filter-out %.h,$^)
+
 $(BUILD)/test_proc: runtime/tests/test_proc.c runtime/tests/mailbox.c $(RT_OBJ) runtime/tests/*.h
 	$(CC) $(ALLFLAGS) -Iruntime -o $@ $(filter-out %.h,$^)
 
@@ -229,13 +234,18 @@ test: deps all test-c test-host test-lua
 $(BUILD)/test_embed: bindings/tests/test_embed.c $(RT_OBJ) $(LB_OBJ) include/luafutures.h runtime/tests/test.h
 	$(CC) $(ALLFLAGS) -I$(LUA_INC) -o $@ $< $(RT_OBJ) $(LB_OBJ) $(LUA_LIB) -lm -ldl
 
-test-c: $(BUILD)/test_runtime $(BUILD)/test_proc $(BUILD)/test_embed $(FAKE) $(WORKER)
+test-c: $(BUILD)/test_runtime $(BUILD)/test_queue $(BUILD)/test_proc $(BUILD)/test_embed $(FAKE) $(WORKER)
 	$(if $(SANITIZE),$(SANENV)) ./$(BUILD)/test_runtime
+	$(if $(SANITIZE),$(SANENV)) ./$(BUILD)/test_queue
 	$(if $(SANITIZE),$(SANENV)) LUAFUTURES_FAKE_DIR=$(CURDIR)/$(BUILD)/fake ./$(BUILD)/test_proc
 	$(if $(SANITIZE),$(SANENV)) LUAFUTURES_WORKER=$(CURDIR)/$(WORKER) ./$(BUILD)/test_embed
 
-test-lua: all $(PTYRUN) $(FAKE) $(if $(SANITIZE),,static)
-	LUAFUTURES_FAKE_DIR=$(CURDIR)/$(BUILD)/fake $(PRELOAD) $(BUSTED) spec
+# The decoder's driver reads crafted payloads for spec/codec_spec.lua.
+$(BUILD)/fuzz_decode: bindings/tests/fuzz_decode.c $(RT_OBJ) $(LB_OBJ)
+	$(CC) $(ALLFLAGS) -I$(LUA_INC) -o $@ $^ $(LUA_LIB) -lm -ldl
+
+test-lua: all $(PTYRUN) $(FAKE) $(if $(SANITIZE),,static) $(BUILD)/fuzz_decode
+	LUAFUTURES_FAKE_DIR=$(CURDIR)/$(BUILD)/fake LUAFUTURES_DECODE_CHECK=$(BUILD)/fuzz_decode $(PRELOAD) $(BUSTED) spec
 # A sanitized bin/luafutures runs without the preload (which breaks even
 # /bin/sh under TSan), so its spec runs again from a busted without it.
 	$(if $(SANITIZE),$(SANENV) $(BUSTED) spec/cli_spec.lua spec/interrupt_spec.lua)
@@ -270,6 +280,59 @@ bench-poll: $(BUILD)/bench_poll
 bench-scaling: all
 	LUA="$(LUA)" bash bench/scaling.sh
 
+# make fuzz: each of FUZZ_TARGETS (T is bindings/tests/T.c or
+# runtime/tests/T.c, defining LLVMFuzzerTestOneInput) built by clang as a
+# libFuzzer target under ASan+UBSan and run FUZZ_SECONDS over its seed
+# corpus spec/fuzz/T/ (read only: what it finds goes to build-fuzz/corpus/T,
+# a crash to build-fuzz/crash-*). Without clang's fuzzer runtime, each is
+# built with $(CC) under ASan+UBSan and its main mutates the seeds instead
+# (`T -m SECONDS SEEDS...`).
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= fuzz_decode fuzz_wire
+FUZZ_BUILD    = build-fuzz
+FUZZ_FLAGS    = -std=c11 -D_GNU_SOURCE -pthread -O1 -g -fno-omit-frame-pointer \
+                -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+                -DLFB_DEBUG -DLFB_LIBFUZZER
+FUZZ_OBJ      = $(RT_SRC:%.c=$(FUZZ_BUILD)/%.o) $(LB_SRC:%.c=$(FUZZ_BUILD)/%.o)
+.SECONDARY: $(FUZZ_OBJ)
+FUZZ_ENV      = ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
+                UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+
+fuzz:
+	@if echo 'int LLVMFuzzerTestOneInput(const char *d, long n) { return 0; }' | \
+	    $(FUZZ_CC) -fsanitize=fuzzer -x c - -o /dev/null 2>/dev/null; \
+	then $(MAKE) fuzz-libfuzzer; else $(MAKE) fuzz-mutate SANITIZE=address; fi
+
+fuzz-libfuzzer: $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
+	  echo "fuzzing $$t for $(FUZZ_SECONDS) s"; \
+	  $(FUZZ_ENV) ./$(FUZZ_BUILD)/$$t -max_total_time=$(FUZZ_SECONDS) \
+	    -timeout=10 -rss_limit_mb=4096 -max_len=65536 -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_BUILD)/ $(FUZZ_BUILD)/corpus/$$t spec/fuzz/$$t \
+	    || exit 1; \
+	done
+
+fuzz-mutate: $(FUZZ_TARGETS:%=$(BUILD)/%)
+	@for t in $(FUZZ_TARGETS); do \
+	  $(SANENV) ./$(BUILD)/$$t -m $(FUZZ_SECONDS) spec/fuzz/$$t/* || exit 1; \
+	done
+
+$(FUZZ_BUILD)/runtime/%.o: runtime/%.c runtime/*.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_BUILD)/bindings/%.o: bindings/%.c bindings/*.h runtime/lf.h runtime/lf_proc.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -I$(LUA_INC) -c $< -o $@
+
+$(FUZZ_BUILD)/%: bindings/tests/%.c $(FUZZ_OBJ)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -I$(LUA_INC) -o $@ $^ $(LUA_LIB) -lm -ldl
+
+$(FUZZ_BUILD)/%: runtime/tests/%.c $(FUZZ_OBJ)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -I$(LUA_INC) -Iruntime -o $@ $^ $(LUA_LIB) -lm -ldl
+
 install: all install-check
 	mkdir -p $(DESTDIR)$(LIBDIR)/concurrent
 	cp $(MODULE) $(DESTDIR)$(LIBDIR)/concurrent/futures.so
@@ -299,6 +362,7 @@ install-check:
 DIST     = dist
 DISTNAME = luafutures-$(VERSION)
 dist:
+	@git rev-parse --git-dir >/dev/null 2>&1 || { echo "make dist: runs in a git checkout (it archives the tracked files)" >&2; exit 1; }
 	@command -v zip >/dev/null || { echo "make dist: zip not found (apt-get install zip)" >&2; exit 1; }
 	@[ -f $(DISTNAME)-1.rockspec ] || { echo "make dist: no $(DISTNAME)-1.rockspec for VERSION $(VERSION)" >&2; exit 1; }
 	rm -rf $(DIST) && mkdir -p $(DIST)

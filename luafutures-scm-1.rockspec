@@ -26,7 +26,6 @@ dependencies = {
 -- directory, in luafutures/{include,lib,lib/pkgconfig} (see docs/decisions.md).
 build = {
   type = "make",
-  build_target = "rock",
   build_variables = {
     CFLAGS = "$(CFLAGS)",
     LUA_INC = "$(LUA_INCDIR)",

@@ -11,8 +11,9 @@
 #
 #   --check   exit 1 when a checked target is missed (W1 >= 15x Python,
 #             W4 median <= 1/5 of Python's, W3 thread map >= 3x Python's
-#             process map, W2 >= 5x Python); a skipped workload does not fail,
-#             one that errors does
+#             process map, W2 >= 5x Python, Q1 queue >= 5x Python's
+#             queue.Queue, Q2 queue round trip median < 5 us); a skipped
+#             workload does not fail, one that errors does
 #   --reps N  whole-process runs per workload and side (default 3)
 #
 # Environment: LUA (default lua5.4), PYTHON (default python3.11, else
@@ -30,7 +31,7 @@ while [ $# -gt 0 ]; do
     --check) CHECK=1 ;;
     --reps) shift; REPS=${1:?--reps needs a number} ;;
     --reps=*) REPS=${1#--reps=} ;;
-    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option '$1'" >&2; exit 2 ;;
   esac
   shift
@@ -115,6 +116,8 @@ for rep in $(seq 1 "$REPS"); do
   both W7t "bench/lua/w7.lua thread"   "bench/py/w7.py thread"
   both W7s "bench/lua/w7.lua spawn"    "bench/py/w7.py spawn"
   both W7f "bench/lua/w7.lua fork"     "bench/py/w7.py process"
+  both Q1  "bench/lua/queue.lua throughput" "bench/py/queue.py throughput"
+  both Q2  "bench/lua/queue.lua roundtrip"  "bench/py/queue.py roundtrip"
   both M1p "bench/lua/m1.lua pending"  "bench/py/m1.py pending"
   both M1t "bench/lua/m1.lua thread"   "bench/py/m1.py thread"
   both M1s "bench/lua/m1.lua spawn"    "bench/py/m1.py spawn"
@@ -233,6 +236,9 @@ row "W6 thread pool(2) speedup" W6.thread_speedup W6.thread_speedup none "%.2fx"
 row "W7 thread pool(2) create+task+shutdown, ms" W7t.thread_ms W7t.thread_ms down "%.3f" "" "<= 0.2 ms"
 row "W7 process pool(2) cycle, spawn, ms" W7s.spawn_ms W7s.spawn_ms down "%.2f"
 row "W7 process pool(2) cycle, fork, ms" W7f.fork_ms W7f.fork_ms down "%.2f"
+row "Q1 Queue, 1 producer + 1 consumer thread, 1M ints, items/s" Q1.items_per_s Q1.items_per_s up "%.0f" "" ">= 5x"
+row "Q2 Queue round trip main <-> worker, median us" Q2.median_us Q2.median_us down "%.2f" "" "< 5 us"
+row "Q2 Queue round trip, p99 us" Q2.p99_us Q2.p99_us down "%.2f"
 row "M1 100k pending futures, peak RSS above bare interpreter, MiB" M1p.pending_mib M1p.pending_mib down "%.1f" "" "<= 20 MiB"
 row "M1 RSS per idle thread worker, KiB" M1t.thread_worker_kib M1t.thread_worker_kib down "%.0f"
 row "M1 RSS per idle worker process (spawn), KiB" M1s.process_worker_rss_kib M1s.process_worker_rss_kib down "%.0f"
@@ -269,6 +275,12 @@ target "W2 process tasks/s >= 5x Python" 1 "$(rel W2.tasks_per_s W2.tasks_per_s)
 target "W3 thread map items/s >= 3x Python process map" 1 "$(rel W3t.thread_items_per_s W3p.process_items_per_s)" "x >= 3"
 target "W3 process map items/s >= 2x Python process map" 0 "$(rel W3p.process_items_per_s W3p.process_items_per_s)" "x >= 2"
 target "W4 median round trip <= 1/5 of Python's" 1 "$(rel W4.median_us W4.median_us)" "x <= 0.2"
+target "Q1 queue items/s >= 5x Python queue.Queue" 1 "$(rel Q1.items_per_s Q1.items_per_s)" "x >= 5"
+# effil's channels moved ~570k tasks/s where CPython's ThreadPoolExecutor(2)
+# did ~45k (research/peers.md); scaled by this run's W1 Python figure.
+target "Q1 queue items/s ahead of effil's channel (scaled by W1 Python)" 0 \
+  "$(a=$(lv Q1.items_per_s); b=$(get py W1.tasks_per_s); isnum "$a" && isnum "$b" && calc "$a / (570000 * $b / 45000)" || echo "$a")" "x > 1"
+target "Q2 queue round trip median < 5 us" 1 "$(lv Q2.median_us)" "x < 5"
 target "W5 thread pool speedup >= 1.85x" 0 "$(lv W5.thread_speedup)" "x >= 1.85"
 target "W5 process pool speedup (spawn) >= 1.85x" 0 "$(lv W5.spawn_speedup)" "x >= 1.85"
 target "W7 thread pool cycle <= 0.2 ms" 0 "$(lv W7t.thread_ms)" "x <= 0.2"

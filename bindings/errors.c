@@ -25,6 +25,9 @@ static const struct {
     {"BrokenExecutor", "Error"},
     {"BrokenThreadPool", "BrokenExecutor"},
     {"BrokenProcessPool", "BrokenExecutor"},
+    {"QueueEmpty", "Error"},
+    {"QueueFull", "Error"},
+    {"QueueShutDown", "Error"},
 };
 
 static const char CLASSES[] = "luafutures.classes";

@@ -15,6 +15,7 @@
 #include "../runtime/lf.h"
 /* luaopen_concurrent_futures and the rest of the public API. */
 #include "../include/luafutures.h"
+#include "../runtime/lf_queue.h"
 
 #define LFB_MODNAME "concurrent.futures"
 
@@ -25,7 +26,7 @@ typedef struct lfb_ctx {
   lf_inbox *inbox; /* NULL once the state is closing */
   char name[64];   /* "MainThread" or the worker's name */
   int nloaded;     /* entries in this state's function cache */
-  int names_count; /* package.loaded entries when names were indexed */
+  int names_count; /* package.loaded's fingerprint when names were indexed */
   lfb_slot *slot;  /* its interrupt flag, or NULL */
   /* the host's state_closing hook of a worker state, from its creation */
   void (*closing)(void *ud, lua_State *W);
@@ -58,6 +59,10 @@ lfb_ctx *lfb_ctx_push(lua_State *L);
 lfb_ctx *lfb_ctx_find(lua_State *L);
 /* Registers `l` with the context as upvalue (table on top). */
 void lfb_setfuncs(lua_State *L, const luaL_Reg *l);
+/* Makes the metatable `name` of a class: `meta`'s metamethods and an
+ * __index table of `methods`, all with the context as upvalue. */
+void lfb_newclass(lua_State *L, const char *name, const luaL_Reg *meta,
+                  const luaL_Reg *methods);
 
 /* Registry keys (addresses) of per-state tables. */
 extern const char lfb_PROXIES[], lfb_FNCACHE[], lfb_LOADED[], lfb_NAMES[];
@@ -74,72 +79,9 @@ int lfb_raise(lua_State *L, const char *type, const char *fmt, ...);
 const char *lfb_tostring_safe(lua_State *L, int idx);
 void lfb_open_errors(lua_State *L); /* module table on top */
 
-/* ---- codec (codec.c) ------------------------------------------------------ */
+/* ---- codec (codec.h) ------------------------------------------------------ */
 
-/* Payload flag: the payload holds tables, functions or handles, so the
- * decoded values must be cached to keep their identity. */
-#define LFB_HASREFS 1u
-
-typedef struct lfb_enc {
-  char *buf;
-  size_t len, cap;
-  lf_obj **objs;
-  uint32_t nobjs, capobjs;
-  int cache;     /* stack index of the reference cache, or 0 */
-  int nrefs;     /* references assigned */
-  int names;     /* stack index of the names index, or 0 */
-  int depth;
-  unsigned flags;
-  int handles_ok; /* 0 for another process */
-  const char *what; /* "argument", "result", ... */
-  int argno;        /* its number, or 0 */
-  char err[320];    /* the message when encoding failed */
-  struct { int kind; int idx; } path[16];
-  int npath;
-  char ibuf[192];
-  lf_obj *iobjs[4];
-} lfb_enc;
-
-void lfb_enc_init(lfb_enc *e, lua_State *L);
-/* Appends the value at `idx`; 0 on success, else -1 with e->err set.
- * Leaves the stack as it was (except for cache tables it may create below
- * the caller's values, which lfb_enc_end removes). */
-int lfb_enc_value(lfb_enc *e, lua_State *L, int idx);
-void lfb_enc_u32(lfb_enc *e, uint32_t v);
-void lfb_enc_u8(lfb_enc *e, unsigned v);
-void lfb_enc_str(lfb_enc *e, const char *s, size_t len);
-/* Forgets shared references (a new, independent group of values). */
-void lfb_enc_reset_refs(lfb_enc *e, lua_State *L);
-/* Builds the payload (NULL when out of memory) and releases the encoder;
- * _for builds f's result (in its room when it fits), _task a new pending
- * future holding the payload as its task. */
-lf_payload *lfb_enc_finish(lfb_enc *e, lua_State *L);
-lf_payload *lfb_enc_finish_for(lfb_enc *e, lua_State *L, lf_future *f);
-lf_future *lfb_enc_finish_task(lfb_enc *e, lua_State *L);
-void lfb_enc_free(lfb_enc *e, lua_State *L);
-/* Pushes the TransferError for a failed encode. */
-void lfb_enc_pusherror(lfb_enc *e, lua_State *L);
-
-typedef struct lfb_dec {
-  const lf_payload *p;
-  size_t pos;
-  int refs; /* stack index of the id -> value table, or 0 */
-  int nrefs;
-} lfb_dec;
-
-void lfb_dec_init(lfb_dec *d, const lf_payload *p);
-uint32_t lfb_dec_u32(lfb_dec *d);
-unsigned lfb_dec_u8(lfb_dec *d);
-/* Pushes the next value (may raise a Lua error on a corrupt payload or a
- * module that cannot be loaded). The refs table, if created, sits below. */
-void lfb_dec_value(lfb_dec *d, lua_State *L);
-void lfb_dec_skip(lfb_dec *d); /* skips one value without Lua */
-/* Lua type name of the next value, without decoding it. */
-const char *lfb_dec_peek_type(const lfb_dec *d);
-
-/* A result payload holds outcomes: u32 count, then each: u8 ok, and either
- * u32 n + n values, or the error value + its traceback (string or nil). */
-lf_payload *lfb_error_payload(const char *type, const char *message);
+#include "codec.h"
 
 /* Raises the task error below the top with the worker's traceback (top),
  * noting both in the registry fields below, where a driver's message
@@ -190,6 +132,7 @@ typedef struct lfb_wconf {
   const char *label;       /* names the worker in messages; NULL: name */
   const char *path, *cpath;
   const lf_payload *init;  /* initializer and initargs, or NULL */
+  int remote;              /* init came from another process: untrusted */
   unsigned libs;           /* lfb_libs_option's mask; 0: all */
   char *why;               /* NULL, or where an initializer's failure is */
   size_t whylen;           /* written (whylen bytes) */
@@ -281,9 +224,21 @@ void lfb_executor_push(lua_State *L, lf_pool *p);
 /* Registers the object at idx as the state's proxy for ptr. */
 void lfb_proxy_remember(lua_State *L, const void *ptr, int idx);
 
+/* Queue handles (queue.c): the runtime queue of a Queue object at idx (or
+ * NULL), and the state's object for a runtime queue (cached proxy, or a
+ * new one that takes a reference of its own). */
+#define LFB_QUEUE "Queue"
+lf_queue *lfb_queue_test(lua_State *L, int idx);
+void lfb_queue_push(lua_State *L, lf_queue *q);
+/* The task payload this thread's state runs now, or NULL (worker.c):
+ * what it references stays held until the task returns. */
+extern _Thread_local const lf_payload *lfb_running_task
+    __attribute__((tls_model("initial-exec"))); /* as lf__self */
+
 void lfb_open_future(lua_State *L);
 void lfb_open_threadpool(lua_State *L);
 void lfb_open_processpool(lua_State *L);
+void lfb_open_queue(lua_State *L);
 void lfb_open_wait(lua_State *L);
 void lfb_open_map(lua_State *L);
 

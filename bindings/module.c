@@ -89,6 +89,16 @@ void lfb_setfuncs(lua_State *L, const luaL_Reg *l) {
   luaL_setfuncs(L, l, 1);
 }
 
+void lfb_newclass(lua_State *L, const char *name, const luaL_Reg *meta,
+                  const luaL_Reg *methods) {
+  luaL_newmetatable(L, name); /* mt */
+  lfb_setfuncs(L, meta);
+  lua_newtable(L);
+  lfb_setfuncs(L, methods);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+}
+
 static int m_sleep(lua_State *L) {
   lua_Number s = luaL_checknumber(L, 1);
   luaL_argcheck(L, s >= 0, 1, "non-negative number expected");
@@ -164,6 +174,7 @@ int luaopen_concurrent_futures(lua_State *L) {
   lua_setfield(L, -2, "_VERSION");
   lfb_open_errors(L);
   lfb_open_future(L);
+  lfb_open_queue(L);
   lfb_open_wait(L);
   lfb_open_threadpool(L);
   lfb_open_processpool(L);

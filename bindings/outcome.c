@@ -125,7 +125,7 @@ int lfb_outcome_push(lua_State *L, lfb_dec *d, int with_tb, int *ok) {
     lfb_dec_value(d, L);
     return 2;
   }
-  uint32_t n = lfb_dec_u32(d);
+  uint32_t n = lfb_dec_count(d, L);
   lfb_checkstack(L, n, "too many results");
   for (uint32_t i = 0; i < n; i++) lfb_dec_value(d, L);
   return (int)n;

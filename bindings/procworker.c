@@ -31,10 +31,10 @@ static int read_hello(lua_State *L) {
   if (p == NULL) return luaL_error(L, "not enough memory");
   lua_settop(L, 0);
   lfb_dec d;
-  lfb_dec_init(&d, p);
-  for (int i = 0; i < 5; i++) lfb_dec_value(&d, L);
+  lfb_dec_init_remote(&d, p);
+  int rc = lfb_dec_protected(&d, L, 5);
   lf_payload_free(p);
-  return 5;
+  return rc == 0 ? 5 : lua_error(L);
 }
 
 static int make_nomem(lua_State *L) {
@@ -92,7 +92,7 @@ static int setup_from_hello(lua_State *L, const luafutures_hooks *h) {
   lua_settop(L, 0);
   char label[48];
   snprintf(label, sizeof label, "process %ld", (long)getpid());
-  lfb_wconf c = {"MainThread", label, path, cpath, init, libs, NULL, 0, *h};
+  lfb_wconf c = {"MainThread", label, path, cpath, init, 1, libs, NULL, 0, *h};
   int rc = path && cpath && (ibytes == NULL || init)
                ? lfb_worker_setup(L, &c)
                : LFB_W_NOMEM;

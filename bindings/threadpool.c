@@ -54,7 +54,7 @@ static void cfg_release(void *ud) {
 static void *w_init(void *ud, const char *name) {
   tcfg *cfg = ud;
   char why[sizeof cfg->why] = "";
-  lfb_wconf c = {name, NULL, cfg->path, cfg->cpath, cfg->init, cfg->libs,
+  lfb_wconf c = {name, NULL, cfg->path, cfg->cpath, cfg->init, 0, cfg->libs,
                  why, sizeof why, {0}};
   int rc = 0;
   lua_State *W = lfb_worker_new(&c, &rc);

@@ -46,7 +46,7 @@ static int decode_init(lua_State *L) {
   lua_settop(L, 0);
   lua_pushnil(L); /* the refs of this frame */
   d->refs = 1;
-  uint32_t n = lfb_dec_u32(d);
+  uint32_t n = lfb_dec_count(d, L);
   lfb_checkstack(L, n, "too many 'initargs'");
   for (uint32_t i = 0; i < n; i++) lfb_dec_value(d, L);
   lua_remove(L, 1);
@@ -77,7 +77,7 @@ static void put_failure(lua_State *L, lfb_enc *out, int err) {
  * outcome appended to out. Leaves the stack at 5. */
 static void run_call(lua_State *L, runargs *ra, lfb_dec *d) {
   lfb_enc *out = ra->out;
-  uint32_t nargs = lfb_dec_u32(d);
+  uint32_t nargs = lfb_dec_count(d, L);
   lfb_checkstack(L, nargs, "too many arguments");
   lua_pushvalue(L, 5);
   for (uint32_t i = 0; i < nargs; i++) lfb_dec_value(d, L);
@@ -100,7 +100,7 @@ static int run_task(lua_State *L) {
   lua_settop(L, 0);
   lua_pushcfunction(L, task_msgh); /* 1: msgh */
   lfb_dec d;
-  lfb_dec_init(&d, ra->task);
+  (ra->handles_ok ? lfb_dec_init : lfb_dec_init_remote)(&d, ra->task);
   lua_pushnil(L); /* 2: refs */
   d.refs = 2;
   lfb_enc_init(out, L); /* 3, 4: its cache and names, in this frame */
@@ -112,6 +112,9 @@ static int run_task(lua_State *L) {
   return 0;
 }
 
+_Thread_local const lf_payload *lfb_running_task
+    __attribute__((tls_model("initial-exec")));
+
 lf_payload *lfb_worker_run(lua_State *L, lf_future *f, lf_payload *task,
                            int *failed, int handles_ok) {
   lfb_enc out;
@@ -119,7 +122,11 @@ lf_payload *lfb_worker_run(lua_State *L, lf_future *f, lf_payload *task,
   runargs ra = {.task = task, .out = &out, .handles_ok = handles_ok};
   lua_pushcfunction(L, run_task);
   lua_pushlightuserdata(L, &ra);
-  if (lua_pcall(L, 1, 0, 0) != LUA_OK) { /* err */
+  const lf_payload *outer = lfb_running_task; /* for the queue's deadlock check */
+  lfb_running_task = task;
+  int st = lua_pcall(L, 1, 0, 0);
+  lfb_running_task = outer;
+  if (st != LUA_OK) { /* err */
     /* The task could not even start (a module it names is missing...):
      * one failed outcome stands for all its calls. */
     lfb_enc_free(&out, NULL);
@@ -221,7 +228,7 @@ static int run_init(lua_State *L, setupargs *sa) {
   lua_settop(L, 0);
   lua_pushcfunction(L, task_msgh);
   lfb_dec d;
-  lfb_dec_init(&d, sa->c->init);
+  (sa->c->remote ? lfb_dec_init_remote : lfb_dec_init)(&d, sa->c->init);
   sa->in_init = 1;
   lua_pushcfunction(L, decode_init);
   lua_pushlightuserdata(L, &d);

@@ -205,19 +205,11 @@ void lf_payload_free(lf_payload *p) {
   }
 }
 
-static inline void relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  __asm__ volatile("yield");
-#endif
-}
-
 int lf__spin_until_done(lf_future *f, double secs) {
   double end = 0;
   for (unsigned i = 0;; i++) {
     if (lf_future_done(f)) return 1;
-    relax();
+    lf__relax();
     if ((i & 63) == 63) {
       if ((i & 511) == 511) sched_yield();
       double now = lf_now();

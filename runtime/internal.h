@@ -52,6 +52,14 @@ int lf__alloc_reached(void); /* the allocation set to fail was asked for */
 /* Spins (politely) until f is done or `secs` pass; returns whether it is.
  * Used before sleeping, where a wake-up costs more. */
 #define LF__SPIN_SECONDS 50e-6
+/* One polite step of a spin: tells the core that this thread busy-waits. */
+static inline void lf__relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ volatile("yield");
+#endif
+}
 int lf__spin_until_done(lf_future *f, double secs);
 
 /* PENDING -> RUNNING and take the task in one step; as set_running. */

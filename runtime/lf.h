@@ -26,7 +26,10 @@
   X(EKICKED, -9, "interrupted by a posted callback")                     \
   X(ESELF, -10, "a worker cannot join its own pool")                    \
   X(ESPAWN, -11, "cannot start a worker process")                       \
-  X(EINTR, -12, "interrupted!")
+  X(EEMPTY, -12, "queue is empty")                                       \
+  X(EFULL, -13, "queue is full")                                         \
+  X(EQSHUTDOWN, -14, "queue is shut down")                                \
+  X(EINTR, -15, "interrupted!")
 
 enum {
 #define LF__ENUM(name, code, text) LF_##name = code,

@@ -136,3 +136,225 @@ describe("values between states", function()
     end)
   end)
 end)
+
+-- Modules written for these specs, found through package.path by the
+-- caller and its workers alike.
+-- Their names are unique to this run (no shell is needed to make them:
+-- under ThreadSanitizer there is none).
+local tmp = os.tmpname()
+os.remove(tmp)
+local moddir, stem = tmp:match("^(.*)/([^/]*)$")
+stem = stem:gsub("%W", "_")
+local written = {}
+local function module(name, code)
+  local path = moddir .. "/" .. stem .. name .. ".lua"
+  local f = assert(io.open(path, "w"))
+  f:write(code)
+  f:close()
+  written[#written + 1] = path
+end
+local SHAPES, MM, PICKY, GHOST = stem .. "shapes", stem .. "mm", stem .. "picky", stem .. "ghost"
+module("shapes", "return {Square = {__index = {area = function(s) return s.side ^ 2 end}}}")
+module("mm", "return {meta = 42}")
+-- Loads anywhere but in a state that set LF_PICKY.
+module("picky", "if rawget(_G, 'LF_PICKY') then error('picky: not in this state') end\n" ..
+                "return {M = {__index = {x = 1}}}")
+
+describe("values that the receiver cannot decode", function()
+  local saved_path = package.path
+  local kinds = {{"thread", function() return futures.ThreadPoolExecutor(1) end}}
+  if support.children_ok then
+    kinds[2] = {"process", function() return futures.ProcessPoolExecutor(1) end}
+  end
+  setup(function() package.path = moddir .. "/?.lua;" .. package.path end)
+  teardown(function()
+    package.path = saved_path
+    for _, m in ipairs{SHAPES, MM, PICKY, GHOST} do package.loaded[m] = nil end
+    for _, path in ipairs(written) do os.remove(path) end
+    rawset(_G, "LF_PICKY", nil)
+    support.collect()
+  end)
+
+  for _, kind in ipairs(kinds) do
+    describe("on a " .. kind[1] .. " pool", function()
+      local ex
+      before_each(function() ex = kind[2]() end)
+      after_each(function() ex:shutdown() ex = nil support.collect() end)
+
+      it("sends a module's field as a metatable by name, also after a reload", function()
+        ex:submit(print, "warm"):result() -- the sender's names are indexed now
+        local shapes = require(SHAPES)
+        local same = function(o) return getmetatable(o) == require(SHAPES).Square, o:area() end
+        assert.same({true, 9}, {ex:submit(same, setmetatable({side = 3}, shapes.Square)):result()})
+        package.loaded[SHAPES] = nil -- loaded anew: a new table, same count
+        shapes = require(SHAPES)
+        assert.same({true, 4}, {ex:submit(same, setmetatable({side = 2}, shapes.Square)):result()})
+        local r = ex:submit(function() return setmetatable({side = 5}, require(SHAPES).Square) end):result()
+        assert.equal(shapes.Square, getmetatable(r))
+      end)
+
+      it("refuses a named metatable that is no table in the receiver", function()
+        package.loaded[MM] = {meta = {__index = {hello = function() return "hi" end}}}
+        local f = ex:submit(function(o) return o.hello end, setmetatable({}, package.loaded[MM].meta))
+        local err = support.error_of(f.result, f)
+        assert.is_true(futures.TransferError:is(err))
+        assert.equal("cannot transfer metatable '" .. MM .. ".meta': a number in this state, not a table",
+                     err.message)
+        assert.equal(3, ex:submit(function() return 3 end):result()) -- still usable
+        package.loaded[MM] = nil
+      end)
+
+      it("fails a task whose arguments the worker cannot decode, with the loader's error", function()
+        package.loaded[GHOST] = {M = {}} -- no file: the worker cannot load it
+        local f = ex:submit(function() end, setmetatable({}, package.loaded[GHOST].M))
+        local err = support.error_of(f.result, f)
+        assert.is_true(futures.TransferError:is(err))
+        assert.matches(("cannot transfer '%s': module '%s' not found"):format(GHOST, GHOST), err.message, 1, true)
+        assert.equal(3, ex:submit(function() return 3 end):result())
+        package.loaded[GHOST] = nil
+      end)
+
+      it("raises a result the caller cannot decode as a TransferError with the loader's error", function()
+        package.loaded[PICKY] = nil
+        rawset(_G, "LF_PICKY", true)
+        local f = ex:submit(function() return setmetatable({}, require(PICKY).M) end)
+        local err = support.error_of(f.result, f)
+        assert.is_true(futures.TransferError:is(err))
+        assert.matches("cannot transfer '" .. PICKY .. "': ", err.message, 1, true)
+        assert.matches("picky: not in this state", err.message, 1, true)
+        assert.is_true(futures.TransferError:is(support.error_of(f.exception, f)))
+        rawset(_G, "LF_PICKY", nil)
+        assert.equal(1, f:result().x) -- decoded once it can be
+        assert.equal(3, ex:submit(function() return 3 end):result())
+      end)
+    end)
+  end
+end)
+
+-- Crafted payloads, decoded by the decoder's driver (bindings/tests/
+-- fuzz_decode.c) as bytes from another process. The first byte is the
+-- driver's mode: 0 values, 1 a count then values, 2 skipped values, 3 a
+-- payload of this process that owns no objects.
+local P = string.pack
+local T = {NIL = 0, TRUE = 2, SMALLINT = 4, FLT = 5, STR8 = 6, STR = 7, TABLE = 8,
+           REF = 9, FUNC = 10, NAMED = 12, HANDLE = 13}
+local function str8(s) return P("<BBc" .. #s, T.STR8, #s, s) end
+local nested = string.rep(P("<BI4I4", T.TABLE, 1, 0), 100000)
+local noups = string.dump(function() return 1 end)
+local crafted = {
+  {"handle-remote", "\0" .. P("<BBI4", T.HANDLE, 1, 0), "a handle from another process"},
+  {"handle-pointer", "\0" .. P("<BBI8", T.HANDLE, 1, 0x4141414141414141), "a handle from another process"},
+  {"blob-remote", "\0" .. P("<BBI4B", T.FUNC, 0, 0, 0), "a function blob from another process"},
+  {"handle-local-index", "\3" .. P("<BBI4", T.HANDLE, 1, 0x41414141), "object index out of range"},
+  {"nested-100000", "\0" .. nested, "nested too deep"},
+  {"nested-skip", "\2" .. nested, "skip: corrupt payload", true},
+  {"array-count-2pow32", "\0" .. P("<BI4I4", T.TABLE, 0xffffffff, 0), "a count larger than the payload"},
+  {"presize-2pow26", "\0" .. P("<BI4I4", T.TABLE, (1 << 26) - 1, (1 << 26) - 1) .. string.rep("\0", 18),
+   "a count larger than the payload"},
+  {"truncated-int", "\0" .. P("<BB", T.SMALLINT, 1), "truncated"},
+  {"truncated-length", "\0" .. P("<B", T.STR8), "truncated"},
+  {"truncated-string", "\0" .. P("<BI4", T.STR, 100) .. "abc", "truncated"},
+  {"three-results-none", "\1" .. P("<I4", 3), "truncated"},
+  {"upvalues-over-bytecode", "\0" .. P("<BBs4B", T.FUNC, 1, noups, 3) .. "\0\0\0", "wrong upvalue count"},
+  {"bytecode-garbage", "\0" .. P("<BBs4B", T.FUNC, 1, "\27Lua\84\0garbage", 0), "not bytecode of this Lua"},
+  {"function-flags", "\0" .. P("<BB", T.FUNC, 9), "function flags"},
+  {"unknown-tag", "\0\200", "unknown tag"},
+  {"ref-to-nothing", "\0" .. P("<BI4", T.REF, 5), "a reference to nothing"},
+  {"nil-key", "\0" .. P("<BI4I4BBB", T.TABLE, 0, 1, T.NIL, T.TRUE, 0), "a nil or NaN key"},
+  {"nan-key", "\0" .. P("<BI4I4BdBB", T.TABLE, 0, 1, T.FLT, 0/0, T.TRUE, 0), "a nil or NaN key"},
+  {"metatable-copy-number", "\0" .. P("<BI4I4BBi4", T.TABLE, 0, 0, 2, T.SMALLINT, 42),
+   "a metatable that is not a table"},
+  {"metatable-copy-gc", "\0" .. P("<BI4I4BBI4I4", T.TABLE, 0, 0, 2, T.TABLE, 0, 1) .. str8("__gc") ..
+   P("<B", 11) .. str8("os\0exit") .. "\0",
+   "cannot transfer a copied metatable with __gc from another process", true},
+  {"metatable-named-function", "\0" .. P("<BI4I4B", T.TABLE, 0, 0, 1) .. str8("string\0format"),
+   "cannot transfer metatable 'string.format': a function in this state, not a table", true},
+  {"named-missing-module", "\0" .. P("<B", T.NAMED) .. str8("lf_no_such_module"),
+   "cannot transfer 'lf_no_such_module': module 'lf_no_such_module' not found", true},
+  {"named-missing-field", "\0" .. P("<B", T.NAMED) .. str8("string\0nope"),
+   "cannot transfer 'string.nope': not found in this state", true},
+}
+
+describe("a payload from another process", function()
+  local driver = os.getenv("LUAFUTURES_DECODE_CHECK") or "build/fuzz_decode"
+  local function have_driver()
+    local f = io.open(driver) if f then f:close() end
+    return f ~= nil and support.children_ok
+  end
+  local function decode(bytes, env)
+    local path = os.tmpname()
+    local f = assert(io.open(path, "wb"))
+    f:write(bytes)
+    f:close()
+    local p = io.popen(("%s timeout 60 %s %s 2>&1"):format(env or "", driver, path))
+    local out = p:read("a")
+    local ok, _, status = p:close()
+    os.remove(path)
+    return out:gsub("\n$", ""), status
+  end
+  -- LUAFUTURES_WRITE_CORPUS=dir writes these into the fuzz corpus.
+  local corpus = os.getenv("LUAFUTURES_WRITE_CORPUS")
+  if corpus then
+    for _, c in ipairs(crafted) do
+      local f = assert(io.open(corpus .. "/crafted-" .. c[1], "wb"))
+      f:write(c[2]:sub(1, 9001)) -- libFuzzer's inputs stay small
+      f:close()
+    end
+  end
+
+  for _, c in ipairs(crafted) do
+    local name, bytes, want, plain = c[1], c[2], c[3], c[4]
+    local test = have_driver() and it or pending
+    test("is refused without a crash: " .. name, function()
+      local out, status = decode(bytes)
+      assert.equal(0, status)
+      if not plain then want = "TransferError: corrupt payload (" .. want end
+      assert.matches(want, out, 1, true)
+      if plain and not want:find("^skip") then assert.matches("^TransferError: ", out) end
+    end)
+  end
+
+  local test = have_driver() and it or pending
+  test("bounds strings by LUAFUTURES_MAX_MESSAGE", function()
+    local bytes = "\0" .. P("<BI4", T.STR, 20) .. string.rep("x", 20)
+    assert.equal("ok 1", (decode(bytes)))
+    assert.equal("TransferError: corrupt payload (a string over LUAFUTURES_MAX_MESSAGE)",
+                 (decode(bytes, "LUAFUTURES_MAX_MESSAGE=10")))
+    assert.equal("ok 1", (decode(bytes, "LUAFUTURES_MAX_MESSAGE=1K")))
+  end)
+
+  test("checks bytecode before Lua's loader reads it", function()
+    -- Found by the fuzzer: debug info with more upvalue names than the
+    -- function has upvalues makes Lua 5.4.4's loader write through NULL.
+    local f = assert(io.open("spec/fuzz/fuzz_decode/found-upvalue-names", "rb"))
+    local bytes = f:read("a")
+    f:close()
+    assert.equal("TransferError: corrupt payload (bytecode upvalue names)", (decode(bytes)))
+    local dumped = string.dump(function(...) return select("#", ...) end)
+    local ok = "\0" .. P("<BBs4B", T.FUNC, 1, dumped, 1) .. "\14"
+    assert.equal("ok 1", (decode(ok)))
+    assert.equal("TransferError: corrupt payload (bytes after the bytecode)",
+                 (decode("\0" .. P("<BBs4B", T.FUNC, 1, dumped .. "x", 1) .. "\14")))
+    assert.equal("TransferError: corrupt payload (truncated bytecode)",
+                 (decode("\0" .. P("<BBs4B", T.FUNC, 1, dumped:sub(1, -3), 1) .. "\14")))
+  end)
+
+  test("decodes every valid seed of the corpus", function()
+    local p = io.popen("ls spec/fuzz/fuzz_decode/valid-*")
+    local n = 0
+    for file in p:lines() do
+      local f = assert(io.open(file, "rb"))
+      local bytes = f:read("a")
+      f:close()
+      local out = decode(bytes)
+      if file:find("valid%-1[67]") then -- a Future, an executor
+        assert.equal("TransferError: corrupt payload (object index out of range)", out)
+      else
+        assert.equal("ok 1", out, file)
+      end
+      n = n + 1
+    end
+    p:close()
+    assert.is_true(n > 40)
+  end)
+end)

@@ -24,6 +24,7 @@ describe("README", function()
     local objects = {
       Future = futures.Future(),
       ThreadPoolExecutor = futures.ThreadPoolExecutor(1),
+      Queue = futures.Queue(),
     }
     objects.map = objects.ThreadPoolExecutor:map(print, {})
     for what, obj in pairs(objects) do

@@ -292,6 +292,16 @@ EXPECT.downloader_map = function(o)
   o:equals(table.concat(want))
 end
 
+EXPECT.pipeline = function(o)
+  local names = {"alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"}
+  local lines = o:lines()
+  o:check(#lines == #names, "not one line per page")
+  for i, name in ipairs(names) do -- sorted by the script
+    o:check((lines[i] or ""):match("^" .. name .. ": title \"" .. name
+      .. "\", %d+ words, parsed by parse_[01]$"), name)
+  end
+end
+
 EXPECT.submit_pow = function(o)
   -- Python's pow(323, 1235): 3099 digits.
   o:check(o.out:match("^%d+\n$") and #o.out == 3100, "not a 3099-digit number")

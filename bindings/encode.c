@@ -1,63 +1,49 @@
 /*
- * codec.c -- Lua values to bytes and back, between the states of one
- * process (and, with handles refused, of another).
+ * encode.c -- Lua values to bytes (the codec's encoder; codec.h has the
+ * map of its parts).
  *
  * Values are copied, never shared. One encode has one reference cache, so a
  * table met twice (or a cycle) is written once and referred to by number;
  * the decoder rebuilds the same shape. A Lua function travels as a
  * reference-counted blob of its bytecode (debug info kept) plus its
- * upvalues; the sender keeps one blob per closure and each receiving state
- * keeps the function it loaded from a blob, so a function is dumped and
- * loaded once, not once per task. Module tables and C functions travel by
- * their name in package.loaded; metatables too when they have one.
+ * upvalues; the sender keeps one blob per closure (registry lfb_FNCACHE)
+ * and each receiving state keeps the function it loaded from a blob, so a
+ * function is dumped and loaded once, not once per task. For another
+ * process the bytecode is written inline instead. Module tables and C
+ * functions travel by their name in package.loaded (names.c); metatables
+ * too when they have one. Handles are rows of handles.c.
  *
  * Encoding never raises: it frees nothing of the caller's and reports a
  * failure in e->err (naming the value's path), so the caller can release
- * what it holds before raising. Decoding may raise.
+ * what it holds before raising.
  */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#define LFB_CODEC_PARTS
 #include "lfb.h"
 
-enum {
-  T_NIL, T_FALSE, T_TRUE, T_INT, T_SMALLINT, T_FLT, T_STR8, T_STR, T_TABLE,
-  T_REF, T_FUNC, T_CFUNC, T_NAMED, T_FUTURE, T_EXEC, T_ENV, T_LIGHT
-};
-enum { M_NONE, M_NAMED, M_COPY };
 enum { P_FIELD, P_INDEX, P_UPVAL, P_KEY, P_META };
 
-#define MAXDEPTH 200
-
-const char lfb_NAMES[] = "luafutures.names";
-const char lfb_FNCACHE[] = "luafutures.fncache";
-const char lfb_LOADED[] = "luafutures.loaded";
 static const char BLOB[] = "luafutures.blob";
 
 /* ---- function blobs ------------------------------------------------------- */
 
-typedef struct blob {
-  lf_obj obj;
-  size_t len;
-  int nups;   /* upvalues of the function */
-  int allenv; /* all of them are named _ENV (fixed by the prototype) */
-  char data[];
-} blob;
-
 static void blob_destroy(lf_obj *o) { free(o); }
 
 static int blob_gc(lua_State *L) {
-  blob **b = luaL_checkudata(L, 1, BLOB);
+  lfb_blob **b = luaL_checkudata(L, 1, BLOB);
   lf_obj_unref((lf_obj *)*b);
   *b = NULL;
   return 0;
 }
 
-/* Pushes a userdata that owns one reference to b. */
-static void push_blob_box(lua_State *L, blob *b) {
-  blob **box = lua_newuserdatauv(L, sizeof *box, 1);
+int lfb_blob_is(const lf_obj *o) { return o->destroy == blob_destroy; }
+
+void lfb_blob_push_box(lua_State *L, lfb_blob *b) {
+  lfb_blob **box = lua_newuserdatauv(L, sizeof *box, 1);
   *box = b;
   lf_obj_ref(&b->obj);
   if (luaL_newmetatable(L, BLOB)) {
@@ -94,11 +80,11 @@ static int dump_writer(lua_State *L, const void *p, size_t sz, void *ud) {
 
 /* The blob of the Lua function at idx, from the state's cache or dumped
  * now. NULL when out of memory. */
-static blob *function_blob(lua_State *L, int idx) {
+static lfb_blob *function_blob(lua_State *L, int idx) {
   lua_rawgetp(L, LUA_REGISTRYINDEX, lfb_FNCACHE);
   lua_pushvalue(L, idx);
   if (lua_rawget(L, -2) == LUA_TUSERDATA) {
-    blob *b = *(blob **)lua_touserdata(L, -1);
+    lfb_blob *b = *(lfb_blob **)lua_touserdata(L, -1);
     lua_pop(L, 2);
     return b;
   }
@@ -107,7 +93,7 @@ static blob *function_blob(lua_State *L, int idx) {
   lua_pushvalue(L, idx);
   lua_dump(L, dump_writer, &d, 0);
   lua_pop(L, 1);
-  blob *b = d.oom ? NULL : malloc(sizeof *b + d.len);
+  lfb_blob *b = d.oom ? NULL : malloc(sizeof *b + d.len);
   if (b == NULL) {
     free(d.p);
     lua_pop(L, 1);
@@ -131,85 +117,12 @@ static blob *function_blob(lua_State *L, int idx) {
   memcpy(b->data, d.p, d.len);
   free(d.p);
   lua_pushvalue(L, idx);
-  push_blob_box(L, b); /* cache owns the first reference */
+  lfb_blob_push_box(L, b); /* cache owns the first reference */
   lua_rawset(L, -3);
   lua_pop(L, 1);
   return b;
 }
-
-/* ---- names of values reachable from package.loaded ------------------------ */
-
-static int count_loaded(lua_State *L) {
-  int n = 0;
-  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-  lua_pushnil(L);
-  while (lua_next(L, -2)) {
-    n++;
-    lua_pop(L, 1);
-  }
-  lua_pop(L, 1);
-  return n;
-}
-
-/* Builds value -> "mod" (a module) or "mod\0field" (a direct field that is
- * a table or a C function; for _G, C functions only, since another state's
- * globals are its own). Pushes the new index. */
-static void build_names(lua_State *L, lfb_ctx *ctx) {
-  lua_newtable(L);                                        /* names */
-  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE); /* names loaded */
-  int names = lua_gettop(L) - 1, loaded = lua_gettop(L);
-  lua_pushnil(L);
-  while (lua_next(L, loaded)) {
-    int t = lua_type(L, -1);
-    if (lua_type(L, -2) == LUA_TSTRING && (t == LUA_TTABLE || t == LUA_TFUNCTION)) {
-      lua_pushvalue(L, -1);
-      if (lua_rawget(L, names) == LUA_TNIL) {
-        lua_pushvalue(L, -2);
-        lua_pushvalue(L, -4);
-        lua_rawset(L, names);
-      }
-      lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
-  }
-  lua_pushnil(L);
-  while (lua_next(L, loaded)) {
-    if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TTABLE) {
-      int isg = strcmp(lua_tostring(L, -2), "_G") == 0;
-      int mod = lua_gettop(L);
-      lua_pushnil(L);
-      while (lua_next(L, mod)) {
-        int t = lua_type(L, -1);
-        int want = lua_type(L, -2) == LUA_TSTRING &&
-                   (lua_iscfunction(L, -1) || (t == LUA_TTABLE && !isg));
-        if (want) {
-          lua_pushvalue(L, -1);
-          if (lua_rawget(L, names) == LUA_TNIL) {
-            lua_pushvalue(L, -2);
-            lua_pushfstring(L, "%s%c%s", lua_tostring(L, mod - 1), '\0',
-                            lua_tostring(L, -4));
-            lua_rawset(L, names);
-          }
-          lua_pop(L, 1);
-        }
-        lua_pop(L, 1);
-      }
-    }
-    lua_pop(L, 1);
-  }
-  lua_pop(L, 1);
-  lua_pushvalue(L, -1);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, lfb_NAMES);
-  ctx->names_count = count_loaded(L);
-}
-
 /* ---- encoder -------------------------------------------------------------- */
-
-static lfb_ctx *state_ctx(lua_State *L) {
-  lfb_ctx *ctx = lfb_ctx_push(L);
-  lua_pop(L, 1);
-  return ctx;
-}
 
 void lfb_enc_init(lfb_enc *e, lua_State *L) {
   e->buf = e->ibuf;
@@ -219,6 +132,7 @@ void lfb_enc_init(lfb_enc *e, lua_State *L) {
   e->nobjs = 0;
   e->capobjs = sizeof e->iobjs / sizeof e->iobjs[0];
   e->nrefs = 0;
+  e->names_checked = 0;
   e->depth = 0;
   e->flags = 0;
   e->handles_ok = 1;
@@ -366,18 +280,19 @@ static int fail(lfb_enc *e, lua_State *L, const char *reason) {
   return -1;
 }
 
-/* Looks the value at idx up in the names index; pushes the name or nil. */
+/* Pushes the name of the value at idx, or nil. On a first miss in this
+ * encode, package.loaded is checked for a change (a module loaded, or
+ * loaded anew, since the index was built) and the index rebuilt if so:
+ * nothing runs during an encode, so once is enough. */
 static void push_name(lfb_enc *e, lua_State *L, int idx, int refresh) {
-  if (lua_isnil(L, e->names) || refresh) {
-    lua_rawgetp(L, LUA_REGISTRYINDEX, lfb_NAMES);
-    if (lua_isnil(L, -1) || refresh) {
+  lfb_names_lookup(L, e->names, idx, refresh);
+  if (lua_isnil(L, -1) && !refresh && !e->names_checked) {
+    e->names_checked = 1;
+    if (lfb_names_stale(L)) {
       lua_pop(L, 1);
-      build_names(L, state_ctx(L));
+      lfb_names_lookup(L, e->names, idx, 1);
     }
-    lua_replace(L, e->names);
   }
-  lua_pushvalue(L, idx);
-  lua_rawget(L, e->names);
 }
 
 /* The reference number of the value at idx, or 0 (then it is recorded). */
@@ -463,10 +378,6 @@ static int enc_table(lfb_enc *e, lua_State *L, int idx) {
   }
   int mt = lua_gettop(L);
   push_name(e, L, mt, 0);
-  if (lua_isnil(L, -1) && state_ctx(L)->names_count != count_loaded(L)) {
-    lua_pop(L, 1);
-    push_name(e, L, mt, 1);
-  }
   if (lua_isstring(L, -1)) {
     enc_named(e, L, M_NAMED);
   } else {
@@ -493,7 +404,7 @@ static int enc_function(lfb_enc *e, lua_State *L, int idx) {
     }
     return enc_named(e, L, T_CFUNC);
   }
-  blob *b = function_blob(L, idx);
+  lfb_blob *b = function_blob(L, idx);
   if (b == NULL) return oom(e);
   int allenv = b->allenv;
   /* A function whose upvalues are all globals needs no reference number:
@@ -510,8 +421,8 @@ static int enc_function(lfb_enc *e, lua_State *L, int idx) {
    * upvalues are _ENV. */
   lfb_enc_u8(e, T_FUNC);
   lfb_enc_u8(e, (e->handles_ok ? 0u : 1u) | (allenv ? 2u : 0u));
-  if (e->handles_ok) {
-    put(e, &b, sizeof b);
+  if (e->handles_ok) { /* the blob, by its index among the objects */
+    lfb_enc_u32(e, e->nobjs);
     if (add_obj(e, &b->obj) != 0) return -1;
   } else {
     lfb_enc_u32(e, (uint32_t)b->len);
@@ -532,6 +443,43 @@ static int enc_function(lfb_enc *e, lua_State *L, int idx) {
     lua_pop(L, 1);
   }
   return 0;
+}
+
+/* A handle (a row of handles.c): its class's tag and the index of its
+ * runtime object among the payload's objects, which hold a reference. */
+static int enc_handle(lfb_enc *e, lua_State *L, int idx) {
+  const lfb_handle_type *h = lfb_handle_of(L, idx);
+  if (h == NULL) return fail(e, L, "userdata");
+  lf_obj *o = h->get ? h->get(L, idx) : NULL;
+  if (h->get && o == NULL) return fail(e, L, "userdata"); /* collected */
+  char why[128];
+  if (!e->handles_ok || h->get == NULL) {
+    snprintf(why, sizeof why,
+             e->handles_ok ? "%s (it stays in the state that made it)"
+                           : "%s (a handle cannot leave its process)",
+             e->handles_ok ? h->mtname : h->what);
+    return fail(e, L, why);
+  }
+  lfb_proxy_remember(L, o, idx);
+  lfb_enc_u8(e, T_HANDLE);
+  lfb_enc_u8(e, h->tag);
+  lfb_enc_u32(e, e->nobjs);
+  e->flags |= LFB_HASREFS;
+  return add_obj(e, o);
+}
+
+/* A light userdata: a host's pointer, for the states of this process. */
+static int enc_light(lfb_enc *e, lua_State *L, int idx) {
+  if (!e->handles_ok)
+    return fail(e, L, "light userdata (a pointer cannot leave its process)");
+  lf_obj *o = lfb_light_box(lua_touserdata(L, idx));
+  if (o == NULL) return oom(e);
+  lfb_enc_u8(e, T_HANDLE);
+  lfb_enc_u8(e, LFB_LIGHT_TAG);
+  lfb_enc_u32(e, e->nobjs);
+  int rc = add_obj(e, o);
+  lf_obj_unref(o); /* the payload's reference, if any, keeps it */
+  return rc;
 }
 
 static int enc(lfb_enc *e, lua_State *L, int idx) {
@@ -569,7 +517,7 @@ static int enc(lfb_enc *e, lua_State *L, int idx) {
     }
     case LUA_TTABLE:
     case LUA_TFUNCTION: {
-      if (++e->depth > MAXDEPTH) return fail(e, L, "nested too deep");
+      if (++e->depth > LFB_MAXDEPTH) return fail(e, L, "nested too deep");
       if (!lua_checkstack(L, 8)) return fail(e, L, "nested too deep");
       int rc = lua_type(L, idx) == LUA_TTABLE ? enc_table(e, L, idx)
                                               : enc_function(e, L, idx);
@@ -577,35 +525,10 @@ static int enc(lfb_enc *e, lua_State *L, int idx) {
       if (rc != 0) return rc;
       break;
     }
-    case LUA_TLIGHTUSERDATA: { /* a host's pointer: same process only */
-      if (!e->handles_ok)
-        return fail(e, L, "light userdata (a pointer cannot leave its "
-                          "process)");
-      void *ptr = lua_touserdata(L, idx);
-      lfb_enc_u8(e, T_LIGHT);
-      put(e, &ptr, sizeof ptr);
-      break;
-    }
-    case LUA_TUSERDATA: {
-      lfb_future *fu = lfb_future_test(L, idx);
-      lfb_executor *ex = fu ? NULL : luaL_testudata(L, idx, LFB_THREADPOOL);
-      if (fu == NULL && ex == NULL && luaL_testudata(L, idx, LFB_PROCPOOL))
-        return fail(e, L, e->handles_ok ? "ProcessPoolExecutor (it stays in "
-                                          "the state that made it)"
-                                        : "executor (a handle cannot leave "
-                                          "its process)");
-      if ((fu == NULL || fu->f == NULL) && (ex == NULL || ex->pool == NULL))
-        return fail(e, L, "userdata");
-      if (!e->handles_ok)
-        return fail(e, L, fu ? "Future (a handle cannot leave its process)"
-                             : "executor (a handle cannot leave its process)");
-      void *ptr = fu ? (void *)fu->f : (void *)ex->pool;
-      lfb_proxy_remember(L, ptr, idx);
-      lfb_enc_u8(e, fu ? T_FUTURE : T_EXEC);
-      put(e, &ptr, sizeof ptr);
-      e->flags |= LFB_HASREFS;
-      return add_obj(e, fu ? lf_future_obj(fu->f) : lf_pool_obj(ex->pool));
-    }
+    case LUA_TUSERDATA:
+      return enc_handle(e, L, idx);
+    case LUA_TLIGHTUSERDATA:
+      return enc_light(e, L, idx);
     default:
       return fail(e, L, luaL_typename(L, idx));
   }
@@ -683,314 +606,4 @@ lf_payload *lfb_error_payload(const char *type, const char *message) {
   lfb_enc_u8(&e, T_NIL); /* no traceback */
   e.flags |= LFB_HASREFS;
   return lfb_enc_finish(&e, NULL);
-}
-
-/* ---- decoder -------------------------------------------------------------- */
-
-static void dec_one(lfb_dec *d, lua_State *L);
-
-void lfb_dec_init(lfb_dec *d, const lf_payload *p) {
-  d->p = p;
-  d->pos = 0;
-  d->refs = 0;
-  d->nrefs = 0;
-}
-
-static const char *take(lfb_dec *d, size_t n) {
-  if (d->pos + n > d->p->len) return NULL;
-  const char *s = d->p->data + d->pos;
-  d->pos += n;
-  return s;
-}
-
-static const char *take_or_raise(lua_State *L, lfb_dec *d, size_t n) {
-  const char *s = take(d, n);
-  if (s == NULL) luaL_error(L, "corrupt payload");
-  return s;
-}
-
-unsigned lfb_dec_u8(lfb_dec *d) {
-  const char *s = take(d, 1);
-  return s ? (unsigned char)*s : 0;
-}
-
-uint32_t lfb_dec_u32(lfb_dec *d) {
-  uint32_t v = 0;
-  const char *s = take(d, 4);
-  if (s) memcpy(&v, s, 4);
-  return v;
-}
-
-static void ref_store(lfb_dec *d, lua_State *L) {
-  if (d->refs == 0) return; /* the caller expects no shared references */
-  if (lua_isnil(L, d->refs)) {
-    lua_newtable(L);
-    lua_replace(L, d->refs);
-  }
-  lua_pushvalue(L, -1);
-  lua_rawseti(L, d->refs, ++d->nrefs);
-}
-
-static const char *dec_string(lua_State *L, lfb_dec *d, size_t *len) {
-  unsigned tag = lfb_dec_u8(d);
-  if (tag == T_STR8)
-    *len = lfb_dec_u8(d);
-  else if (tag == T_STR)
-    *len = lfb_dec_u32(d);
-  else
-    luaL_error(L, "corrupt payload");
-  return take_or_raise(L, d, *len);
-}
-
-/* Pushes package.loaded[mod] (requiring it if needed), or its field, for
- * a name "mod" or "mod\0field" (not NUL-terminated). */
-static void push_named(lua_State *L, const char *name, size_t len) {
-  const char *nul = memchr(name, '\0', len);
-  size_t modlen = nul ? (size_t)(nul - name) : len;
-  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-  lua_pushlstring(L, name, modlen);
-  if (lua_rawget(L, -2) == LUA_TNIL) {
-    lua_pop(L, 1);
-    lua_getglobal(L, "require");
-    lua_pushlstring(L, name, modlen);
-    lua_call(L, 1, 1);
-  }
-  lua_remove(L, -2);
-  if (nul) {
-    lua_pushlstring(L, nul + 1, len - modlen - 1);
-    lua_rawget(L, -2);
-    if (lua_isnil(L, -1))
-      luaL_error(L, "cannot transfer '%s.%s': not found in this state",
-                 lua_pushlstring(L, name, modlen),
-                 lua_pushlstring(L, nul + 1, len - modlen - 1));
-    lua_remove(L, -2);
-  }
-}
-
-static void dec_function(lfb_dec *d, lua_State *L) {
-  unsigned fl = lfb_dec_u8(d), inl = fl & 1u, allenv = (fl >> 1) & 1u;
-  const char *code;
-  size_t len;
-  blob *b = NULL;
-  if (inl) {
-    len = lfb_dec_u32(d);
-    code = take_or_raise(L, d, len);
-  } else {
-    memcpy(&b, take_or_raise(L, d, sizeof b), sizeof b);
-    code = b->data;
-    len = b->len;
-  }
-  unsigned nups = lfb_dec_u8(d);
-  if (allenv && b) { /* the state's own copy, loaded once */
-    lua_rawgetp(L, LUA_REGISTRYINDEX, lfb_LOADED);
-    if (lua_rawgetp(L, -1, b) == LUA_TUSERDATA) {
-      lua_getiuservalue(L, -1, 1);
-      lua_replace(L, -3);
-      lua_pop(L, 1);
-      return;
-    }
-    lua_pop(L, 1);
-    lfb_ctx *ctx = state_ctx(L);
-    if (++ctx->nloaded > 1000) { /* bound the cache: start afresh */
-      lua_pop(L, 1);
-      lua_newtable(L);
-      lua_pushvalue(L, -1);
-      lua_rawsetp(L, LUA_REGISTRYINDEX, lfb_LOADED);
-      ctx->nloaded = 1;
-    }
-  }
-  if (luaL_loadbufferx(L, code, len, "=?", "b") != LUA_OK) lua_error(L);
-  if (allenv) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
-    for (unsigned i = 1; i <= nups; i++) {
-      lua_pushvalue(L, -1);
-      lua_setupvalue(L, -3, (int)i);
-    }
-    lua_pop(L, 1);
-    if (b) { /* loaded -> box keeps the blob alive while cached */
-      push_blob_box(L, b);
-      lua_pushvalue(L, -2);
-      lua_setiuservalue(L, -2, 1);
-      lua_rawsetp(L, -3, b);
-      lua_remove(L, -2);
-    }
-    return;
-  }
-  ref_store(d, L);
-  int fn = lua_gettop(L);
-  for (unsigned i = 1; i <= nups; i++) {
-    lfb_dec_value(d, L);
-    if (lua_setupvalue(L, fn, (int)i) == NULL) lua_pop(L, 1);
-  }
-}
-
-void lfb_dec_value(lfb_dec *d, lua_State *L) {
-  luaL_checkstack(L, 8, "value nested too deep");
-  LFB_STACK_BEGIN(L);
-  dec_one(d, L);
-  LFB_STACK_CHECK(L, 1);
-}
-
-static void dec_one(lfb_dec *d, lua_State *L) {
-  unsigned tag = lfb_dec_u8(d);
-  switch (tag) {
-    case T_NIL:
-      lua_pushnil(L);
-      break;
-    case T_FALSE:
-    case T_TRUE:
-      lua_pushboolean(L, tag == T_TRUE);
-      break;
-    case T_SMALLINT: {
-      int32_t v;
-      memcpy(&v, take_or_raise(L, d, 4), 4);
-      lua_pushinteger(L, v);
-      break;
-    }
-    case T_INT: {
-      int64_t v;
-      memcpy(&v, take_or_raise(L, d, 8), 8);
-      lua_pushinteger(L, (lua_Integer)v);
-      break;
-    }
-    case T_FLT: {
-      double v;
-      memcpy(&v, take_or_raise(L, d, 8), 8);
-      lua_pushnumber(L, v);
-      break;
-    }
-    case T_STR8:
-    case T_STR: {
-      d->pos--;
-      size_t len;
-      const char *s = dec_string(L, d, &len);
-      lua_pushlstring(L, s, len);
-      break;
-    }
-    case T_TABLE: {
-      uint32_t narr = lfb_dec_u32(d), nhash = lfb_dec_u32(d);
-      lua_createtable(L, (int)(narr < 1u << 26 ? narr : 0),
-                      (int)(nhash < 1u << 26 ? nhash : 0));
-      ref_store(d, L);
-      int t = lua_gettop(L);
-      for (uint32_t i = 1; i <= narr; i++) {
-        lfb_dec_value(d, L);
-        lua_rawseti(L, t, (lua_Integer)i);
-      }
-      for (uint32_t i = 0; i < nhash; i++) {
-        lfb_dec_value(d, L);
-        lfb_dec_value(d, L);
-        lua_rawset(L, t);
-      }
-      unsigned meta = lfb_dec_u8(d);
-      if (meta == M_NAMED) {
-        size_t len;
-        const char *s = dec_string(L, d, &len);
-        push_named(L, s, len);
-        lua_setmetatable(L, t);
-      } else if (meta == M_COPY) {
-        lfb_dec_value(d, L);
-        lua_setmetatable(L, t);
-      }
-      break;
-    }
-    case T_REF: {
-      uint32_t id = lfb_dec_u32(d);
-      if (d->refs == 0 || lua_rawgeti(L, d->refs, id) == LUA_TNIL)
-        luaL_error(L, "corrupt payload");
-      break;
-    }
-    case T_FUNC:
-      dec_function(d, L);
-      break;
-    case T_ENV:
-      lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
-      break;
-    case T_CFUNC:
-    case T_NAMED: {
-      size_t len;
-      const char *s = dec_string(L, d, &len);
-      push_named(L, s, len);
-      break;
-    }
-    case T_LIGHT: {
-      void *ptr;
-      memcpy(&ptr, take_or_raise(L, d, sizeof ptr), sizeof ptr);
-      lua_pushlightuserdata(L, ptr);
-      break;
-    }
-    case T_FUTURE:
-    case T_EXEC: {
-      void *ptr;
-      memcpy(&ptr, take_or_raise(L, d, sizeof ptr), sizeof ptr);
-      if (tag == T_FUTURE)
-        lfb_future_push(L, ptr);
-      else
-        lfb_executor_push(L, ptr);
-      break;
-    }
-    default:
-      luaL_error(L, "corrupt payload");
-  }
-}
-
-static void skip_string(lfb_dec *d) {
-  unsigned tag = lfb_dec_u8(d);
-  take(d, tag == T_STR8 ? lfb_dec_u8(d) : lfb_dec_u32(d));
-}
-
-void lfb_dec_skip(lfb_dec *d) {
-  unsigned tag = lfb_dec_u8(d);
-  switch (tag) {
-    case T_SMALLINT: take(d, 4); break;
-    case T_INT:
-    case T_FLT: take(d, 8); break;
-    case T_STR8:
-    case T_STR: d->pos--; skip_string(d); break;
-    case T_TABLE: {
-      uint32_t narr = lfb_dec_u32(d), nhash = lfb_dec_u32(d);
-      for (uint32_t i = 0; i < narr; i++) lfb_dec_skip(d);
-      for (uint32_t i = 0; i < 2 * nhash; i++) lfb_dec_skip(d);
-      unsigned meta = lfb_dec_u8(d);
-      if (meta == M_NAMED) skip_string(d);
-      else if (meta == M_COPY) lfb_dec_skip(d);
-      break;
-    }
-    case T_REF: take(d, 4); break;
-    case T_FUNC: {
-      unsigned fl = lfb_dec_u8(d), allenv = (fl >> 1) & 1u;
-      if (fl & 1u) take(d, lfb_dec_u32(d));
-      else take(d, sizeof(void *));
-      unsigned nups = lfb_dec_u8(d);
-      if (!allenv)
-        for (unsigned i = 0; i < nups; i++) lfb_dec_skip(d);
-      break;
-    }
-    case T_CFUNC:
-    case T_NAMED: skip_string(d); break;
-    case T_FUTURE:
-    case T_EXEC:
-    case T_LIGHT: take(d, sizeof(void *)); break;
-    default: break;
-  }
-}
-
-const char *lfb_dec_peek_type(const lfb_dec *d) {
-  if (d->pos >= d->p->len) return "nil";
-  switch ((unsigned char)d->p->data[d->pos]) {
-    case T_NIL: return "nil";
-    case T_FALSE:
-    case T_TRUE: return "boolean";
-    case T_INT:
-    case T_SMALLINT:
-    case T_FLT: return "number";
-    case T_STR8:
-    case T_STR: return "string";
-    case T_FUNC:
-    case T_CFUNC: return "function";
-    case T_FUTURE:
-    case T_EXEC:
-    case T_LIGHT: return "userdata";
-    default: return "table";
-  }
 }

@@ -1,0 +1,201 @@
+/*
+ * codec.h -- Lua values to bytes and back (the codec), in four parts, as
+ * Lua splits ldump.c and lundump.c:
+ *
+ *   encode.c   the encoder (and the function blobs it makes);
+ *   decode.c   the decoder, which trusts no byte it reads;
+ *   names.c    the index of values reachable from package.loaded, and
+ *              resolving such a name in the receiving state;
+ *   handles.c  the table of handle classes (Future, ThreadPoolExecutor):
+ *              one row per class, so a new handle is one row;
+ *   bytecode.c checks a binary chunk from another process before Lua's
+ *              loader reads it.
+ *
+ * A payload is a byte string plus the runtime objects it holds a reference
+ * to (lf_payload). A value that stands for a runtime object (a handle, a
+ * function blob) is written as an index into those objects, never as an
+ * address, so the bytes alone can never name memory: a payload from another
+ * process owns no objects, and its decoder refuses such tags outright.
+ */
+#ifndef LFB_CODEC_H
+#define LFB_CODEC_H
+
+#include <lua.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../runtime/lf.h"
+
+/* Payload flag: the payload holds tables, functions or handles, so the
+ * decoded values must be cached to keep their identity. */
+#define LFB_HASREFS 1u
+
+/* Tables and functions nest at most this deep, in both directions. */
+#define LFB_MAXDEPTH 200
+
+/* ---- encoder (encode.c) --------------------------------------------------- */
+
+typedef struct lfb_enc {
+  char *buf;
+  size_t len, cap;
+  lf_obj **objs;
+  uint32_t nobjs, capobjs;
+  int cache;     /* stack index of the reference cache, or 0 */
+  int nrefs;     /* references assigned */
+  int names;     /* stack index of the names index, or 0 */
+  int names_checked; /* package.loaded was checked for changes */
+  int depth;
+  unsigned flags;
+  int handles_ok; /* 0 for another process */
+  const char *what; /* "argument", "result", ... */
+  int argno;        /* its number, or 0 */
+  char err[320];    /* the message when encoding failed */
+  struct { int kind; int idx; } path[16];
+  int npath;
+  char ibuf[192];
+  lf_obj *iobjs[4];
+} lfb_enc;
+
+void lfb_enc_init(lfb_enc *e, lua_State *L);
+/* lfb_enc_init with a state pushes two slots (the reference cache and the
+ * names index), which lfb_enc_finish* and lfb_enc_free remove again.
+ * lfb_enc_value appends the value at `idx`: 0 on success, else -1 with
+ * e->err set; it leaves the stack as it was. */
+int lfb_enc_value(lfb_enc *e, lua_State *L, int idx);
+void lfb_enc_u32(lfb_enc *e, uint32_t v);
+void lfb_enc_u8(lfb_enc *e, unsigned v);
+void lfb_enc_str(lfb_enc *e, const char *s, size_t len);
+/* Forgets shared references (a new, independent group of values). */
+void lfb_enc_reset_refs(lfb_enc *e, lua_State *L);
+/* Builds the payload (NULL when out of memory) and releases the encoder;
+ * _for builds f's result (in its room when it fits), _task a new pending
+ * future holding the payload as its task. */
+lf_payload *lfb_enc_finish(lfb_enc *e, lua_State *L);
+lf_payload *lfb_enc_finish_for(lfb_enc *e, lua_State *L, lf_future *f);
+lf_future *lfb_enc_finish_task(lfb_enc *e, lua_State *L);
+void lfb_enc_free(lfb_enc *e, lua_State *L);
+/* Pushes the TransferError for a failed encode. */
+void lfb_enc_pusherror(lfb_enc *e, lua_State *L);
+
+/* ---- decoder (decode.c) --------------------------------------------------- */
+
+typedef struct lfb_dec {
+  const lf_payload *p;
+  size_t pos;
+  int refs; /* stack index of the id -> value table, or 0 */
+  int nrefs;
+  int remote;    /* the bytes came from another process */
+  int bad;       /* a read went past the end (or skip met garbage) */
+  int depth;     /* tables and functions being decoded */
+  size_t budget; /* table slots that may still be pre-sized */
+} lfb_dec;
+
+/* A decoder of a payload made in this process, or (_remote) of bytes from
+ * another one: then every tag that refers to an object (a handle, a
+ * function blob) is refused, strings and bytecode are bounded by
+ * lfb_max_message() and a copied metatable may not have __gc. Both check
+ * every byte (see decode.c); lfb_dec_init applies the remote rules to a
+ * payload that owns no objects, since such bytes may have come from a
+ * worker process whatever the call site. */
+void lfb_dec_init(lfb_dec *d, const lf_payload *p);
+void lfb_dec_init_remote(lfb_dec *d, const lf_payload *p);
+/* Read past the end, u8 gives 0 and u32 UINT32_MAX (a count no payload can
+ * satisfy), and the next lfb_dec_value raises. */
+uint32_t lfb_dec_u32(lfb_dec *d);
+unsigned lfb_dec_u8(lfb_dec *d);
+/* A count of values that follow (u32): raises a TransferError when it is
+ * past the end or more than the bytes left could hold, so it is also safe
+ * to size the Lua stack by. */
+uint32_t lfb_dec_count(lfb_dec *d, lua_State *L);
+/* Pushes the next value. Raises a TransferError when the payload is
+ * corrupt ("corrupt payload (<what>)"), or names a module that cannot be
+ * loaded here, or a metatable that is not a table here. The refs table, if
+ * created, sits below. */
+void lfb_dec_value(lfb_dec *d, lua_State *L);
+/* The same for n values, protected: 0 with them pushed, or a LUA_ERR* code
+ * with the error pushed instead, for a caller that must free what it holds
+ * before it raises (lua_error). */
+int lfb_dec_protected(lfb_dec *d, lua_State *L, int n);
+/* Skips one value without Lua: 0, or -1 on garbage (then every later read
+ * fails). */
+int lfb_dec_skip(lfb_dec *d);
+/* Lua type name of the next value, without decoding it. */
+const char *lfb_dec_peek_type(const lfb_dec *d);
+/* The largest string a remote payload may hold, and the size a message
+ * from another process may have: LUAFUTURES_MAX_MESSAGE bytes (K, M, G
+ * suffixes), default 1 GiB. Read once. */
+size_t lfb_max_message(void);
+
+/* A result payload holds outcomes: u32 count, then each: u8 ok, and either
+ * u32 n + n values, or the error value + its traceback (string or nil). */
+lf_payload *lfb_error_payload(const char *type, const char *message);
+
+/* ---- between the codec's files -------------------------------------------- */
+
+/* Only the codec's own files (which define LFB_CODEC_PARTS) see its wire
+ * format and its internal helpers. */
+#ifdef LFB_CODEC_PARTS
+
+/* The value tags. T_HANDLE is followed by the handle class's tag (a row of
+ * handles.c) and the object's index in the payload's objects. */
+enum {
+  T_NIL, T_FALSE, T_TRUE, T_INT, T_SMALLINT, T_FLT, T_STR8, T_STR, T_TABLE,
+  T_REF, T_FUNC, T_CFUNC, T_NAMED, T_HANDLE, T_ENV
+};
+/* What follows a table's contents: no metatable, one by name, a copy. */
+enum { M_NONE, M_NAMED, M_COPY };
+
+/* A Lua function's bytecode (debug info kept), shared by reference between
+ * the states of one process. */
+typedef struct lfb_blob {
+  lf_obj obj;
+  size_t len;
+  int nups;   /* upvalues of the function */
+  int allenv; /* all of them are named _ENV (fixed by the prototype) */
+  char data[];
+} lfb_blob;
+/* Pushes a userdata that owns one reference to b. */
+void lfb_blob_push_box(lua_State *L, lfb_blob *b);
+/* Whether o is a blob (the decoder checks the objects it is handed). */
+int lfb_blob_is(const lf_obj *o);
+
+/* NULL when the Lua binary chunk is one Lua's loader can read safely, else
+ * what is wrong with it (bytecode.c). */
+const char *lfb_bytecode_check(const char *code, size_t len);
+
+/* Registry keys of the per-state caches (names.c). */
+extern const char lfb_NAMES[], lfb_FNCACHE[], lfb_LOADED[];
+/* Pushes the name of the value at idx ("mod" or "mod\0field") or nil. The
+ * slot at stack index `names` holds the names index once fetched (nil
+ * before: it is fetched, or built, first; `refresh` rebuilds it). */
+void lfb_names_lookup(lua_State *L, int names, int idx, int refresh);
+/* Whether package.loaded changed since the index was built. */
+int lfb_names_stale(lua_State *L);
+/* Pushes package.loaded[mod] (requiring it if needed), or its field, for a
+ * name "mod" or "mod\0field" (not NUL-terminated). May raise. */
+void lfb_names_resolve(lua_State *L, const char *name, size_t len);
+
+/* One row per handle class (handles.c). */
+typedef struct lfb_handle_type {
+  unsigned char tag;  /* its number on the wire */
+  const char *mtname; /* the class's metatable name */
+  const char *what;   /* names it in "cannot leave its process" */
+  /* The runtime object of the userdata at idx (NULL when it is collected);
+   * a NULL `get` means objects of the class never leave their state, and
+   * `what` then says why. */
+  lf_obj *(*get)(lua_State *L, int idx);
+  /* Pushes the receiving state's object for o (a cached proxy, or a new one
+   * that takes a reference of its own). */
+  void (*push)(lua_State *L, lf_obj *o);
+} lfb_handle_type;
+/* The row of the userdata at idx, or NULL; by wire tag, or NULL. */
+const lfb_handle_type *lfb_handle_of(lua_State *L, int idx);
+const lfb_handle_type *lfb_handle_by_tag(unsigned tag);
+/* Light userdata: the handle row of this tag, and a new box (one
+ * reference, the caller's) holding the pointer; NULL when out of memory. */
+#define LFB_LIGHT_TAG 4
+lf_obj *lfb_light_box(void *ptr);
+
+#endif /* LFB_CODEC_PARTS */
+
+#endif
