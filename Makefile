@@ -141,11 +141,16 @@ $(LIBA): $(RT_OBJ) $(LB_OBJ) $(FLAVOR)
 
 # The example C host (examples/host/): Lua embedded, the archive linked
 # in statically, as the README's embedding section shows.
-$(HOST): examples/host/host.c $(LIBA) include/luafutures.h
-	$(CC) $(ALLFLAGS) -Iinclude -I$(LUA_INC) -o $@ $< $(LIBA) $(LUA_LIB) -lm -ldl
+# host-worker beside it is its own process worker (luafutures_worker_main).
+HOST_CFLAGS = $(ALLFLAGS) -Iinclude -I$(LUA_INC)
+$(HOST): examples/host/host.c examples/host/engine.c examples/host/engine.h $(LIBA) include/luafutures.h $(HOST)-worker
+	$(CC) $(HOST_CFLAGS) -o $@ examples/host/host.c examples/host/engine.c $(LIBA) $(LUA_LIB) -lm -ldl
+
+$(HOST)-worker: examples/host/host_worker.c examples/host/engine.c examples/host/engine.h $(LIBA) include/luafutures.h
+	$(CC) $(HOST_CFLAGS) -o $@ examples/host/host_worker.c examples/host/engine.c $(LIBA) $(LUA_LIB) -lm -ldl
 
 test-host: $(HOST)
-	$(if $(SANITIZE),$(SANENV)) LUAFUTURES_WORKER=$(CURDIR)/$(WORKER) ./$(HOST)
+	$(if $(SANITIZE),$(SANENV)) ./$(HOST)
 
 # luafutures.pc names absolute places under PREFIX (make install writes it
 # afresh for the PREFIX it is given). lib/pkgconfig/luafutures.pc is

@@ -180,6 +180,25 @@ static void test_hooks(void) {
   lua_close(L);
 }
 
+/* Hooks set while a pool runs: its worker keeps what it was made with
+ * (none), a state created afterwards gets the new ones. */
+static void test_hooks_while_running(void) {
+  lua_State *L = host();
+  run(L, "old = futures.ThreadPoolExecutor(1); old:submit(math.max, 1, 2):result()");
+  luafutures_hooks h = {on_created, on_closing, NULL, NULL, NULL, &hmu};
+  luafutures_set_hooks(&h);
+  ASSERT_EQ(run(L, "return old:submit(function() return hooked == nil end):result() and 1 or 0"), 1);
+  ASSERT_EQ(run(L, "local new <close> = futures.ThreadPoolExecutor(1)\n"
+                   "return new:submit(function() return hooked end):result() and 1 or 0"),
+            1);
+  ASSERT_EQ(ncreated, 1);
+  ASSERT_EQ(nclosing, 1);
+  run(L, "old:shutdown()");
+  ASSERT_EQ(nclosing, 1); /* the old worker was made without hooks */
+  luafutures_set_hooks(NULL);
+  lua_close(L);
+}
+
 /* An initargs value that cannot be decoded in the worker says why. */
 static void test_init_decode(void) {
   luafutures_hooks h = {NULL, NULL, on_report, NULL, NULL, NULL};
@@ -357,6 +376,7 @@ static void test_worker_main(void) {
 static const test tests[] = {
     {"register", test_register},
     {"hooks", test_hooks},
+    {"hooks_while_running", test_hooks_while_running},
     {"init_decode", test_init_decode},
     {"alloc", test_alloc},
     {"no_module", test_no_module},

@@ -8,8 +8,12 @@
  * luafutures_poll runs once per frame, on the host's own thread; then does
  * the same waiting on luafutures_notify_fd with poll(2) instead of a frame
  * clock; and bounds its exit with luafutures_shutdown_all before
- * lua_close. `host poll` or `host fd` runs one variant; no argument, both.
+ * lua_close. A third variant runs a job in a process worker: the host's
+ * own worker executable (host_worker.c, beside this program), which
+ * registers `engine` too. `host poll|fd|process` runs one; no argument,
+ * all three.
  */
+#include <libgen.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,22 +22,7 @@
 #include <lualib.h>
 #include <luafutures.h>
 
-/* ---- the host's C module ------------------------------------------------- */
-
-/* A cheap value noise: what a game engine would expose to scripts. */
-static int engine_noise(lua_State *L) {
-  lua_Integer x = luaL_checkinteger(L, 1), y = luaL_checkinteger(L, 2);
-  unsigned h = (unsigned)(x * 374761393 + y * 668265263);
-  h = (h ^ (h >> 13)) * 1274126177u;
-  lua_pushinteger(L, (lua_Integer)((h ^ (h >> 16)) % 1000));
-  return 1;
-}
-
-static int luaopen_engine(lua_State *L) {
-  static const luaL_Reg funcs[] = {{"noise", engine_noise}, {NULL, NULL}};
-  luaL_newlib(L, funcs);
-  return 1;
-}
+#include "engine.h"
 
 /* ---- the game's script --------------------------------------------------- */
 
@@ -136,9 +125,34 @@ static int run(const char *variant) {
   return sum == want ? 0 : 1;
 }
 
+/* One job in a process worker: the host's worker executable registers
+ * `engine` there, as this program does for thread workers. */
+static int run_process(const char *worker) {
+  lua_State *L = start();
+  if (L == NULL) return 1;
+  lua_settop(L, 0);
+  lua_pushstring(L, worker);
+  lua_setglobal(L, "HOST_WORKER");
+  int rc = luaL_dostring(L,
+      "local futures = require 'concurrent.futures'\n"
+      "local ex <close> = futures.ProcessPoolExecutor{max_workers = 1,\n"
+      "  worker = HOST_WORKER}\n"
+      "local f = ex:submit(function(x, y) return require('engine').noise(x, y) end, 3, 4)\n"
+      "return f:result() == require('engine').noise(3, 4)");
+  int ok = rc == LUA_OK && lua_toboolean(L, -1);
+  printf("process: %s\n", ok ? "ok" : luaL_tolstring(L, -1, NULL));
+  luafutures_shutdown_all(L, 1, 1.0);
+  lua_close(L);
+  return !ok;
+}
+
 int main(int argc, char **argv) {
   /* Before any pool: every worker state gets `engine` in package.preload. */
   if (luafutures_register("engine", luaopen_engine) != 0) return 1;
+  char self[4096], worker[4200]; /* host-worker is beside this program */
+  snprintf(self, sizeof self, "%s", argv[0]);
+  snprintf(worker, sizeof worker, "%s/host-worker", dirname(self));
+  if (argc > 1 && strcmp(argv[1], "process") == 0) return run_process(worker);
   if (argc > 1) return run(argv[1]);
-  return run("poll") | run("fd");
+  return run("poll") | run("fd") | run_process(worker);
 }
