@@ -134,33 +134,34 @@ typedef struct joiner {
 
 static void *join_main(void *arg) {
   joiner *j = arg;
+  lf_future *done = j->done;
   j->ops->shutdown(j->pool, 1, 0);
-  lf_future_finish(j->done, NULL, 0); /* a done signal: no result */
-  lf_future_unref(j->done);
   j->ops->unref(j->pool);
   free(j);
+  lf_future_finish(done, NULL, 0); /* a done signal: no result */
+  lf_future_unref(done);
   return NULL;
 }
 
 /* A future that is done once pool has stopped (the caller's reference),
- * or NULL when no thread could do the waiting. */
-static lf_future *start_joiner(const lfb_exec_ops *ops, void *pool) {
+ * or NULL when no thread could do the waiting; *t is that thread, which
+ * the caller joins once the future is done (so that nothing of it is left
+ * running) or detaches when it stops waiting. */
+static lf_future *start_joiner(const lfb_exec_ops *ops, void *pool,
+                               pthread_t *t) {
   joiner *j = malloc(sizeof *j);
   lf_future *f = lf_future_new();
-  if (j == NULL || f == NULL) goto fail;
+  if (j == NULL || f == NULL) {
+    lf_future_unref(f);
+    free(j);
+    return NULL;
+  }
   *j = (joiner){ops, pool, f};
   lf_future_ref(f);
   ops->ref(pool);
-  pthread_attr_t a;
-  pthread_t t;
-  int ok = pthread_attr_init(&a) == 0;
-  ok = ok && pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED) == 0;
-  ok = ok && pthread_create(&t, &a, join_main, j) == 0;
-  pthread_attr_destroy(&a);
-  if (ok) return f;
+  if (pthread_create(t, NULL, join_main, j) == 0) return f;
   ops->unref(pool);
   lf_future_unref(f);
-fail:
   lf_future_unref(f);
   free(j);
   return NULL;
@@ -173,12 +174,18 @@ int lfb_shutdown_wait(lua_State *L, lfb_ctx *ctx, const lfb_exec_ops *ops,
    * operation nobody else may wait on the pool's behalf. */
   if (ops->ref == NULL || (void *)lf_current_pool() == pool)
     return ops->shutdown(pool, 1, 0);
-  lf_future *f = start_joiner(ops, pool);
+  pthread_t t;
+  lf_future *f = start_joiner(ops, pool, &t);
   if (f == NULL) return ops->shutdown(pool, 1, 0);
   char why[200];
   int rc = lfb_await(L, ctx, f, timeout, why, sizeof why);
+  if (rc == LF_EDEADLK) rc = 0; /* an unbound future: never provable */
+  if (rc == 0 && lf_future_done(f))
+    pthread_join(t, NULL);
+  else
+    pthread_detach(t); /* it goes on stopping the pool, on its own */
   lf_future_unref(f);
-  return rc == LF_EDEADLK ? 0 : rc; /* an unbound future: never provable */
+  return rc;
 }
 
 /* ---- executors of a state ------------------------------------------------- */
