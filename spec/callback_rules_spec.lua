@@ -5,14 +5,23 @@ local support = require "support"
 local futures = support.futures
 
 describe("done callbacks", function()
-  local ex
-  before_each(function() ex = futures.ThreadPoolExecutor(2) end)
-  after_each(function() ex:shutdown() ex = nil support.collect() end)
+  local ex, opener
+  before_each(function()
+    ex, opener = futures.ThreadPoolExecutor(2), futures.ThreadPoolExecutor(1)
+  end)
+  after_each(function()
+    ex:shutdown() opener:shutdown() ex, opener = nil, nil
+    support.collect()
+  end)
+  -- Opens a gate from a worker's state: submit is not a point where this
+  -- state runs callbacks, so none runs before the test looks.
+  local function open(gate) opener:submit(function(g) g:set_result(true) end, gate) end
 
   it("run in the state that added them, at its next runtime entry only", function()
-    local ran = {}
-    local f = ex:submit(function() return 1 end)
+    local ran, gate = {}, support.gate()
+    local f = ex:submit(function(g) return g:result() end, gate)
     f:add_done_callback(function(g) ran[#ran + 1] = futures.thread_name() end)
+    open(gate)
     repeat until f:done() -- done() is not an entry point
     assert.equal(0, #ran)
     -- the completion posts the callback just after done() turns true
@@ -42,7 +51,7 @@ describe("done callbacks", function()
     local f = ex:submit(function(g) return g:result() end, gate)
     f:add_done_callback(function() order[#order + 1] = "first" end)
     other:set_result(1)
-    gate:set_result(1)
+    open(gate)
     repeat until f:done()
     other:add_done_callback(function() order[#order + 1] = "now" end)
     assert.same({"now"}, order)

@@ -114,7 +114,8 @@ describe("Future", function()
       local order = {}
       f:add_done_callback(function() order[#order + 1] = "a" end)
       f:add_done_callback(function() order[#order + 1] = "b" end)
-      gate:set_result(1)
+      local opener <close> = futures.ThreadPoolExecutor(1) -- no entry point here
+      opener:submit(function(g) g:set_result(1) end, gate)
       repeat until f:done() -- done() does not run callbacks: a and b wait
       f:add_done_callback(function() order[#order + 1] = "c" end)
       assert.equal("c", table.concat(order, ","))
