@@ -206,22 +206,29 @@ static void report(lua_State *L, int fidx) {
   lua_pop(L, 3);
 }
 
+/* Runs one callback (cbitem at 1), protected as a whole so that even a
+ * memory error leaves the poll loop that called it intact. */
+static int cb_call(lua_State *L) {
+  cbitem *cb = lua_touserdata(L, 1);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, cb->ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, cb->ref);
+  lua_rawgeti(L, -1, 1);
+  lua_rawgeti(L, -2, 2);
+  lua_pushvalue(L, -2); /* {f, fn} f fn f */
+  /* A future already finalised (the state is closing) is not handed
+   * to its callback: the callback is dropped. */
+  if (((lfb_future *)lua_touserdata(L, -1))->f == NULL) return 0;
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) report(L, -2);
+  return 0;
+}
+
 static void cb_run(lf_item *it, void *ctx) {
   cbitem *cb = (cbitem *)it;
   lua_State *L = ctx;
   if (L) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, cb->ref);
-    luaL_unref(L, LUA_REGISTRYINDEX, cb->ref);
-    lua_rawgeti(L, -1, 1);
-    lua_rawgeti(L, -2, 2);
-    lua_pushvalue(L, -2); /* {f, fn} f fn f */
-    /* A future already finalised (the state is closing) is not handed
-     * to its callback: the callback is dropped. */
-    if (((lfb_future *)lua_touserdata(L, -1))->f == NULL)
-      lua_pop(L, 2);
-    else if (lua_pcall(L, 1, 0, 0) != LUA_OK)
-      report(L, -2);
-    lua_pop(L, 2);
+    lua_pushcfunction(L, cb_call);
+    lua_pushlightuserdata(L, cb);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) lua_pop(L, 1); /* no memory: dropped */
   }
   lf_inbox_unref(cb->inbox);
   free(cb);
@@ -233,14 +240,20 @@ static void cb_hook(void *arg, lf_future *f) {
   lf_inbox_post(cb->inbox, &cb->base);
 }
 
+/* Callbacks do not nest: a callback that enters the runtime (its
+ * future's result()) runs no other callback there, so one callback never
+ * sees another half way through its own statement. */
 int lfb_poll(lua_State *L, lfb_ctx *ctx) {
-  if (ctx->inbox == NULL || !lf_inbox_pending(ctx->inbox)) return 0;
+  if (ctx->inbox == NULL || !lf_inbox_pending(ctx->inbox) || ctx->polling)
+    return 0;
   LFB_STACK_BEGIN(L);
   int n = 0;
+  ctx->polling = 1;
   for (lf_item *it = lf_inbox_take(ctx->inbox), *next; it; it = next, n++) {
     next = it->next;
-    it->run(it, L);
+    it->run(it, L); /* never raises */
   }
+  ctx->polling = 0;
   LFB_STACK_CHECK(L, 0);
   return n;
 }
@@ -367,7 +380,11 @@ static int f_add_done_callback(lua_State *L) {
   lf_future_sync(fu->f);
   lua_pushvalue(L, 2);
   lua_pushvalue(L, 1);
-  if (lua_pcall(L, 1, 0, 0) != LUA_OK) report(L, 1);
+  int was = ctx->polling; /* it is a callback: others do not nest in it */
+  ctx->polling = 1;
+  int rc = lua_pcall(L, 1, 0, 0);
+  ctx->polling = was;
+  if (rc != LUA_OK) report(L, 1);
   return 0;
 }
 

@@ -28,6 +28,7 @@ typedef struct lfb_ctx {
   int nloaded;     /* entries in this state's function cache */
   int names_count; /* package.loaded's fingerprint when names were indexed */
   lfb_slot *slot;  /* its interrupt flag, or NULL */
+  int polling;     /* callbacks are running: they do not nest */
   /* the host's state_closing hook of a worker state, from its creation */
   void (*closing)(void *ud, lua_State *W);
   void *closing_ud;

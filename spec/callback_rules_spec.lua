@@ -60,6 +60,22 @@ describe("done callbacks", function()
   end)
 end)
 
+describe("a callback", function()
+  it("runs no other callback inside it, even one its own completion posts", function()
+    local log, f, g = {}, futures.Future(), futures.Future()
+    g:add_done_callback(function() log[#log + 1] = "g" end)
+    f:add_done_callback(function()
+      log[#log + 1] = "f start"
+      g:set_result(1) -- an entry point, inside a callback: g's waits
+      log[#log + 1] = "f end"
+    end)
+    f:set_result(1) -- this state completes f: its callback runs at once
+    assert.same({"f start", "f end"}, log)
+    assert.equal(1, futures.poll())
+    assert.same({"f start", "f end", "g"}, log)
+  end)
+end)
+
 describe("a state that closes", function()
   if not support.children_ok then
     it("drops its pending callbacks", function() pending("runs a child: not under ThreadSanitizer") end)
