@@ -3,12 +3,13 @@
  * in it, the same for a thread worker and a process worker.
  *
  * A worker state is built once, on the thread that will use it, in steps
- * that each have one function here: the state itself (new_state: where a
- * host allocator will plug in), the standard libraries (open_libs, from
- * one table of names, so an executor option can choose them), the
- * creator's package.path and package.cpath, this module and the worker's
- * name (where host modules and a "state created" hook will go), then the
- * initializer. It runs every task of that worker and persists between
+ * that each have one function here: the state itself (with the host's
+ * allocator, hooks.c), the standard libraries the executor's `libs` names
+ * (open_libs), the creator's package.path and package.cpath, the host's
+ * registered modules in package.preload, this module and the worker's
+ * name, the host's state_created hook, then the initializer (decoded in a
+ * frame of its own, so a value that cannot be decoded there is told apart
+ * from an initializer that fails). It runs every task of that worker and persists between
  * them; lfb_worker_close ends it.
  *
  * A task payload is: u32 calls, the function, then per call u32 n and n
