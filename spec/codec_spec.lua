@@ -340,14 +340,14 @@ describe("a payload from another process", function()
   end)
 
   test("decodes every valid seed of the corpus", function()
-    local p = io.popen("ls spec/fuzz/fuzz_decode/valid-*")
+    local p = io.popen("ls spec/fuzz/fuzz_decode/valid-* spec/fuzz/fuzz_decode/local-*")
     local n = 0
     for file in p:lines() do
       local f = assert(io.open(file, "rb"))
       local bytes = f:read("a")
       f:close()
       local out = decode(bytes)
-      if file:find("valid%-1[67]") then -- a Future, an executor
+      if file:find("local%-") then -- a Future, an executor
         assert.equal("TransferError: corrupt payload (object index out of range)", out)
       else
         assert.equal("ok 1", out, file)
