@@ -39,6 +39,7 @@ local WAITS = {
   sleep = "ex:submit(task, fifo); futures.sleep(3600)",
   map = "for i in ex:map(task, {fifo, fifo, fifo}) do end",
   ["shutdown(wait)"] = "ex:submit(task, fifo); ex:shutdown(true)",
+  ["a Queue's get"] = "ex:submit(task, fifo); futures.Queue():get()",
 }
 
 -- Runs the script blocked in `wait`; returns its output lines (stdout and
