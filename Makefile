@@ -28,10 +28,11 @@
 #   FUZZ_TARGETS  the fuzz targets of `make fuzz` (default: fuzz_decode
 #             fuzz_wire); FUZZ_SECONDS how long each runs (default 60);
 #             FUZZ_CC clang
+#   STRESS_TASKS  tasks of `make stress` (default 1000000); STRESS_SEED
 #
 # Targets: all (default), mpi, static, lib, test, test-c, test-host,
 # test-lua, test-mpi, deps, demo, bench, bench-check, bench-poll, bench-mpi,
-# fuzz, fuzz-wire, install, dist, clean.
+# fuzz, fuzz-wire, stress, install, dist, clean.
 
 LUA      ?= lua5.4
 LUA_INC  ?= /usr/include/lua5.4
@@ -53,10 +54,12 @@ PCDIR    ?= $(ARDIR)/pkgconfig
 PKGFLAGS = -fvisibility=hidden -DLUAFUTURES_VERSION='"$(VERSION)"'
 
 WARN     = -Wall -Wextra -Wno-unused-parameter
+# runtime/ is held to more: no shadowed names, every extern prototyped.
+RT_WARN  = -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 BASEFLAGS = -std=c11 -D_GNU_SOURCE -fPIC -pthread $(OPT) $(WARN) $(PKGFLAGS)
 ifeq ($(SANITIZE),address)
   SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -DLFB_DEBUG
-  SANENV   = ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+  SANENV   = ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 LUAFUTURES_SANITIZE=address
   SANLIB   = $(shell $(CC) -print-file-name=libasan.so)
 else ifeq ($(SANITIZE),thread)
   SANFLAGS = -fsanitize=thread -fno-omit-frame-pointer -DLFB_DEBUG
@@ -80,7 +83,7 @@ CLI      = bin/luafutures
 WORKER   = bin/luafutures-worker
 HOST     = $(BUILD)/host
 
-.PHONY: bench-poll test-host all mpi static lib dist install-check test test-c test-lua test-mpi deps demo bench bench-check bench-mpi bench-scaling fuzz fuzz-libfuzzer fuzz-mutate fuzz-wire install clean
+.PHONY: bench-poll test-host all mpi static lib dist install-check test test-c test-lua test-mpi deps demo bench bench-check bench-mpi bench-scaling fuzz fuzz-libfuzzer fuzz-mutate fuzz-wire stress install clean
 
 MPICC    ?= mpicc
 MPIEXEC  ?= mpiexec
@@ -98,7 +101,7 @@ mpi:
 # runtime/ is compiled without the Lua include path: it must not see Lua.
 $(BUILD)/runtime/%.o: runtime/%.c runtime/*.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALLFLAGS) -c $< -o $@
+	$(CC) $(ALLFLAGS) $(RT_WARN) -c $< -o $@
 
 $(BUILD)/bindings/%.o: bindings/%.c bindings/*.h runtime/lf.h runtime/lf_proc.h runtime/lf_queue.h include/luafutures.h | $(LUA_INC)/lua.h
 	@mkdir -p $(dir $@)
@@ -352,6 +355,13 @@ bench-mpi: all mpi
 # CPU-bound speedup on 1, 2, 4, ... cpu_count workers; bench/results/scaling.*
 bench-scaling: all
 	LUA="$(LUA)" bash bench/scaling.sh
+
+# Not part of test: a bounded run of STRESS_TASKS tasks with random cancels,
+# timeouts, callbacks, errors and killed process workers, then a check that
+# nothing is pending or lost and no fd, thread or child is left over.
+STRESS_TASKS ?= 1000000
+stress: all
+	STRESS_TASKS=$(STRESS_TASKS) $(if $(SANITIZE),$(SANENV)) ./$(CLI) bench/stress.lua
 
 # make fuzz: each of FUZZ_TARGETS (T is bindings/tests/T.c or
 # runtime/tests/T.c, defining LLVMFuzzerTestOneInput) built by clang as a
