@@ -78,14 +78,14 @@ static const lfb_exec_ops pool_ops = {
     "MPIPoolExecutor", "BrokenExecutor", 0, "host", o_host,
     lfb_remote_submit, lfb_remote_shutdown, lfb_remote_status,
     lfb_remote_nworkers, lfb_remote_max_workers, o_broken_message,
-    lfb_remote_unref, lfb_remote_failure,
+    lfb_remote_unref, lfb_remote_failure, NULL, /* shutdown(wait) blocks */
 };
 
 static const lfb_exec_ops comm_ops = {
     "MPICommExecutor", "BrokenExecutor", 0, "host", o_host,
     lfb_remote_submit, o_comm_shutdown, lfb_remote_status,
     lfb_remote_nworkers, lfb_remote_max_workers, o_broken_message,
-    lfb_remote_unref, lfb_remote_failure,
+    lfb_remote_unref, lfb_remote_failure, NULL, /* shutdown(wait) blocks */
 };
 
 /* ---- constructors ------------------------------------------------------------ */

@@ -91,7 +91,7 @@ static const lfb_exec_ops proc_ops = {
     LFB_PROCPOOL, "BrokenProcessPool", 0, "start_method", p_method,
     p_submit, lfb_remote_shutdown, lfb_remote_status, lfb_remote_nworkers,
     lfb_remote_max_workers, p_broken_message, lfb_remote_unref,
-    lfb_remote_failure,
+    lfb_remote_failure, lfb_remote_ref,
 };
 
 /* ---- finding the worker executable --------------------------------------- */
@@ -164,6 +164,7 @@ typedef struct popts {
   lua_Integer max, max_tasks;
   int method;
   const char *worker; /* NULL: look for it; the string stays in opts */
+  unsigned libs;
 } popts;
 
 static int read_method(lua_State *L) {
@@ -178,8 +179,9 @@ static int read_method(lua_State *L) {
 static void read_table(lua_State *L, popts *o) {
   static const char *const known[] = {
       "max_workers", "initializer", "initargs", "max_tasks_per_child",
-      "start_method", "worker", NULL};
+      "start_method", "worker", "libs", NULL};
   lfb_check_options(L, 1, known);
+  o->libs = lfb_libs_option(L, 1);
   if (lua_getfield(L, 1, "max_tasks_per_child") != LUA_TNIL) {
     luaL_argcheck(L, lfb_getint(L, -1, &o->max_tasks), 1,
                   "'max_tasks_per_child' must be an integer");
@@ -203,6 +205,7 @@ static void read_options(lua_State *L, popts *o) {
   o->max_tasks = 0;
   o->method = LF_START_SPAWN;
   o->worker = NULL;
+  o->libs = LFB_LIBS_ALL;
   if (lua_istable(L, 1)) read_table(L, o);
   lfb_exec_args(L, &o->max, 100000);
 }
@@ -238,13 +241,16 @@ static int m_processpool(lua_State *L) {
   char exe[PATH_MAX + 64] = "";
   resolve_worker(L, &o, exe, sizeof exe);
   lfb_executor *ex = lfb_exec_new(L, &proc_ops);
-  lfb_remote *c = lfb_remote_new(L, ex, "BrokenProcessPool", cause_text, fn, 0);
+  lua_pushinteger(L, (lua_Integer)o.libs); /* the hello's extra value */
+  lfb_remote *c = lfb_remote_new(L, ex, "BrokenProcessPool", cause_text, fn, 1);
   lf_proc_config cfg = {(size_t)o.max, (size_t)o.max_tasks, o.method, exe,
                         c->hello->data, c->hello->len,
                         lfb_remote_answer_timeout(0)};
   int err = 0;
   ex->pool = lf_procpool_new(&cfg, &proc_hooks, c, &err);
-  return lfb_remote_adopt(L, ex, c);
+  lfb_remote_adopt(L, ex, c);
+  lfb_exec_remember(L);
+  return 1;
 }
 
 static const luaL_Reg ctors[] = {

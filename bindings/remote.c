@@ -105,6 +105,7 @@ int lfb_remote_status(void *p) { return lf_procpool_status(p); }
 size_t lfb_remote_nworkers(void *p) { return lf_procpool_nworkers(p); }
 size_t lfb_remote_max_workers(void *p) { return lf_procpool_max_workers(p); }
 void lfb_remote_unref(void *p) { lf_procpool_unref(p); }
+void lfb_remote_ref(void *p) { lf_procpool_ref(p); }
 void lfb_remote_failure(void *p, char *buf, size_t len) {
   lf_procpool_detail(p, buf, len);
 }

@@ -48,6 +48,7 @@ int lfb_remote_status(void *p);
 size_t lfb_remote_nworkers(void *p);
 size_t lfb_remote_max_workers(void *p);
 void lfb_remote_unref(void *p);
+void lfb_remote_ref(void *p);
 void lfb_remote_failure(void *p, char *buf, size_t len);
 /* Why the pool is broken: its cause's text in texts. */
 const char *lfb_remote_cause(const char *const texts[LFB_NCAUSES], void *p);

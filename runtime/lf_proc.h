@@ -78,6 +78,7 @@ typedef struct lf_proc_config {
  * thread starts before the first submit. NULL with *err set on failure. */
 lf_procpool *lf_procpool_new(const lf_proc_config *cfg,
                              const lf_proc_hooks *hooks, void *ud, int *err);
+void lf_procpool_ref(lf_procpool *p);
 void lf_procpool_unref(lf_procpool *p); /* the last one shuts down, waits */
 
 /* Queues `f` (pending, holding a task payload without objects); the pool

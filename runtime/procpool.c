@@ -53,6 +53,7 @@ lf_procpool *lf_procpool_new(const lf_proc_config *cfg,
   return lf__procpool_new_on(cfg, hooks, ud, lf__tp_unix_new, err);
 }
 
+void lf_procpool_ref(lf_procpool *p) { lf_obj_ref(&p->obj); }
 void lf_procpool_unref(lf_procpool *p) {
   if (p) lf_obj_unref(&p->obj);
 }
