@@ -29,6 +29,8 @@
 /* Payload flag: the payload holds tables, functions or handles, so the
  * decoded values must be cached to keep their identity. */
 #define LFB_HASREFS 1u
+/* Payload flag: a result that ends with its run stamp (outcome.c). */
+#define LFB_STAMPED 2u
 
 /* Tables and functions nest at most this deep, in both directions. */
 #define LFB_MAXDEPTH 200

@@ -444,9 +444,13 @@ static int f_tostring(lua_State *L) {
     return 1;
   }
   int ok;
-  const char *type = lfb_outcome_describe(lf_future_result(fu->f, NULL), &ok);
-  lua_pushfstring(L, "<Future at %p state=finished %s %s>", (void *)fu->f,
-                  ok ? "returned" : "raised", type);
+  const lf_payload *res = lf_future_result(fu->f, NULL);
+  const char *type = lfb_outcome_describe(res, &ok);
+  lfb_stamp by;
+  if (!lfb_outcome_stamp_read(res, &by)) by.worker[0] = '\0';
+  lua_pushfstring(L, "<Future at %p state=finished %s %s%s%s>", (void *)fu->f,
+                  ok ? "returned" : "raised", type, *by.worker ? " worker=" : "",
+                  by.worker);
   return 1;
 }
 

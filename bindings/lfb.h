@@ -108,6 +108,18 @@ int lfb_outcome_push(lua_State *L, lfb_dec *d, int with_tb, int *ok);
 /* For tostring: whether the first outcome returned, and the type of its
  * first value (or error); "nil" when it returned nothing. */
 const char *lfb_outcome_describe(const lf_payload *p, int *ok);
+/* Who ran a task, where and when (lf_now seconds: CLOCK_MONOTONIC, the
+ * same clock in every process of the machine), carried at the end of its
+ * result payload; a worker process writes it, so it is untrusted. */
+#define LFB_STAMP_NAME 64
+typedef struct lfb_stamp {
+  double start, end;
+  long pid, tid;
+  char worker[LFB_STAMP_NAME];
+} lfb_stamp;
+void lfb_outcome_stamp(lfb_enc *e, const lfb_stamp *s);
+/* 1 with *s filled when p ends with a stamp that adds up, else 0. */
+int lfb_outcome_stamp_read(const lf_payload *p, lfb_stamp *s);
 /* luaL_checkstack for a count read from a payload: never overflows. */
 void lfb_checkstack(lua_State *L, size_t n, const char *what);
 

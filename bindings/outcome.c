@@ -138,3 +138,48 @@ const char *lfb_outcome_describe(const lf_payload *p, int *ok) {
   if (*ok && lfb_dec_u32(&d) == 0) return "nil";
   return lfb_dec_peek_type(&d);
 }
+
+/* ---- the run stamp -------------------------------------------------------- */
+
+/* Who ran a task and when, after the last outcome and marked by the
+ * LFB_STAMPED flag: the worker's name (n <= LFB_STAMP_NAME - 1 bytes),
+ * then f64 start, f64 end, i32 pid, i32 tid, u8 n. It is read from the
+ * end, so the readers of outcomes never see it; bytes from a worker
+ * process are untrusted, so a tail that does not add up is no stamp. */
+#define TAIL_FIXED (8 + 8 + 4 + 4 + 1)
+
+void lfb_outcome_stamp(lfb_enc *e, const lfb_stamp *s) {
+  size_t n = strnlen(s->worker, LFB_STAMP_NAME - 1);
+  unsigned char fixed[TAIL_FIXED];
+  int32_t pid = (int32_t)s->pid, tid = (int32_t)s->tid;
+  memcpy(fixed, &s->start, 8);
+  memcpy(fixed + 8, &s->end, 8);
+  memcpy(fixed + 16, &pid, 4);
+  memcpy(fixed + 20, &tid, 4);
+  fixed[24] = (unsigned char)n;
+  for (size_t i = 0; i < n; i++) lfb_enc_u8(e, (unsigned char)s->worker[i]);
+  for (size_t i = 0; i < TAIL_FIXED; i++) lfb_enc_u8(e, fixed[i]);
+  e->flags |= LFB_STAMPED;
+}
+
+int lfb_outcome_stamp_read(const lf_payload *p, lfb_stamp *s) {
+  if (p == NULL || !(p->flags & LFB_STAMPED) || p->len < TAIL_FIXED + 4)
+    return 0;
+  const unsigned char *fixed =
+      (const unsigned char *)p->data + p->len - TAIL_FIXED;
+  size_t n = fixed[24];
+  if (n >= LFB_STAMP_NAME || p->len < TAIL_FIXED + 4 + n) return 0;
+  int32_t pid, tid;
+  memcpy(&s->start, fixed, 8);
+  memcpy(&s->end, fixed + 8, 8);
+  memcpy(&pid, fixed + 16, 4);
+  memcpy(&tid, fixed + 20, 4);
+  s->pid = pid;
+  s->tid = tid;
+  memcpy(s->worker, fixed - n, n);
+  s->worker[n] = '\0';
+  /* A name cut at a zero byte is still a name; times that are not
+   * finite or not ordered are no stamp. */
+  if (!(s->start <= s->end) || s->end - s->start > 1e9) return 0;
+  return 1;
+}

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lfb.h"
 
@@ -100,6 +101,22 @@ static int run_task(lua_State *L) {
 _Thread_local const lf_payload *lfb_running_task
     __attribute__((tls_model("initial-exec")));
 
+/* The run stamp of a task (outcome.c): a thread worker by its thread's
+ * name, a process worker (whose thread_name() is "MainThread") by its
+ * process. */
+static void stamp_start(lua_State *L, lfb_stamp *s, int handles_ok) {
+  s->pid = (long)getpid();
+  s->tid = (long)gettid();
+  if (handles_ok) {
+    lfb_ctx *ctx = lfb_ctx_push(L);
+    snprintf(s->worker, sizeof s->worker, "%s", ctx->name);
+    lua_pop(L, 1);
+  } else {
+    snprintf(s->worker, sizeof s->worker, "process %ld", s->pid);
+  }
+  s->start = lf_now();
+}
+
 lf_payload *lfb_worker_run(lua_State *L, lf_future *f, lf_payload *task,
                            int *failed, int handles_ok) {
   lfb_enc out;
@@ -109,7 +126,10 @@ lf_payload *lfb_worker_run(lua_State *L, lf_future *f, lf_payload *task,
   lua_pushlightuserdata(L, &ra);
   const lf_payload *outer = lfb_running_task; /* for the queue's deadlock check */
   lfb_running_task = task;
+  lfb_stamp stamp;
+  stamp_start(L, &stamp, handles_ok);
   int st = lua_pcall(L, 1, 0, 0);
+  stamp.end = lf_now();
   lfb_running_task = outer;
   if (st != LUA_OK) { /* err */
     /* The task could not even start (a module it names is missing...):
@@ -123,6 +143,7 @@ lf_payload *lfb_worker_run(lua_State *L, lf_future *f, lf_payload *task,
   }
   lf_payload_free(task); /* first: the result may take its room */
   *failed = ra.failed;
+  lfb_outcome_stamp(&out, &stamp);
   lf_payload *p = lfb_enc_finish_for(&out, NULL, f);
   lua_settop(L, 0);
   return p;
