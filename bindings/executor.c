@@ -89,6 +89,7 @@ void lfb_exec_hold(lfb_executor *ex, void *p, void (*fr)(void *)) {
 
 static int e_submit(lua_State *L) {
   lfb_executor *ex = check_open(L);
+  double t0 = lfb_tracing ? lfb_trace_now(lfb_ctx_of(L)) : -1;
   lf_future *f = lfb_task_future(L, ex->ops->handles_ok);
   int rc = ex->ops->submit(ex->pool, f);
   if (rc != 0) {
@@ -96,6 +97,7 @@ static int e_submit(lua_State *L) {
     return lfb_exec_refused(L, ex->ops, ex->pool, rc);
   }
   lfb_future_push_new(L, f);
+  if (t0 >= 0) lfb_trace_submit(L, lfb_ctx_of(L), f, ex->ops, ex->pool, t0);
   return 1;
 }
 

@@ -299,6 +299,10 @@ static int f_wait_then(lua_State *L, int want) {
   lfb_ctx *ctx = lfb_ctx_of(L);
   if (want == WANT_TRACEBACK) {
     if (!lf_future_done(fu->f)) return nil_result(L);
+  } else if (lfb_tracing && !lf_future_done(fu->f)) {
+    double t0 = lfb_trace_now(ctx);
+    lfb_wait_one(L, ctx, fu->f, timeout);
+    lfb_trace_wait(L, ctx, want == WANT_VALUES ? "result" : "exception", t0);
   } else {
     lfb_wait_one(L, ctx, fu->f, timeout);
   }

@@ -284,6 +284,25 @@ int lfb_map_on(lua_State *L, const lfb_exec_ops *ops, void *pool);
  * status. */
 int lfb_proc_worker(int qfd, int cfd);
 
+/* ---- tracing (trace.c) ---------------------------------------------------- */
+
+/* Nonzero while a trace is on; the traced paths test it before anything. */
+extern int lfb_tracing;
+/* lf_now() when ctx's state is traced, else -1: the t0 of the two below. */
+double lfb_trace_now(lfb_ctx *ctx);
+/* After a submit of the function at 2 that returned f (pool of kind ops). */
+void lfb_trace_submit(lua_State *L, lfb_ctx *ctx, lf_future *f,
+                      const lfb_exec_ops *ops, void *pool, double t0);
+/* After a blocking wait of the traced state ("result", "wait", ...). */
+void lfb_trace_wait(lua_State *L, lfb_ctx *ctx, const char *what, double t0);
+/* Registers futures.trace (module table on top) and, in a state that is
+ * not a worker's, starts the trace LUAFUTURES_TRACE names. */
+void lfb_open_trace(lua_State *L, int worker);
+/* The path of `luafutures --trace`, before the state opens the module. */
+void lfb_trace_request(const char *path);
+/* Set in a worker process before its state is built. */
+extern int lfb_worker_process;
+
 /* The optional timeout argument at idx: -1 when absent; misuse raises. */
 double lfb_opt_timeout(lua_State *L, int idx, const char *fname);
 

@@ -65,7 +65,9 @@ static int step(lua_State *L, mapiter *it) {
       if (timeout < 0) timeout = 0;
     }
     char why[400];
+    double t0 = lfb_tracing ? lfb_trace_now(ctx) : -1;
     int rc = lfb_await(L, ctx, f, timeout, why, sizeof why);
+    if (t0 >= 0) lfb_trace_wait(L, ctx, "map", t0);
     if (rc == LF_ETIMEDOUT) { /* the map is over: cancel what has not started */
       release(it, 1);
       return lfb_raise(L, "TimeoutError", "map did not finish within %f seconds",
@@ -278,6 +280,7 @@ int lfb_map_on(lua_State *L, const lfb_exec_ops *ops, void *pool) {
   it->nchunks = nchunks;
   it->finished = 0;
   for (size_t c = 0; c < nchunks; c++) {
+    double t0 = lfb_tracing ? lfb_trace_now(lfb_ctx_of(L)) : -1;
     lf_future *f = encode_chunk(L, it, c, base, niter, ops->handles_ok);
     int rc = ops->submit(pool, f);
     if (rc != 0) {
@@ -286,6 +289,7 @@ int lfb_map_on(lua_State *L, const lfb_exec_ops *ops, void *pool) {
       return lfb_exec_refused(L, ops, pool, rc);
     }
     it->chunks[c] = f;
+    if (t0 >= 0) lfb_trace_submit(L, lfb_ctx_of(L), f, ops, pool, t0);
   }
   lua_pushvalue(L, itidx);
   return 1;

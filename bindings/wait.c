@@ -264,7 +264,9 @@ static int m_wait(lua_State *L) {
     }
   }
   char why[400];
+  double t0 = lfb_tracing && ws.pending ? lfb_trace_now(ctx) : -1;
   int rc = wait_loop(L, ctx, b, &ws, why, sizeof why);
+  if (t0 >= 0) lfb_trace_wait(L, ctx, "wait", t0);
   unblock(L, ctx, b);
   wbox_release(b);
   if (rc == LF_EDEADLK) return lfb_raise(L, "DeadlockError", "%s", why);
@@ -317,8 +319,10 @@ static int ac_next(lua_State *L) {
       lua_settop(L, top);
     }
     char why[400];
+    double t0 = lfb_tracing ? lfb_trace_now(ctx) : -1;
     int rc = block(L, ctx, b, &d, why, sizeof why);
     unblock(L, ctx, b);
+    if (t0 >= 0) lfb_trace_wait(L, ctx, "as_completed", t0);
     if (rc == LF_ETIMEDOUT || rc == LF_EDEADLK) {
       /* The iteration is over: it keeps none of the futures. */
       wbox_release(b);
