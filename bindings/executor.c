@@ -159,6 +159,24 @@ static int e_tostring(lua_State *L) {
   return 1;
 }
 
+/* ex:stats(): how many tasks are where; the done counts are the kind's
+ * lfb_counts when it has them (its ops fill the rest). */
+static int e_stats(lua_State *L) {
+  lfb_executor *ex = self(L);
+  lfb_stats s = {0};
+  if (ex->pool && ex->ops->stats) ex->ops->stats(ex->pool, &s);
+  static const char *const names[] = {"queued", "running", "done", "failed",
+                                      "cancelled", "workers", "busy"};
+  const long v[] = {s.queued, s.running, s.done, s.failed,
+                    s.cancelled, s.workers, s.busy};
+  lua_createtable(L, 0, 7);
+  for (int i = 0; i < 7; i++) {
+    lua_pushinteger(L, v[i]);
+    lua_setfield(L, -2, names[i]);
+  }
+  return 1;
+}
+
 static const luaL_Reg meta[] = {
     {"__tostring", e_tostring},
     {"__gc", e_gc},
@@ -170,6 +188,7 @@ static const luaL_Reg methods[] = {
     {"submit", e_submit},
     {"map", e_map},
     {"shutdown", e_shutdown},
+    {"stats", e_stats},
     {NULL, NULL},
 };
 

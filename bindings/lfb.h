@@ -11,6 +11,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
+#include <stdatomic.h>
 
 #include "../runtime/lf.h"
 #include "../runtime/lf_queue.h"
@@ -157,6 +158,24 @@ typedef struct lfb_future {
 } lfb_future;
 #define LFB_FUTURE "Future"
 
+/* What ex:stats() returns (every field a count now). */
+typedef struct lfb_stats {
+  long queued, running, done, failed, cancelled, workers, busy;
+} lfb_stats;
+
+/* Counts a kind keeps for stats(), bumped by the done hook that
+ * lfb_counts_track puts on every future it queued (stats.c): how each one
+ * ended, whatever ended it (a worker, cancel, a broken pool, shutdown).
+ * `started` and `ended` are the kind's own, where it sees tasks run. */
+typedef struct lfb_counts {
+  _Atomic long submitted, done, failed, cancelled, started, ended;
+} lfb_counts;
+/* After a kind queued f: counts it, now or when it is done. */
+void lfb_counts_track(lfb_counts *c, lf_future *f);
+/* Fills s's done, failed and cancelled, and queued: what was submitted
+ * and is neither done nor among s->running (set first), never < 0. */
+void lfb_counts_fill(const lfb_counts *c, lfb_stats *s);
+
 /* What one kind of pool does for the executor class (executor.c), which
  * writes shutdown, __close, __gc, __tostring, refusals and map once. */
 typedef struct lfb_exec_ops {
@@ -175,6 +194,7 @@ typedef struct lfb_exec_ops {
   /* What the pool knows of its last failure (which worker, what it did),
    * written to buf as a string, "" if nothing; NULL: never anything. */
   void (*failure)(void *pool, char *buf, size_t len);
+  void (*stats)(void *pool, lfb_stats *out); /* ex:stats() */
 } lfb_exec_ops;
 
 /* An executor object. The constructor pushes it empty (lfb_exec_new)

@@ -67,6 +67,7 @@ static const char *cause_message(int cause) {
 /* What the pool keeps of its creator: the broken errors, and the hello
  * until the pool has copied it. */
 typedef struct pcfg {
+  lfb_counts counts; /* for stats() */
   lf_payload *canned[NCAUSES];
   lf_payload *hello;
 } pcfg;
@@ -103,7 +104,11 @@ static const lf_proc_hooks proc_hooks = {fork_main, proc_broken, pcfg_release};
 
 /* ---- operations ----------------------------------------------------------- */
 
-static int p_submit(void *p, lf_future *f) { return lf_procpool_submit(p, f); }
+static int p_submit(void *p, lf_future *f) {
+  int rc = lf_procpool_submit(p, f);
+  if (rc == 0) lfb_counts_track(&((pcfg *)lf_procpool_ud(p))->counts, f);
+  return rc;
+}
 static int p_shutdown(void *p, int wait, int cancel) {
   return lf_procpool_shutdown(p, wait, cancel);
 }
@@ -120,12 +125,22 @@ static const char *p_broken_message(void *p) {
 static void p_failure(void *p, char *buf, size_t len) {
   lf_procpool_detail(p, buf, len);
 }
+/* A task counts as running once it is sent, as the runtime counts it; a
+ * worker is busy while some task is out, at most one each. */
+static void p_stats(void *p, lfb_stats *s) {
+  size_t unsent, out; /* unsent counts cancelled futures still queued */
+  lf_procpool_load(p, &unsent, &out);
+  s->workers = (long)lf_procpool_nworkers(p);
+  s->running = (long)out;
+  s->busy = s->running < s->workers ? s->running : s->workers;
+  lfb_counts_fill(&((pcfg *)lf_procpool_ud(p))->counts, s);
+}
 
 /* as thread_ops: tasks leave the process, so no handles */
 static const lfb_exec_ops proc_ops = {
     LFB_PROCPOOL, "BrokenProcessPool", 0, "start_method", p_method,
     p_submit, p_shutdown, p_status, p_nworkers, p_max_workers,
-    p_broken_message, p_unref, p_failure,
+    p_broken_message, p_unref, p_failure, p_stats,
 };
 
 /* ---- finding the worker executable --------------------------------------- */
