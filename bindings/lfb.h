@@ -295,6 +295,19 @@ void lfb_future_push_new(lua_State *L, lf_future *f);
 void lfb_shutdown_args(lua_State *L, int *wait, int *cancel);
 extern int lfb_default_max_workers;
 
+/* What progress (progress.c) watches: fn(ud, f, weight) for each future
+ * still held by the map iterator (weight: its calls) or the as_completed
+ * iterator at idx; returns the calls or futures in all (*done: those
+ * already consumed), or -1 when idx is not such an iterator. */
+typedef void (*lfb_track_fn)(void *ud, lf_future *f, size_t weight);
+long lfb_map_track(lua_State *L, int idx, lfb_track_fn fn, void *ud,
+                   long *done);
+long lfb_as_completed_track(lua_State *L, int idx, lfb_track_fn fn, void *ud,
+                            long *done);
+/* futures.progress(it, opts) with it at 1, opts at 2 (progress.c). */
+int lfb_progress(lua_State *L);
+void lfb_open_progress(lua_State *L);
+
 /* ex:map for an executor of kind ops over pool (map.c); the caller checked
  * the executor at argument 1. */
 int lfb_map_on(lua_State *L, const lfb_exec_ops *ops, void *pool);

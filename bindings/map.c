@@ -176,6 +176,7 @@ static void read_iterable(lua_State *L, int idx) {
 
 typedef struct mapopts {
   int last;      /* the last iterable's argument */
+  int progress;  /* index of opts.progress (true or a table), or 0 */
   double timeout; /* < 0: none */
   lua_Integer chunksize;
 } mapopts;
@@ -187,15 +188,18 @@ static void read_options(lua_State *L, mapopts *o) {
   int last = o->last = lua_gettop(L);
   o->timeout = -1;
   o->chunksize = 1;
+  o->progress = 0;
   if (last < 3 || !lua_istable(L, last)) return;
   int list = lua_rawgeti(L, last, 1) != LUA_TNIL;
   lua_pushliteral(L, "timeout");
   int opts = lua_rawget(L, last) != LUA_TNIL;
   lua_pushliteral(L, "chunksize");
   opts = lua_rawget(L, last) != LUA_TNIL || opts;
-  lua_pop(L, 3);
+  lua_pushliteral(L, "progress");
+  opts = lua_rawget(L, last) != LUA_TNIL || opts;
+  lua_pop(L, 4);
   if (!opts || list) return;
-  static const char *const known[] = {"timeout", "chunksize", NULL};
+  static const char *const known[] = {"timeout", "chunksize", "progress", NULL};
   lfb_check_options(L, last, known);
   if (lua_getfield(L, last, "timeout") != LUA_TNIL) {
     luaL_argcheck(L, lua_isnumber(L, -1), last, "'timeout' must be a number");
@@ -208,6 +212,11 @@ static void read_options(lua_State *L, mapopts *o) {
     luaL_argcheck(L, o->chunksize >= 1, last, "'chunksize' must be at least 1");
   }
   lua_pop(L, 2);
+  int t = lua_getfield(L, last, "progress");
+  luaL_argcheck(L, t == LUA_TNIL || t == LUA_TBOOLEAN || t == LUA_TTABLE, last,
+                "'progress' must be a boolean or a table of options");
+  if (lua_toboolean(L, -1)) o->progress = last;
+  lua_pop(L, 1);
   o->last--;
 }
 
@@ -291,8 +300,34 @@ int lfb_map_on(lua_State *L, const lfb_exec_ops *ops, void *pool) {
     it->chunks[c] = f;
     if (t0 >= 0) lfb_trace_submit(L, lfb_ctx_of(L), f, ops, pool, t0);
   }
+  if (o.progress) { /* as futures.progress(it, opts.progress) */
+    lua_pushcfunction(L, lfb_progress);
+    lua_pushvalue(L, itidx);
+    lua_getfield(L, o.progress, "progress");
+    if (!lua_istable(L, -1)) {
+      lua_pop(L, 1);
+      lua_pushnil(L);
+    }
+    lua_call(L, 2, 4);
+    return 4;
+  }
   lua_pushvalue(L, itidx);
   return 1;
+}
+
+long lfb_map_track(lua_State *L, int idx, lfb_track_fn fn, void *ud,
+                   long *done) {
+  mapiter *it = luaL_testudata(L, idx, LFB_MAPITER);
+  if (it == NULL) return -1;
+  *done = 0;
+  for (size_t c = 0; c < it->nchunks; c++) {
+    size_t first = c * it->chunksize;
+    size_t k = it->n - first < it->chunksize ? it->n - first : it->chunksize;
+    if (it->chunks[c]) fn(ud, it->chunks[c], k);
+    else *done += (long)k;
+  }
+  if (it->chunks == NULL) *done = (long)it->n; /* finished or closed */
+  return (long)it->n;
 }
 
 static const luaL_Reg meta[] = {

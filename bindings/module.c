@@ -152,6 +152,7 @@ int luaopen_concurrent_futures(lua_State *L) {
   lfb_open_threadpool(L);
   lfb_open_processpool(L);
   lfb_open_map(L);
+  lfb_open_progress(L);
   lfb_open_trace(L, lfb_worker_process || lf_current_pool() != NULL);
   return 1;
 }

@@ -348,6 +348,26 @@ static int ac_next(lua_State *L) {
   return 1;
 }
 
+long lfb_as_completed_track(lua_State *L, int idx, lfb_track_fn fn, void *ud,
+                            long *done) {
+  if (lua_tocfunction(L, idx) != ac_next || !lua_getupvalue(L, idx, 1))
+    return -1;
+  wbox *b = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  long left = 0;
+  if (b->w != NULL && lua_getupvalue(L, idx, 2)) {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      fn(ud, (lf_future *)lua_touserdata(L, -2), 1);
+      left++;
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  *done = b->total - left;
+  return b->total;
+}
+
 /* futures.as_completed(fs, [timeout]) */
 static int m_as_completed(lua_State *L) {
   double timeout = lfb_opt_timeout(L, 2, "as_completed");
