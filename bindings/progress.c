@@ -239,10 +239,12 @@ static int pr_next(lua_State *L) {
     }
     lua_pushinteger(L, i);
     lua_insert(L, -2);
+    if (p->tty) draw_due(L, p->m);
     return 2;
   }
   lua_call(L, 0, LUA_MULTRET);
   if (lua_gettop(L) == 0 || lua_isnil(L, 1)) finish(L, obj, p);
+  else if (p->tty) draw_due(L, p->m); /* what the rate limit held back */
   return lua_gettop(L);
 }
 
@@ -350,6 +352,7 @@ int lfb_progress(lua_State *L) {
   watch_input(L, p);
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, obj, 2);
+  draw(L, obj, p); /* 0/total at once, as tqdm */
   lua_pushvalue(L, obj);
   lua_pushcclosure(L, pr_next, 1);
   lua_pushnil(L);

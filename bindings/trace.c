@@ -420,8 +420,12 @@ static const char *start(lua_State *L, const char *path) {
   T.ntasks = 0;
   if (!T.atexit_set) T.atexit_set = atexit(at_exit) == 0;
   if (!svg) {
-    static const char head[] = "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n";
-    put(head, sizeof head - 1);
+    /* otherData.t0: the monotonic second of ts 0, futures.now()'s clock */
+    char head[160];
+    int n = snprintf(head, sizeof head,
+                     "{\"displayTimeUnit\":\"ms\",\"otherData\":{\"t0\":%.9f},"
+                     "\"traceEvents\":[\n", T.t0);
+    put(head, (size_t)n);
   }
   row_of(L, T.pid, T.tid, "MainThread");
   if (!svg) meta(L, "process_name", T.pid, T.tid, "luafutures");
