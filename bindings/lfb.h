@@ -319,8 +319,14 @@ int lfb_proc_worker(int qfd, int cfd);
 
 /* ---- tracing (trace.c) ---------------------------------------------------- */
 
-/* Nonzero while a trace is on; the traced paths test it before anything. */
-extern int lfb_tracing;
+/* Nonzero while a trace is on; the traced paths test it before anything.
+ * -DLFB_NOTRACE compiles the trace code out (bench/trace.sh compares). */
+#ifdef LFB_NOTRACE
+#define lfb_tracing 0
+#else
+extern int lfb_tracing_on;
+#define lfb_tracing lfb_tracing_on
+#endif
 /* lf_now() when ctx's state is traced, else -1: the t0 of the two below. */
 double lfb_trace_now(lfb_ctx *ctx);
 /* After a submit of the function at 2 that returned f (pool of kind ops). */

@@ -60,7 +60,7 @@ static struct {
   int atexit_set;
 } T = {.fd = -1};
 
-int lfb_tracing; /* a trace is on: the one test the untraced path pays */
+int lfb_tracing_on; /* a trace is on: the one test the untraced path pays */
 
 static const char SENTINEL[] = "luafutures.trace";
 static const char STRINGS[] = "luafutures.trace.strings";
@@ -278,7 +278,7 @@ static const char *intern(lua_State *L) {
 }
 
 double lfb_trace_now(lfb_ctx *ctx) {
-  return lfb_tracing && ctx == T.ctx ? lf_now() : -1;
+  return lfb_tracing_on && ctx == T.ctx ? lf_now() : -1;
 }
 
 void lfb_trace_submit(lua_State *L, lfb_ctx *ctx, lf_future *f,
@@ -350,7 +350,7 @@ static void finish_file(void) {
   }
   close(T.fd);
   T.fd = -1;
-  lfb_tracing = 0;
+  lfb_tracing_on = 0;
   T.ctx = NULL;
   T.gen++;
   free_all();
@@ -429,7 +429,7 @@ static const char *start(lua_State *L, const char *path) {
   }
   row_of(L, T.pid, T.tid, "MainThread");
   if (!svg) meta(L, "process_name", T.pid, T.tid, "luafutures");
-  lfb_tracing = 1;
+  lfb_tracing_on = 1;
   return NULL;
 }
 

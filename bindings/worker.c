@@ -101,6 +101,7 @@ static int run_task(lua_State *L) {
 _Thread_local const lf_payload *lfb_running_task
     __attribute__((tls_model("initial-exec")));
 
+#ifndef LFB_NOTRACE
 /* The run stamp of a task (outcome.c): a thread worker by its thread's
  * name, a process worker (whose thread_name() is "MainThread") by its
  * process. */
@@ -116,6 +117,7 @@ static void stamp_start(lua_State *L, lfb_stamp *s, int handles_ok) {
   }
   s->start = lf_now();
 }
+#endif
 
 lf_payload *lfb_worker_run(lua_State *L, lf_future *f, lf_payload *task,
                            int *failed, int handles_ok) {
@@ -126,10 +128,14 @@ lf_payload *lfb_worker_run(lua_State *L, lf_future *f, lf_payload *task,
   lua_pushlightuserdata(L, &ra);
   const lf_payload *outer = lfb_running_task; /* for the queue's deadlock check */
   lfb_running_task = task;
+#ifndef LFB_NOTRACE
   lfb_stamp stamp;
   stamp_start(L, &stamp, handles_ok);
+#endif
   int st = lua_pcall(L, 1, 0, 0);
+#ifndef LFB_NOTRACE
   stamp.end = lf_now();
+#endif
   lfb_running_task = outer;
   if (st != LUA_OK) { /* err */
     /* The task could not even start (a module it names is missing...):
@@ -143,7 +149,9 @@ lf_payload *lfb_worker_run(lua_State *L, lf_future *f, lf_payload *task,
   }
   lf_payload_free(task); /* first: the result may take its room */
   *failed = ra.failed;
+#ifndef LFB_NOTRACE
   lfb_outcome_stamp(&out, &stamp);
+#endif
   lf_payload *p = lfb_enc_finish_for(&out, NULL, f);
   lua_settop(L, 0);
   return p;
