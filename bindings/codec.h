@@ -31,6 +31,8 @@
 #define LFB_HASREFS 1u
 /* Payload flag: a result that ends with its run stamp (outcome.c). */
 #define LFB_STAMPED 2u
+/* Task flag: a trace is on, so the worker times the run in its stamp. */
+#define LFB_TRACED 4u
 
 /* Tables and functions nest at most this deep, in both directions. */
 #define LFB_MAXDEPTH 200

@@ -229,6 +229,7 @@ lf_future *lfb_task_future(lua_State *L, int handles_ok) {
     }
     if (i == 2) lfb_enc_u32(&e, (uint32_t)(top - 2));
   }
+  if (lfb_tracing) e.flags |= LFB_TRACED;
   lf_future *f = lfb_enc_finish_task(&e, L);
   if (f == NULL) luaL_error(L, "not enough memory");
   LFB_STACK_CHECK(L, 0);

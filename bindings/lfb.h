@@ -114,6 +114,7 @@ const char *lfb_outcome_describe(const lf_payload *p, int *ok);
  * result payload; a worker process writes it, so it is untrusted. */
 #define LFB_STAMP_NAME 64
 typedef struct lfb_stamp {
+  int timed;        /* the times and ids are set (a traced task) */
   double start, end;
   long pid, tid;
   char worker[LFB_STAMP_NAME];

@@ -249,6 +249,7 @@ static lf_future *encode_chunk(lua_State *L, mapiter *it, size_t c, int base,
     release(it, 1);
     lua_error(L);
   }
+  if (lfb_tracing) e.flags |= LFB_TRACED;
   lf_future *f = lfb_enc_finish_task(&e, L);
   if (f == NULL) {
     release(it, 1);

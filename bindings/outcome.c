@@ -141,45 +141,50 @@ const char *lfb_outcome_describe(const lf_payload *p, int *ok) {
 
 /* ---- the run stamp -------------------------------------------------------- */
 
-/* Who ran a task and when, after the last outcome and marked by the
- * LFB_STAMPED flag: the worker's name (n <= LFB_STAMP_NAME - 1 bytes),
- * then f64 start, f64 end, i32 pid, i32 tid, u8 n. It is read from the
- * end, so the readers of outcomes never see it; bytes from a worker
- * process are untrusted, so a tail that does not add up is no stamp. */
-#define TAIL_FIXED (8 + 8 + 4 + 4 + 1)
+/* Who ran a task, after the last outcome and marked by the LFB_STAMPED
+ * flag: the worker's name (n < LFB_STAMP_NAME bytes), for a traced task
+ * f64 start, f64 end, i32 pid, i32 tid, then u8 n and u8 timed. It is read
+ * from the end, so the readers of outcomes never see it, and it is short,
+ * so a small result still fits its future's room. Bytes from a worker
+ * process are untrusted: a tail that does not add up is no stamp. */
+#define TIMES (8 + 8 + 4 + 4)
 
 void lfb_outcome_stamp(lfb_enc *e, const lfb_stamp *s) {
   size_t n = strnlen(s->worker, LFB_STAMP_NAME - 1);
-  unsigned char fixed[TAIL_FIXED];
-  int32_t pid = (int32_t)s->pid, tid = (int32_t)s->tid;
-  memcpy(fixed, &s->start, 8);
-  memcpy(fixed + 8, &s->end, 8);
-  memcpy(fixed + 16, &pid, 4);
-  memcpy(fixed + 20, &tid, 4);
-  fixed[24] = (unsigned char)n;
   for (size_t i = 0; i < n; i++) lfb_enc_u8(e, (unsigned char)s->worker[i]);
-  for (size_t i = 0; i < TAIL_FIXED; i++) lfb_enc_u8(e, fixed[i]);
+  if (s->timed) {
+    unsigned char t[TIMES];
+    int32_t pid = (int32_t)s->pid, tid = (int32_t)s->tid;
+    memcpy(t, &s->start, 8);
+    memcpy(t + 8, &s->end, 8);
+    memcpy(t + 16, &pid, 4);
+    memcpy(t + 20, &tid, 4);
+    for (size_t i = 0; i < TIMES; i++) lfb_enc_u8(e, t[i]);
+  }
+  lfb_enc_u8(e, (unsigned)n);
+  lfb_enc_u8(e, s->timed ? 1 : 0);
   e->flags |= LFB_STAMPED;
 }
 
 int lfb_outcome_stamp_read(const lf_payload *p, lfb_stamp *s) {
-  if (p == NULL || !(p->flags & LFB_STAMPED) || p->len < TAIL_FIXED + 4)
-    return 0;
-  const unsigned char *fixed =
-      (const unsigned char *)p->data + p->len - TAIL_FIXED;
-  size_t n = fixed[24];
-  if (n >= LFB_STAMP_NAME || p->len < TAIL_FIXED + 4 + n) return 0;
+  if (p == NULL || !(p->flags & LFB_STAMPED) || p->len < 4 + 2) return 0;
+  const unsigned char *end = (const unsigned char *)p->data + p->len;
+  size_t n = end[-2], timed = end[-1];
+  size_t tail = 2 + n + (timed ? TIMES : 0);
+  if (n >= LFB_STAMP_NAME || timed > 1 || p->len < 4 + tail) return 0;
+  const unsigned char *at = end - tail;
+  memcpy(s->worker, at, n);
+  s->worker[n] = '\0';
+  s->timed = (int)timed;
+  if (!timed) return 1;
   int32_t pid, tid;
-  memcpy(&s->start, fixed, 8);
-  memcpy(&s->end, fixed + 8, 8);
-  memcpy(&pid, fixed + 16, 4);
-  memcpy(&tid, fixed + 20, 4);
+  memcpy(&s->start, at + n, 8);
+  memcpy(&s->end, at + n + 8, 8);
+  memcpy(&pid, at + n + 16, 4);
+  memcpy(&tid, at + n + 20, 4);
   s->pid = pid;
   s->tid = tid;
-  memcpy(s->worker, fixed - n, n);
-  s->worker[n] = '\0';
-  /* A name cut at a zero byte is still a name; times that are not
-   * finite or not ordered are no stamp. */
-  if (!(s->start <= s->end) || s->end - s->start > 1e9) return 0;
+  /* times that are not finite or not ordered are no times */
+  if (!(s->start <= s->end) || s->end - s->start > 1e9) s->timed = 0;
   return 1;
 }

@@ -115,7 +115,7 @@ static int term_width(progress *p) {
 
 /* The line of the bar now: "desc: 42%|####   | 42/100 [00:03<00:04,
  * 12.5 it/s]", the bar only on a terminal. */
-static void format(progress *p, const char *desc, char *out, size_t n) {
+static long format(progress *p, const char *desc, char *out, size_t n) {
   long done = atomic_load(&p->m->done), total = p->total;
   if (total >= 0 && done > total) done = total;
   double el = lf_now() - p->start, rate = el > 0 ? done / el : 0;
@@ -130,7 +130,7 @@ static void format(progress *p, const char *desc, char *out, size_t n) {
   snprintf(tail, sizeof tail, " %ld/%ld [%s<%s, %s]", done, total, els, eta, rates);
   if (!p->tty) {
     snprintf(out, n, "%s%s\n", head, tail);
-    return;
+    return done;
   }
   int width = term_width(p) - (int)strlen(head) - (int)strlen(tail) - 3;
   if (width > 60) width = 60;
@@ -140,6 +140,7 @@ static void format(progress *p, const char *desc, char *out, size_t n) {
   for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : ' ';
   bar[width] = '\0';
   snprintf(out, n, "\r%s|%s|%s\x1b[K", head, bar, tail);
+  return done;
 }
 
 /* Writes the line with opts.file:write (the object's user value 1 is
@@ -150,7 +151,7 @@ static void draw(lua_State *L, int obj, progress *p) {
   if (lua_getfield(L, -1, "file") != LUA_TNIL && lua_toboolean(L, -1)) {
     lua_getfield(L, top + 1, "desc");
     char line[512];
-    format(p, lua_tostring(L, -1), line, sizeof line);
+    p->drawn_done = format(p, lua_tostring(L, -1), line, sizeof line);
     lua_pop(L, 1);
     if (lua_getfield(L, top + 2, "write") != LUA_TNIL) { /* opts file write */
       lua_pushvalue(L, top + 2);
@@ -165,7 +166,6 @@ static void draw(lua_State *L, int obj, progress *p) {
   }
   lua_settop(L, top);
   p->drawn = 1;
-  p->drawn_done = atomic_load(&p->m->done);
   p->last = lf_now();
 }
 

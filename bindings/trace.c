@@ -1,37 +1,37 @@
 /*
  * trace.c -- futures.trace(path) ... futures.trace(false), the
  * LUAFUTURES_TRACE environment variable and `luafutures --trace`: a
- * Chrome trace event file of what the pools did, written with lua-cjson,
- * or (a path ending in .svg) a timeline picture (trace_svg.c).
+ * Chrome trace event file of what the pools did, or (a path ending in
+ * .svg) a timeline picture (trace_svg.c).
  *
  * One state traces at a time: the state that started it (the "traced
- * state", normally the main one). Its submits (submit and map) each leave
- * a small C record on the future, as a done hook; the hook, on whichever
- * thread completes the future, posts the record to the traced state's
- * inbox, and the state writes the task's events the next time it enters
- * the runtime. The task's start and end come from the run stamp its
- * worker wrote at the end of the result (outcome.c): the worker's own
- * clock, CLOCK_MONOTONIC, shared by every process of the machine, so a
- * process worker's times line up with the main thread's. No Lua table
- * outlives an event: memory grows with the tasks in flight, not with the
- * tasks traced. The JSON goes through a buffer of our own written with
- * write(2), so a forked worker, which inherits the buffer, never writes
- * it, and an exit without lua_close (os.exit) can still end the file from
- * an atexit handler without Lua.
+ * state", normally the main one). While a trace is on, every task is
+ * encoded with the LFB_TRACED flag, and its worker -- a thread, or a
+ * process with its own clock, CLOCK_MONOTONIC, which every process of the
+ * machine shares -- writes when it ran, and where, in the run stamp at the
+ * end of the result (outcome.c). Each submit of the traced state appends
+ * a small C record (the future, a reference to it, when the submit began
+ * and ended, the interned names of its function and executor) to `T.sub`;
+ * every LFB_TRACE_BATCH submits, at trace(false), when the state closes
+ * and at exit, the records of the futures that are done become events,
+ * formatted here in C, and the others wait for the next batch. No Lua
+ * table is made per event and no hook per task, so a trace costs a few
+ * hundred nanoseconds a task; the strings (function names, executors,
+ * metadata) are escaped once each by lua-cjson. The JSON goes through a
+ * buffer of our own written with write(2), so a forked worker, which
+ * inherits it, never writes it, and an exit without lua_close (os.exit)
+ * still ends the file from an atexit handler, without Lua.
  *
- * A trace is closed by trace(false), by a new trace(path), by the
- * finaliser of a registry object when the state closes (made when the
- * trace starts: executors made later are finalised, and so drained,
- * before it) or at exit. Every record carries the generation of the trace
- * it belongs to; one that arrives after its trace ended is dropped.
- * No lock: only the traced state's thread touches `T`; the hook touches
- * only its record and the inbox, which has its own lock.
+ * No lock: only the traced state's thread, or the exit handler, touches
+ * `T`; what crosses threads is the result payloads, which the runtime
+ * publishes.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "lfb.h"
@@ -39,12 +39,24 @@
 
 #define MAXROWS 256
 #define BUFCAP (64 * 1024)
+#define LFB_TRACE_BATCH 4096 /* submits between two writes */
+
+typedef struct srec {
+  lf_future *f;     /* NULL: a wait */
+  unsigned long id;
+  double t0, t1;
+  int name, exec;   /* indexes in T.str */
+} srec;
+
+typedef struct tstr {
+  char *json;       /* escaped, with its quotes */
+  char *raw;
+} tstr;
 
 static struct {
   int fd;             /* -1: no trace */
   int svg;
   lfb_ctx *ctx;       /* the traced state's context */
-  unsigned gen;
   long owner;         /* the process that traces (a fork child does not) */
   double t0;
   long pid, tid;
@@ -53,7 +65,14 @@ static struct {
   char *buf;          /* JSON not yet written */
   size_t len;
   lfb_trow rows[MAXROWS];
+  char *rowjson[MAXROWS];
   size_t nrows;
+  srec *sub;          /* submits and waits not yet written */
+  size_t nsub, capsub;
+  tstr *str;
+  size_t nstr, capstr;
+  const void *lastfn, *lastpool; /* the last submit's: most repeat */
+  int lastname, lastexec;
   lfb_tbar *bars;     /* the picture's bars */
   size_t nbars, capbars;
   double last;        /* the latest time seen, for the picture's axis */
@@ -63,8 +82,9 @@ static struct {
 int lfb_tracing_on; /* a trace is on: the one test the untraced path pays */
 
 static const char SENTINEL[] = "luafutures.trace";
-static const char STRINGS[] = "luafutures.trace.strings";
-static const char ENCODE[] = "luafutures.trace.encode";
+static const char STRINGS[] = "luafutures.trace.strings"; /* string -> index */
+static const char LASTFN[] = "luafutures.trace.lastfn";   /* keeps it alive */
+static const char ENCODE[] = "luafutures.trace.encode";   /* cjson.encode */
 
 /* ---- output --------------------------------------------------------------- */
 
@@ -80,66 +100,89 @@ static void flush_buf(void) {
 }
 
 static void put(const char *s, size_t n) {
-  if (T.buf == NULL) return;
+  if (T.buf == NULL || n > BUFCAP) return;
   if (T.len + n > BUFCAP) flush_buf();
-  if (n > BUFCAP) {
-    ssize_t w = write(T.fd, s, n);
-    (void)w;
-    return;
-  }
   memcpy(T.buf + T.len, s, n);
   T.len += n;
 }
+#define PUTS(lit) put(lit, sizeof lit - 1)
+static void puts_(const char *s) { put(s, strlen(s)); }
 
-/* Encodes the event table on top with cjson and pops it. */
-static void emit(lua_State *L) {
-  lua_rawgetp(L, LUA_REGISTRYINDEX, ENCODE);
-  lua_insert(L, -2);
-  if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_type(L, -1) == LUA_TSTRING) {
-    size_t n;
-    const char *s = lua_tolstring(L, -1, &n);
-    if (T.nevents++) put(",\n", 2);
-    put(s, n);
+static void put_long(long v) {
+  char d[24];
+  int i = sizeof d;
+  unsigned long u = v < 0 ? 0UL - (unsigned long)v : (unsigned long)v;
+  do d[--i] = (char)('0' + u % 10); while (u /= 10);
+  if (v < 0) d[--i] = '-';
+  put(d + i, sizeof d - (size_t)i);
+}
+
+/* Microseconds with three decimals (nanoseconds), from seconds. */
+static void put_us(double seconds) {
+  long ns = (long)(seconds * 1e9 + (seconds < 0 ? -0.5 : 0.5));
+  if (ns < 0) {
+    PUTS("-");
+    ns = -ns;
   }
-  lua_pop(L, 1);
+  put_long(ns / 1000);
+  char f[4] = {'.', (char)('0' + ns / 100 % 10), (char)('0' + ns / 10 % 10),
+               (char)('0' + ns % 10)};
+  put(f, 4);
 }
 
-static double us(double t) { return (t - T.t0) * 1e6; }
-
-static void field_s(lua_State *L, const char *k, const char *v) {
-  lua_pushstring(L, v);
-  lua_setfield(L, -2, k);
-}
-static void field_n(lua_State *L, const char *k, double v) {
-  lua_pushnumber(L, v);
-  lua_setfield(L, -2, k);
-}
-static void field_i(lua_State *L, const char *k, long v) {
-  lua_pushinteger(L, v);
-  lua_setfield(L, -2, k);
+static void put_ptr(const void *p) {
+  char d[2 + 16];
+  int i = sizeof d;
+  uintptr_t u = (uintptr_t)p;
+  do d[--i] = "0123456789abcdef"[u & 15]; while (u >>= 4);
+  d[--i] = 'x';
+  d[--i] = '0';
+  PUTS("\"");
+  put(d + i, sizeof d - (size_t)i);
+  PUTS("\"");
 }
 
-/* Pushes an event table with its common fields. */
-static void ev(lua_State *L, const char *ph, const char *name, long pid,
-               long tid) {
-  lua_createtable(L, 0, 9);
-  field_s(L, "ph", ph);
-  field_s(L, "name", name);
-  field_i(L, "pid", pid);
-  field_i(L, "tid", tid);
+/* The common head of an event, after its comma: ph, pid, tid, ts. */
+static void ev(const char *ph, long pid, long tid, double t) {
+  if (T.nevents++) PUTS(",\n");
+  PUTS("{\"ph\":\"");
+  puts_(ph);
+  PUTS("\",\"pid\":");
+  put_long(pid);
+  PUTS(",\"tid\":");
+  put_long(tid);
+  PUTS(",\"ts\":");
+  put_us(t - T.t0);
 }
 
-static void meta(lua_State *L, const char *what, long pid, long tid,
-                 const char *name) {
-  ev(L, "M", what, pid, tid);
-  lua_createtable(L, 0, 1);
-  field_s(L, "name", name);
-  lua_setfield(L, -2, "args");
-  emit(L);
+/* A worker's name comes from its bytes, maybe from another process:
+ * escaped here, as JSON wants, and only printable ASCII kept. */
+static char *escape(const char *s) {
+  size_t n = strlen(s);
+  char *out = malloc(2 * n + 3), *o = out;
+  if (out == NULL) return NULL;
+  *o++ = '"';
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\') *o++ = '\\';
+    *o++ = c >= 0x20 && c < 0x7f ? (char)c : '?';
+  }
+  *o++ = '"';
+  *o = '\0';
+  return out;
+}
+
+static void meta(const char *what, long pid, long tid, const char *json) {
+  ev("M", pid, tid, T.t0);
+  PUTS(",\"name\":\"");
+  puts_(what);
+  PUTS("\",\"args\":{\"name\":");
+  puts_(json ? json : "\"?\"");
+  PUTS("}}");
 }
 
 /* The row of (pid, tid), named at its first sight (thread_name metadata). */
-static int row_of(lua_State *L, long pid, long tid, const char *name) {
+static int row_of(long pid, long tid, const char *name) {
   for (size_t i = 0; i < T.nrows; i++)
     if (T.rows[i].pid == pid && T.rows[i].tid == tid) return (int)i;
   if (T.nrows == MAXROWS) return 0;
@@ -148,8 +191,10 @@ static int row_of(lua_State *L, long pid, long tid, const char *name) {
   r->tid = tid;
   snprintf(r->name, sizeof r->name, "%s", name);
   if (!T.svg) {
-    if (pid != T.pid) meta(L, "process_name", pid, tid, name);
-    meta(L, "thread_name", pid, tid, name);
+    char *json = escape(r->name);
+    if (pid != T.pid) meta("process_name", pid, tid, json);
+    meta("thread_name", pid, tid, json);
+    free(json);
   }
   return (int)T.nrows++;
 }
@@ -173,155 +218,200 @@ static void bar(int row, int kind, int outcome, double t0, double t1,
   snprintf(b->label, sizeof b->label, "%s", label);
 }
 
-/* A complete event ("X"); args are left to the caller when it asks. */
-static void slice(lua_State *L, const char *name, const char *cat, long pid,
-                  long tid, double t0, double t1) {
-  ev(L, "X", name, pid, tid);
-  field_s(L, "cat", cat);
-  field_n(L, "ts", us(t0));
-  field_n(L, "dur", (t1 - t0) * 1e6);
+/* A complete event, its args left open for the caller to end. */
+static void slice(const char *json_name, const char *cat, long pid, long tid,
+                  double t0, double t1) {
+  ev("X", pid, tid, t0);
+  PUTS(",\"dur\":");
+  put_us(t1 - t0);
+  PUTS(",\"cat\":\"");
+  puts_(cat);
+  PUTS("\",\"name\":");
+  puts_(json_name);
 }
 
 /* ---- tasks ---------------------------------------------------------------- */
 
-typedef struct tritem {
-  lf_item base;
-  lf_inbox *inbox;
-  lf_future *f;
-  unsigned gen;
-  unsigned long id;
-  double submit, submitted, done;
-  const char *name, *exec; /* interned in STRINGS while the trace lives */
-} tritem;
-
 static const char *const outcomes[] = {"returned", "raised", "cancelled"};
 
-/* The events of one finished task. */
-static void task_events(lua_State *L, tritem *t) {
-  lfb_stamp st;
-  int outcome = LFB_OUT_CANCELLED, stamped = 0;
-  if (lf_future_state(t->f) == LF_FINISHED) {
+/* The events of the task of s, whose future is done. */
+static void task_events(const srec *s) {
+  lfb_stamp st = {0};
+  int outcome = LFB_OUT_CANCELLED;
+  if (lf_future_state(s->f) == LF_FINISHED) {
     int failed = 0;
-    const lf_payload *res = lf_future_result(t->f, &failed);
+    const lf_payload *res = lf_future_result(s->f, &failed);
     outcome = failed ? LFB_OUT_RAISED : LFB_OUT_RETURNED;
-    stamped = lfb_outcome_stamp_read(res, &st);
+    if (!lfb_outcome_stamp_read(res, &st)) st.timed = 0;
   }
-  if (!stamped) { /* cancelled, or failed by a broken pool: where it ended */
-    st.start = st.end = t->done;
+  /* Cancelled, failed by a broken pool or run untimed: it did not run on a
+   * worker we know, so it is an instant at the end of its submit. */
+  if (!st.timed) {
+    st.start = st.end = s->t1;
     st.pid = T.pid;
     st.tid = T.tid;
     snprintf(st.worker, sizeof st.worker, "MainThread");
   }
-  int row = row_of(L, st.pid, st.tid, st.worker);
+  int row = row_of(st.pid, st.tid, st.worker);
   if (T.svg) {
-    bar(row, LFB_TEV_TASK, outcome, st.start, st.end, t->name);
+    bar(row, LFB_TEV_TASK, outcome, st.start, st.end, T.str[s->name].raw);
     return;
   }
-  char fid[32];
-  snprintf(fid, sizeof fid, "%p", (void *)t->f);
-  slice(L, "submit", "submit", T.pid, T.tid, t->submit, t->submitted);
-  lua_createtable(L, 0, 1);
-  field_i(L, "id", (long)t->id);
-  lua_setfield(L, -2, "args");
-  emit(L);
-  slice(L, t->name, "task", st.pid, st.tid, st.start, st.end);
-  lua_createtable(L, 0, 4);
-  field_i(L, "id", (long)t->id);
-  field_s(L, "future", fid);
-  field_s(L, "executor", t->exec);
-  field_s(L, "outcome", outcomes[outcome]);
-  lua_setfield(L, -2, "args");
-  emit(L);
-  if (!stamped) return;
-  const char *ph[] = {"s", "f"};
+  slice("\"submit\"", "submit", T.pid, T.tid, s->t0, s->t1);
+  PUTS(",\"args\":{\"id\":");
+  put_long((long)s->id);
+  PUTS("}}");
+  slice(T.str[s->name].json, "task", st.pid, st.tid, st.start, st.end);
+  PUTS(",\"args\":{\"id\":");
+  put_long((long)s->id);
+  PUTS(",\"future\":");
+  put_ptr(s->f);
+  PUTS(",\"executor\":");
+  puts_(T.str[s->exec].json);
+  PUTS(",\"outcome\":\"");
+  puts_(outcomes[outcome]);
+  PUTS("\"}}");
+  if (!st.timed) return;
   for (int i = 0; i < 2; i++) {
-    ev(L, ph[i], "submit", i ? st.pid : T.pid, i ? st.tid : T.tid);
-    field_s(L, "cat", "flow");
-    field_i(L, "id", (long)t->id);
-    field_n(L, "ts", us(i ? st.start : t->submit));
-    if (i) field_s(L, "bp", "e");
-    emit(L);
+    ev(i ? "f" : "s", i ? st.pid : T.pid, i ? st.tid : T.tid,
+       i ? st.start : (s->t0 + s->t1) / 2);
+    PUTS(",\"cat\":\"flow\",\"name\":\"submit\",\"id\":");
+    put_long((long)s->id);
+    if (i) PUTS(",\"bp\":\"e\"");
+    PUTS("}");
   }
 }
 
-static void tr_run(lf_item *it, void *ctx) {
-  tritem *t = (tritem *)it;
-  lua_State *L = ctx;
-  if (L && t->gen == T.gen && T.fd >= 0) task_events(L, t);
-  lf_future_unref(t->f);
-  lf_inbox_unref(t->inbox);
-  free(t);
-}
-
-/* On the completing thread, under the future's lock: only a post. */
-static void tr_hook(void *arg, lf_future *f) {
-  tritem *t = arg;
-  t->done = lf_now();
-  lf_inbox_post(t->inbox, &t->base);
-}
-
-/* An interned copy of the string on top (popped), alive while the trace. */
-static const char *intern(lua_State *L) {
-  lua_rawgetp(L, LUA_REGISTRYINDEX, STRINGS);
-  lua_pushvalue(L, -2);
-  if (lua_rawget(L, -2) == LUA_TNIL) {
-    lua_pop(L, 1);
-    lua_pushvalue(L, -2);
-    lua_pushvalue(L, -1);
-    lua_rawset(L, -3);
-    lua_pushvalue(L, -2);
-    lua_rawget(L, -2);
+static void wait_events(const srec *s) {
+  if (T.svg) {
+    bar(0, LFB_TEV_WAIT, 0, s->t0, s->t1, T.str[s->name].raw);
+    return;
   }
-  const char *s = lua_tostring(L, -1);
-  lua_pop(L, 3);
-  return s;
+  slice(T.str[s->name].json, "wait", T.pid, T.tid, s->t0, s->t1);
+  PUTS("}");
+}
+
+/* Writes what is done; keeps the rest, unless this is the last time. */
+static void drain(int last) {
+  size_t keep = 0;
+  for (size_t i = 0; i < T.nsub; i++) {
+    srec *s = &T.sub[i];
+    if (s->f == NULL) {
+      wait_events(s);
+    } else if (lf_future_done(s->f)) {
+      lf_future_sync(s->f); /* its result is published */
+      task_events(s);
+      lf_future_unref(s->f);
+    } else if (last) {
+      lf_future_unref(s->f); /* still running when the trace ends */
+    } else {
+      T.sub[keep++] = *s;
+    }
+  }
+  T.nsub = keep;
+}
+
+/* An index in T.str for the string on top (popped), escaped by cjson. */
+static int intern(lua_State *L) {
+  int str = lua_gettop(L);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, STRINGS); /* s strings */
+  lua_pushvalue(L, str);
+  if (lua_rawget(L, -2) == LUA_TNUMBER) {
+    int i = (int)lua_tointeger(L, -1);
+    lua_settop(L, str - 1);
+    return i;
+  }
+  lua_pop(L, 1);
+  if (T.nstr == T.capstr) {
+    size_t cap = T.capstr ? 2 * T.capstr : 64;
+    tstr *n = realloc(T.str, cap * sizeof *n);
+    if (n == NULL) luaL_error(L, "not enough memory");
+    T.str = n;
+    T.capstr = cap;
+  }
+  char *json;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, ENCODE) == LUA_TFUNCTION) {
+    lua_pushvalue(L, str); /* s strings encode s */
+    lua_call(L, 1, 1);
+    json = strdup(lua_tostring(L, -1));
+  } else { /* a picture needs no JSON, and may be drawn without cjson */
+    json = escape(lua_tostring(L, str));
+  }
+  char *raw = strdup(lua_tostring(L, str));
+  if (json == NULL || raw == NULL) {
+    free(json);
+    free(raw);
+    luaL_error(L, "not enough memory");
+  }
+  int i = (int)T.nstr++;
+  T.str[i].json = json;
+  T.str[i].raw = raw;
+  lua_pushvalue(L, str);
+  lua_pushinteger(L, i);
+  lua_rawset(L, str + 1);
+  lua_settop(L, str - 1);
+  return i;
+}
+
+static srec *new_rec(lua_State *L) {
+  if (T.nsub == LFB_TRACE_BATCH) drain(0);
+  if (T.nsub == T.capsub) {
+    size_t cap = T.capsub ? 2 * T.capsub : 256;
+    srec *n = realloc(T.sub, cap * sizeof *n);
+    if (n == NULL) return NULL;
+    T.sub = n;
+    T.capsub = cap;
+  }
+  return &T.sub[T.nsub++];
 }
 
 double lfb_trace_now(lfb_ctx *ctx) {
   return lfb_tracing_on && ctx == T.ctx ? lf_now() : -1;
 }
 
-void lfb_trace_submit(lua_State *L, lfb_ctx *ctx, lf_future *f,
-                      const lfb_exec_ops *ops, void *pool, double t0) {
-  if (t0 < 0 || ctx != T.ctx || T.fd < 0 || ctx->inbox == NULL) return;
+/* The name of the function at 2: "source:line", the last one remembered. */
+static int fn_name(lua_State *L) {
+  const void *fn = lua_topointer(L, 2);
+  if (fn == T.lastfn) return T.lastname;
   lua_Debug ar;
   lua_pushvalue(L, 2);
+  lua_pushvalue(L, 2);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, LASTFN); /* so its address stays its */
   lua_getinfo(L, ">S", &ar);
   lua_pushfstring(L, "%s:%d", ar.short_src, ar.linedefined);
-  const char *name = intern(L);
+  T.lastname = intern(L);
+  T.lastfn = fn;
+  return T.lastname;
+}
+
+static int exec_name(lua_State *L, const lfb_exec_ops *ops, void *pool) {
+  if (pool == T.lastpool) return T.lastexec;
   if (ops->handles_ok && strcmp(ops->detail, "prefix") == 0)
     lua_pushstring(L, ops->detail_value(pool));
   else
     lua_pushfstring(L, "%s at %p", ops->name, pool);
-  const char *exec = intern(L);
-  tritem *t = calloc(1, sizeof *t); /* after what may raise */
-  if (t == NULL) return; /* a task missing from the trace, not an error */
-  t->name = name;
-  t->exec = exec;
-  t->base.run = tr_run;
-  t->inbox = ctx->inbox;
-  lf_inbox_ref(t->inbox);
-  t->f = f;
+  T.lastexec = intern(L);
+  T.lastpool = pool;
+  return T.lastexec;
+}
+
+void lfb_trace_submit(lua_State *L, lfb_ctx *ctx, lf_future *f,
+                      const lfb_exec_ops *ops, void *pool, double t0) {
+  if (t0 < 0 || ctx != T.ctx || T.fd < 0) return;
+  int name = fn_name(L), exec = exec_name(L, ops, pool);
+  srec *s = new_rec(L);
+  if (s == NULL) return; /* a task missing from the trace, not an error */
   lf_future_ref(f);
-  t->gen = T.gen;
-  t->id = ++T.ntasks;
-  t->submit = t0;
-  t->submitted = lf_now();
-  if (lf_future_add_hook(f, tr_hook, t) != 0) { /* done already, or no memory */
-    t->done = lf_now();
-    lf_inbox_post(t->inbox, &t->base);
-  }
+  *s = (srec){f, ++T.ntasks, t0, lf_now(), name, exec};
 }
 
 void lfb_trace_wait(lua_State *L, lfb_ctx *ctx, const char *what, double t0) {
   if (t0 < 0 || ctx != T.ctx || T.fd < 0) return;
   double t1 = lf_now();
-  if (T.svg) {
-    bar(0, LFB_TEV_WAIT, 0, t0, t1, what);
-    return;
-  }
-  slice(L, what, "wait", T.pid, T.tid, t0, t1);
-  emit(L);
+  lua_pushstring(L, what);
+  int name = intern(L);
+  srec *s = new_rec(L);
+  if (s) *s = (srec){NULL, 0, t0, t1, name, 0};
 }
 
 /* ---- starting and stopping ------------------------------------------------ */
@@ -332,16 +422,27 @@ static int ends_with(const char *s, const char *tail) {
 }
 
 static void free_all(void) {
+  for (size_t i = 0; i < T.nstr; i++) {
+    free(T.str[i].json);
+    free(T.str[i].raw);
+  }
+  free(T.str);
+  free(T.sub);
   free(T.buf);
   free(T.bars);
+  T.str = NULL;
+  T.sub = NULL;
   T.buf = NULL;
   T.bars = NULL;
-  T.len = T.nbars = T.capbars = T.nrows = 0;
+  T.len = T.nbars = T.capbars = T.nrows = T.nstr = T.capstr = 0;
+  T.nsub = T.capsub = 0;
+  T.lastfn = T.lastpool = NULL;
 }
 
 /* Ends the file without Lua (also from the atexit handler): the JSON's
  * closing bracket, or the whole picture. */
 static void finish_file(void) {
+  drain(1);
   if (T.svg) {
     lfb_svg_write(T.fd, T.rows, T.nrows, T.bars, T.nbars, T.last - T.t0);
   } else {
@@ -352,7 +453,6 @@ static void finish_file(void) {
   T.fd = -1;
   lfb_tracing_on = 0;
   T.ctx = NULL;
-  T.gen++;
   free_all();
 }
 
@@ -363,12 +463,12 @@ static void at_exit(void) {
 /* Stops the trace of L's state: what is done is written first. */
 static void stop(lua_State *L) {
   if (T.fd < 0) return;
-  if (T.ctx) lfb_poll(L, T.ctx);
   finish_file();
-  lua_pushnil(L);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, STRINGS);
-  lua_pushnil(L);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, ENCODE);
+  static const char *const keys[] = {STRINGS, ENCODE, LASTFN};
+  for (int i = 0; i < 3; i++) {
+    lua_pushnil(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, keys[i]);
+  }
 }
 
 static int sentinel_gc(lua_State *L) {
@@ -379,12 +479,14 @@ static int sentinel_gc(lua_State *L) {
 /* Opens path for a trace of L's state; NULL, or the error message pushed. */
 static const char *start(lua_State *L, const char *path) {
   int svg = ends_with(path, ".svg");
-  if (!svg) { /* cjson first: the finaliser must run before its own */
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "cjson");
-    if (lua_pcall(L, 1, 1, 0) != LUA_OK)
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "cjson");
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    if (!svg)
       return lua_pushfstring(L, "cannot trace to '%s': lua-cjson is needed (%s)",
                              path, lfb_tostring_safe(L, -1));
+    lua_pop(L, 1);
+  } else {
     lua_getfield(L, -1, "encode");
     lua_rawsetp(L, LUA_REGISTRYINDEX, ENCODE);
     lua_pop(L, 1);
@@ -427,8 +529,8 @@ static const char *start(lua_State *L, const char *path) {
                      "\"traceEvents\":[\n", T.t0);
     put(head, (size_t)n);
   }
-  row_of(L, T.pid, T.tid, "MainThread");
-  if (!svg) meta(L, "process_name", T.pid, T.tid, "luafutures");
+  row_of(T.pid, T.tid, "MainThread");
+  if (!svg) meta("process_name", T.pid, T.tid, "\"luafutures\"");
   lfb_tracing_on = 1;
   return NULL;
 }

@@ -101,23 +101,30 @@ static int run_task(lua_State *L) {
 _Thread_local const lf_payload *lfb_running_task
     __attribute__((tls_model("initial-exec")));
 
-#ifndef LFB_NOTRACE
 /* The run stamp of a task (outcome.c): a thread worker by its thread's
  * name, a process worker (whose thread_name() is "MainThread") by its
- * process. */
-static void stamp_start(lua_State *L, lfb_stamp *s, int handles_ok) {
-  s->pid = (long)getpid();
-  s->tid = (long)gettid();
+ * process; a traced task with its times too. */
+static void stamp_start(lua_State *L, lfb_stamp *s, const lf_payload *task,
+                        int handles_ok) {
+  s->timed = (task->flags & LFB_TRACED) != 0;
   if (handles_ok) {
     lfb_ctx *ctx = lfb_ctx_push(L);
-    snprintf(s->worker, sizeof s->worker, "%s", ctx->name);
+    memcpy(s->worker, ctx->name, sizeof s->worker);
     lua_pop(L, 1);
   } else {
-    snprintf(s->worker, sizeof s->worker, "process %ld", s->pid);
+    static char name[32]; /* once per process: it never changes */
+    static long named;
+    if (named != (long)getpid()) {
+      named = (long)getpid();
+      snprintf(name, sizeof name, "process %ld", named);
+    }
+    memcpy(s->worker, name, sizeof name);
   }
+  if (!s->timed) return;
+  s->pid = (long)getpid();
+  s->tid = (long)gettid();
   s->start = lf_now();
 }
-#endif
 
 lf_payload *lfb_worker_run(lua_State *L, lf_future *f, lf_payload *task,
                            int *failed, int handles_ok) {
@@ -128,14 +135,10 @@ lf_payload *lfb_worker_run(lua_State *L, lf_future *f, lf_payload *task,
   lua_pushlightuserdata(L, &ra);
   const lf_payload *outer = lfb_running_task; /* for the queue's deadlock check */
   lfb_running_task = task;
-#ifndef LFB_NOTRACE
   lfb_stamp stamp;
-  stamp_start(L, &stamp, handles_ok);
-#endif
+  stamp_start(L, &stamp, task, handles_ok);
   int st = lua_pcall(L, 1, 0, 0);
-#ifndef LFB_NOTRACE
-  stamp.end = lf_now();
-#endif
+  if (stamp.timed) stamp.end = lf_now();
   lfb_running_task = outer;
   if (st != LUA_OK) { /* err */
     /* The task could not even start (a module it names is missing...):
@@ -149,9 +152,7 @@ lf_payload *lfb_worker_run(lua_State *L, lf_future *f, lf_payload *task,
   }
   lf_payload_free(task); /* first: the result may take its room */
   *failed = ra.failed;
-#ifndef LFB_NOTRACE
   lfb_outcome_stamp(&out, &stamp);
-#endif
   lf_payload *p = lfb_enc_finish_for(&out, NULL, f);
   lua_settop(L, 0);
   return p;
