@@ -68,7 +68,7 @@ static struct {
   char *rowjson[MAXROWS];
   size_t nrows;
   srec *sub;          /* submits and waits not yet written */
-  size_t nsub, capsub;
+  size_t nsub, capsub, next_drain;
   tstr *str;
   size_t nstr, capstr;
   const void *lastfn, *lastpool; /* the last submit's: most repeat */
@@ -354,7 +354,12 @@ static int intern(lua_State *L) {
 }
 
 static srec *new_rec(lua_State *L) {
-  if (T.nsub == LFB_TRACE_BATCH) drain(0);
+  /* Tasks still running stay: the next look waits for as many new
+   * records again, so a long backlog is not rescanned at every submit. */
+  if (T.nsub >= T.next_drain) {
+    drain(0);
+    T.next_drain = T.nsub + LFB_TRACE_BATCH;
+  }
   if (T.nsub == T.capsub) {
     size_t cap = T.capsub ? 2 * T.capsub : 256;
     srec *n = realloc(T.sub, cap * sizeof *n);
@@ -436,6 +441,7 @@ static void free_all(void) {
   T.bars = NULL;
   T.len = T.nbars = T.capbars = T.nrows = T.nstr = T.capstr = 0;
   T.nsub = T.capsub = 0;
+  T.next_drain = LFB_TRACE_BATCH;
   T.lastfn = T.lastpool = NULL;
 }
 
@@ -520,6 +526,7 @@ static const char *start(lua_State *L, const char *path) {
   T.t0 = T.last = lf_now();
   T.nevents = 0;
   T.ntasks = 0;
+  T.next_drain = LFB_TRACE_BATCH;
   if (!T.atexit_set) T.atexit_set = atexit(at_exit) == 0;
   if (!svg) {
     /* otherData.t0: the monotonic second of ts 0, futures.now()'s clock */
