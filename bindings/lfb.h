@@ -325,8 +325,8 @@ int lfb_proc_worker(int qfd, int cfd);
 #ifdef LFB_NOTRACE
 #define lfb_tracing 0
 #else
-extern int lfb_tracing_on;
-#define lfb_tracing lfb_tracing_on
+extern _Atomic int lfb_tracing_on; /* read by every state's thread */
+#define lfb_tracing atomic_load_explicit(&lfb_tracing_on, memory_order_relaxed)
 #endif
 /* lf_now() when ctx's state is traced, else -1: the t0 of the two below. */
 double lfb_trace_now(lfb_ctx *ctx);

@@ -79,7 +79,7 @@ static struct {
   int atexit_set;
 } T = {.fd = -1};
 
-int lfb_tracing_on; /* a trace is on: the one test the untraced path pays */
+_Atomic int lfb_tracing_on; /* a trace is on: the one test untraced paths pay */
 
 static const char SENTINEL[] = "luafutures.trace";
 static const char STRINGS[] = "luafutures.trace.strings"; /* string -> index */
