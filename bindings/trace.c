@@ -26,6 +26,7 @@
  * `T`; what crosses threads is the result payloads, which the runtime
  * publishes.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -466,6 +467,14 @@ static void at_exit(void) {
   if (T.fd >= 0 && T.owner == (long)getpid()) finish_file();
 }
 
+/* The exit handler lives in this module, which lua_close may unload
+ * (dlclose) before exit runs the handler: the module stays loaded. */
+static int pin_module(void) {
+  Dl_info info;
+  if (dladdr((void *)at_exit, &info) == 0 || info.dli_fname == NULL) return 0;
+  return dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE) != NULL;
+}
+
 /* Stops the trace of L's state: what is done is written first. */
 static void stop(lua_State *L) {
   if (T.fd < 0) return;
@@ -527,7 +536,7 @@ static const char *start(lua_State *L, const char *path) {
   T.nevents = 0;
   T.ntasks = 0;
   T.next_drain = LFB_TRACE_BATCH;
-  if (!T.atexit_set) T.atexit_set = atexit(at_exit) == 0;
+  if (!T.atexit_set && pin_module()) T.atexit_set = atexit(at_exit) == 0;
   if (!svg) {
     /* otherData.t0: the monotonic second of ts 0, futures.now()'s clock */
     char head[160];
