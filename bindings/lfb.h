@@ -122,6 +122,18 @@ typedef struct lfb_stamp {
 void lfb_outcome_stamp(lfb_enc *e, const lfb_stamp *s);
 /* 1 with *s filled when p ends with a stamp that adds up, else 0. */
 int lfb_outcome_stamp_read(const lf_payload *p, lfb_stamp *s);
+
+/* ---- hints (hints.c) ------------------------------------------------------ */
+
+/* A task's error at err (and its traceback at tb, 0: none) as this state
+ * received it: when it says "attempt to ... a nil value (global 'x')" and
+ * this state has a global x, both strings are replaced by ones that add
+ * why (globals are not copied) and what to do. */
+void lfb_hint_task_error(lua_State *L, int err, int tb);
+/* What a TransferError calls the userdata at idx, with advice when the
+ * user can do something (a file handle: open it inside the task). */
+const char *lfb_hint_userdata(lua_State *L, int idx);
+
 /* luaL_checkstack for a count read from a payload: never overflows. */
 void lfb_checkstack(lua_State *L, size_t n, const char *what);
 
@@ -250,6 +262,7 @@ void lfb_open_processpool(lua_State *L);
 void lfb_open_queue(lua_State *L);
 void lfb_open_wait(lua_State *L);
 void lfb_open_map(lua_State *L);
+void lfb_open_mpi(lua_State *L); /* mpi.c: an opener in the registry */
 
 /* Runs the done callbacks posted to this state; returns how many ran. */
 int lfb_poll(lua_State *L, lfb_ctx *ctx);
@@ -340,8 +353,10 @@ void lfb_trace_wait(lua_State *L, lfb_ctx *ctx, const char *what, double t0);
 void lfb_open_trace(lua_State *L, int worker);
 /* The path of `luafutures --trace`, before the state opens the module. */
 void lfb_trace_request(const char *path);
-/* Set in a worker process before its state is built. */
+/* Set in a worker process before its state is built, and on a thread
+ * while it builds a worker state (any kind of pool). */
 extern int lfb_worker_process;
+extern _Thread_local int lfb_worker_building;
 
 /* The optional timeout argument at idx: -1 when absent; misuse raises. */
 double lfb_opt_timeout(lua_State *L, int idx, const char *fname);

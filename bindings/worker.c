@@ -233,11 +233,15 @@ static int setup(lua_State *L) {
   return c->init ? run_init(L, sa) : 0;
 }
 
+_Thread_local int lfb_worker_building;
+
 int lfb_worker_setup(lua_State *L, const lfb_wconf *c) {
   setupargs sa = {c, 0};
   lua_pushcfunction(L, setup);
   lua_pushlightuserdata(L, &sa);
+  lfb_worker_building = 1; /* a worker state never starts a trace */
   int rc = lua_pcall(L, 1, 0, 0);
+  lfb_worker_building = 0;
   lua_settop(L, 0);
   if (rc == LUA_OK) return 0;
   /* Before the initializer only memory can fail: say so, not that an

@@ -165,6 +165,16 @@ describe("the rockspecs", function()
     end
   end)
 
+  it("luarocks make without the Lua headers says what is missing", function()
+    if not usable then pending("needs luarocks, and runs commands") return end
+    local tree = os.tmpname()
+    local ok, out = sh(("luarocks --lua-version 5.4 --tree %s.t make luafutures-scm-1.rockspec "
+      .. "LUA_INCDIR=/nonexistent/lua5.4"):format(tree))
+    os.execute(("rm -rf %s %s.t"):format(tree, tree))
+    assert.is_false(ok)
+    assert.truthy(out:find("Lua header files", 1, true), out)
+  end)
+
   it("futures._VERSION is the Makefile's VERSION", function()
     assert.equal(V, futures._VERSION)
   end)

@@ -17,10 +17,10 @@ function shell.q(s) return "'" .. s:gsub("'", [['\'']]) .. "'" end
 
 -- Runs cmd under sh: its success and its stdout and stderr together. With
 -- fresh_make, a make it runs does not inherit the make running this suite
--- (its MAKEFLAGS name the sanitizer flavour of this checkout's build).
+-- (the variables it got name the sanitizer flavour of this checkout's build).
 function shell.sh(cmd, fresh_make)
   local log = os.tmpname()
-  local unset = fresh_make and "-u MAKEFLAGS -u MAKELEVEL " or ""
+  local unset = fresh_make and "-u MAKEFLAGS -u MAKELEVEL -u SANITIZE -u CFLAGS -u OPT " or ""
   local ok = os.execute(("env -u LD_PRELOAD %ssh -c %s >%s 2>&1"):format(unset, shell.q(cmd), log))
   local out = shell.slurp(log) or ""
   os.remove(log)

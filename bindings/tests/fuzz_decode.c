@@ -192,6 +192,7 @@ static const char *const seeds[] = {
     "local t = {} t.self = t return {t, t}",
     "local up = {1} return function() return up[1] end",
     "return function(...) return select('#', ...) end",
+    "local up = 1 return function() return tostring(up) end", /* T_ENV */
     "return math.max", "return string",
     "return setmetatable({}, require('concurrent.futures').TimeoutError)",
     "return setmetatable({}, {__index = {a = 1}})",
@@ -202,7 +203,9 @@ static const char *const seeds[] = {
 static int write_seed(const char *dir, int i, int mode, const char *data,
                       size_t len) {
   char path[512];
-  snprintf(path, sizeof path, "%s/valid-%02d-mode%d", dir, i, mode);
+  /* "local": a handle, whose object a file cannot carry */
+  snprintf(path, sizeof path, "%s/%s-%02d-mode%d", dir,
+           mode == 3 ? "local" : "valid", i, mode);
   FILE *f = fopen(path, "wb");
   if (f == NULL) return -1;
   unsigned char m = (unsigned char)mode;
@@ -227,8 +230,9 @@ static int write_corpus(const char *dir) {
       fprintf(stderr, "%s: %s\n", seeds[i], e.err);
       return 1;
     }
-    for (int mode = 0; mode < 4; mode++)
-      rc |= write_seed(dir, i, e.handles_ok ? 3 : mode, e.buf, e.len);
+    for (int mode = e.handles_ok ? 3 : 0; mode < 3; mode++)
+      rc |= write_seed(dir, i, mode, e.buf, e.len);
+    if (e.handles_ok) rc |= write_seed(dir, i, 3, e.buf, e.len);
     lfb_enc_free(&e, L);
     if (strstr(seeds[i], "Executor")) {
       lua_getfield(L, -1, "shutdown");
