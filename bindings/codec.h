@@ -68,6 +68,7 @@ void lfb_enc_init(lfb_enc *e, lua_State *L);
 int lfb_enc_value(lfb_enc *e, lua_State *L, int idx);
 void lfb_enc_u32(lfb_enc *e, uint32_t v);
 void lfb_enc_u8(lfb_enc *e, unsigned v);
+void lfb_enc_raw(lfb_enc *e, const void *p, size_t n); /* bytes as they are */
 void lfb_enc_str(lfb_enc *e, const char *s, size_t len);
 /* Forgets shared references (a new, independent group of values). */
 void lfb_enc_reset_refs(lfb_enc *e, lua_State *L);

@@ -153,18 +153,20 @@ const char *lfb_outcome_describe(const lf_payload *p, int *ok) {
 
 void lfb_outcome_stamp(lfb_enc *e, const lfb_stamp *s) {
   size_t n = strnlen(s->worker, LFB_STAMP_NAME - 1);
-  for (size_t i = 0; i < n; i++) lfb_enc_u8(e, (unsigned char)s->worker[i]);
+  unsigned char t[LFB_STAMP_NAME + TIMES + 2]; /* one append: it is per task */
+  memcpy(t, s->worker, n);
+  size_t len = n;
   if (s->timed) {
-    unsigned char t[TIMES];
     int32_t pid = (int32_t)s->pid, tid = (int32_t)s->tid;
-    memcpy(t, &s->start, 8);
-    memcpy(t + 8, &s->end, 8);
-    memcpy(t + 16, &pid, 4);
-    memcpy(t + 20, &tid, 4);
-    for (size_t i = 0; i < TIMES; i++) lfb_enc_u8(e, t[i]);
+    memcpy(t + len, &s->start, 8);
+    memcpy(t + len + 8, &s->end, 8);
+    memcpy(t + len + 16, &pid, 4);
+    memcpy(t + len + 20, &tid, 4);
+    len += TIMES;
   }
-  lfb_enc_u8(e, (unsigned)n);
-  lfb_enc_u8(e, s->timed ? 1 : 0);
+  t[len++] = (unsigned char)n;
+  t[len++] = s->timed ? 1 : 0;
+  lfb_enc_raw(e, t, len);
   e->flags |= LFB_STAMPED;
 }
 

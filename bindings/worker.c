@@ -121,8 +121,15 @@ static void stamp_start(lua_State *L, lfb_stamp *s, const lf_payload *task,
     memcpy(s->worker, name, sizeof name);
   }
   if (!s->timed) return;
-  s->pid = (long)getpid();
-  s->tid = (long)gettid();
+  /* Two system calls a task are worth saving on a thread worker (it
+   * never forks); a process worker asks, since a fork copies the cache. */
+  static _Thread_local long pid, tid;
+  if (!handles_ok || tid == 0) {
+    pid = (long)getpid();
+    tid = (long)gettid();
+  }
+  s->pid = pid;
+  s->tid = tid;
   s->start = lf_now();
 }
 
