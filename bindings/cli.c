@@ -59,6 +59,7 @@ enum {
   F_NOENV = 1 << 2,
   F_HELP = 1 << 3,
   F_EXEC = 1 << 4, /* an -e: stdin is not run by default */
+  F_TRACE = 1 << 5, /* --trace: the module opens before the script */
 };
 
 typedef struct cli {
@@ -84,6 +85,8 @@ static const char USAGE[] =
     "  -l mod    require library 'mod' into global 'mod'\n"
     "  -l g=mod  require library 'mod' into global 'g'\n"
     "  -m mod    require 'mod' and let its 'main' run the script\n"
+    "  --trace path  trace the pools to 'path' (Chrome trace JSON, or an\n"
+    "            SVG timeline when it ends in .svg)\n"
     "  -j N      default max_workers of executors that do not name one\n"
     "  -v        show version information\n"
     "  -E        ignore environment variables\n"
@@ -150,6 +153,12 @@ static int parse_args(cli *c) {
     }
     if (strcmp(a, "--help") == 0) {
       c->flags |= F_HELP;
+      continue;
+    }
+    if (strcmp(a, "--trace") == 0) {
+      if (i + 1 >= c->argc) return usage_error("'%s' needs argument", a);
+      lfb_trace_request(c->argv[++i]);
+      c->flags |= F_TRACE;
       continue;
     }
     if (takes_value(a)) {
@@ -433,12 +442,21 @@ static void open_state(lua_State *L, const cli *c) {
   lua_gc(L, LUA_GCGEN, 0, 0); /* lua5.4 collects in generational mode */
 }
 
+/* --trace: the module opens (and starts the trace) before any code runs,
+ * so the trace covers the whole script, whoever requires the module. */
+static int open_traced(lua_State *L) {
+  int status = require(L, LFB_MODNAME, strlen(LFB_MODNAME));
+  if (status == LUA_OK) lua_pop(L, 1);
+  return status;
+}
+
 static int pmain(lua_State *L) {
   cli *c = lua_touserdata(L, 1);
   lua_settop(L, 0);
   luaL_checkversion(L);
   if (c->flags & F_VERSION) print_version();
   open_state(L, c);
+  if ((c->flags & F_TRACE) && open_traced(L) != LUA_OK) return 0;
   if (!(c->flags & F_NOENV) && run_init(L) != LUA_OK) return 0;
   if (run_options(L, c) != LUA_OK) return 0;
   if (c->script && run_script(L, c) != LUA_OK) return 0;

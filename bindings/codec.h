@@ -29,6 +29,10 @@
 /* Payload flag: the payload holds tables, functions or handles, so the
  * decoded values must be cached to keep their identity. */
 #define LFB_HASREFS 1u
+/* Payload flag: a result that ends with its run stamp (outcome.c). */
+#define LFB_STAMPED 2u
+/* Task flag: a trace is on, so the worker times the run in its stamp. */
+#define LFB_TRACED 4u
 
 /* Tables and functions nest at most this deep, in both directions: deep
  * enough for a linked list of 10,000 cells; the C recursion it allows
@@ -75,6 +79,7 @@ void lfb_enc_init(lfb_enc *e, lua_State *L);
 int lfb_enc_value(lfb_enc *e, lua_State *L, int idx);
 void lfb_enc_u32(lfb_enc *e, uint32_t v);
 void lfb_enc_u8(lfb_enc *e, unsigned v);
+void lfb_enc_raw(lfb_enc *e, const void *p, size_t n); /* bytes as they are */
 void lfb_enc_str(lfb_enc *e, const char *s, size_t len);
 /* Forgets shared references (a new, independent group of values). */
 void lfb_enc_reset_refs(lfb_enc *e, lua_State *L);

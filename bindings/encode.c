@@ -198,6 +198,7 @@ void lfb_enc_u8(lfb_enc *e, unsigned v) {
   put(e, &c, 1);
 }
 void lfb_enc_u32(lfb_enc *e, uint32_t v) { put(e, &v, 4); }
+void lfb_enc_raw(lfb_enc *e, const void *p, size_t n) { put(e, p, n); }
 void lfb_enc_str(lfb_enc *e, const char *s, size_t len) {
   if (len < 256) {
     lfb_enc_u8(e, T_STR8);

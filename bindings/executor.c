@@ -101,6 +101,7 @@ void lfb_exec_hold(lfb_executor *ex, void *p, void (*fr)(void *)) {
 
 static int e_submit(lua_State *L) {
   lfb_executor *ex = check_open(L, "submit");
+  double t0 = lfb_tracing ? lfb_trace_now(lfb_ctx_of(L)) : -1;
   lf_future *f = lfb_task_future(L, ex->ops->handles_ok);
   int rc = ex->ops->submit(ex->pool, f);
   if (rc != 0) {
@@ -108,6 +109,7 @@ static int e_submit(lua_State *L) {
     return lfb_exec_refused(L, ex->ops, ex->pool, rc);
   }
   lfb_future_push_new(L, f);
+  if (t0 >= 0) lfb_trace_submit(L, lfb_ctx_of(L), f, ex->ops, ex->pool, t0);
   return 1;
 }
 
@@ -184,6 +186,24 @@ static int e_tostring(lua_State *L) {
   return 1;
 }
 
+/* ex:stats(): how many tasks are where; the done counts are the kind's
+ * lfb_counts when it has them (its ops fill the rest). */
+static int e_stats(lua_State *L) {
+  lfb_executor *ex = self(L);
+  lfb_stats s = {0};
+  if (ex->pool && ex->ops->stats) ex->ops->stats(ex->pool, &s);
+  static const char *const names[] = {"queued", "running", "done", "failed",
+                                      "cancelled", "workers", "busy"};
+  const long v[] = {s.queued, s.running, s.done, s.failed,
+                    s.cancelled, s.workers, s.busy};
+  lua_createtable(L, 0, 7);
+  for (int i = 0; i < 7; i++) {
+    lua_pushinteger(L, v[i]);
+    lua_setfield(L, -2, names[i]);
+  }
+  return 1;
+}
+
 static const luaL_Reg meta[] = {
     {"__tostring", e_tostring},
     {"__gc", e_gc},
@@ -195,6 +215,7 @@ static const luaL_Reg methods[] = {
     {"submit", e_submit},
     {"map", e_map},
     {"shutdown", e_shutdown},
+    {"stats", e_stats},
     {NULL, NULL},
 };
 
@@ -235,6 +256,7 @@ lf_future *lfb_task_future(lua_State *L, int handles_ok) {
     }
     if (i == 2) lfb_enc_u32(&e, (uint32_t)(top - 2));
   }
+  if (lfb_tracing) e.flags |= LFB_TRACED;
   lf_future *f = lfb_enc_finish_task(&e, L);
   if (f == NULL) luaL_error(L, "not enough memory");
   LFB_STACK_CHECK(L, 0);

@@ -335,6 +335,10 @@ static int f_wait_then(lua_State *L, int want) {
   lfb_ctx *ctx = lfb_ctx_of(L);
   if (want == WANT_TRACEBACK) {
     if (!lf_future_done(fu->f)) return nil_result(L);
+  } else if (lfb_tracing && !lf_future_done(fu->f)) {
+    double t0 = lfb_trace_now(ctx);
+    lfb_wait_one(L, ctx, fu->f, timeout);
+    lfb_trace_wait(L, ctx, want == WANT_VALUES ? "result" : "exception", t0);
   } else {
     lfb_wait_one(L, ctx, fu->f, timeout);
   }
@@ -483,9 +487,13 @@ static int f_tostring(lua_State *L) {
     return 1;
   }
   int ok;
-  const char *type = lfb_outcome_describe(lf_future_result(fu->f, NULL), &ok);
-  lua_pushfstring(L, "<Future at %p state=finished %s %s>", (void *)fu->f,
-                  ok ? "returned" : "raised", type);
+  const lf_payload *res = lf_future_result(fu->f, NULL);
+  const char *type = lfb_outcome_describe(res, &ok);
+  lfb_stamp by;
+  if (!lfb_outcome_stamp_read(res, &by)) by.worker[0] = '\0';
+  lua_pushfstring(L, "<Future at %p state=finished %s %s%s%s>", (void *)fu->f,
+                  ok ? "returned" : "raised", type, *by.worker ? " worker=" : "",
+                  by.worker);
   return 1;
 }
 

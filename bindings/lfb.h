@@ -11,6 +11,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
+#include <stdatomic.h>
 
 #include "../runtime/lf.h"
 /* luaopen_concurrent_futures and the rest of the public API. */
@@ -121,6 +122,20 @@ int lfb_outcome_push(lua_State *L, lfb_dec *d, int with_tb, int *ok);
 /* For tostring: whether the first outcome returned, and the type of its
  * first value (or error); "nil" when it returned nothing. */
 const char *lfb_outcome_describe(const lf_payload *p, int *ok);
+/* Who ran a task, where and when (lf_now seconds: CLOCK_MONOTONIC, the
+ * same clock in every process of the machine), carried at the end of its
+ * result payload; a worker process writes it, so it is untrusted. */
+#define LFB_STAMP_NAME 64
+typedef struct lfb_stamp {
+  int timed;        /* the times and ids are set (a traced task) */
+  double start, end;
+  long pid, tid;
+  char worker[LFB_STAMP_NAME];
+} lfb_stamp;
+void lfb_outcome_stamp(lfb_enc *e, const lfb_stamp *s);
+/* 1 with *s filled when p ends with a stamp that adds up, else 0. */
+int lfb_outcome_stamp_read(const lf_payload *p, lfb_stamp *s);
+
 /* ---- hints (hints.c) ------------------------------------------------------ */
 
 /* A task's error at err (and its traceback at tb, 0: none) as this state
@@ -180,6 +195,24 @@ typedef struct lfb_future {
 #define LFB_FUTURE "Future"
 extern const char lfb_FUTURE_MT[]; /* registry key (address): its metatable */
 
+/* What ex:stats() returns (every field a count now). */
+typedef struct lfb_stats {
+  long queued, running, done, failed, cancelled, workers, busy;
+} lfb_stats;
+
+/* Counts a kind keeps for stats(), bumped by the done hook that
+ * lfb_counts_track puts on every future it queued (stats.c): how each one
+ * ended, whatever ended it (a worker, cancel, a broken pool, shutdown).
+ * `started` and `ended` are the kind's own, where it sees tasks run. */
+typedef struct lfb_counts {
+  _Atomic long submitted, done, failed, cancelled, started, ended;
+} lfb_counts;
+/* After a kind queued f: counts it, now or when it is done. */
+void lfb_counts_track(lfb_counts *c, lf_future *f);
+/* Fills s's done, failed and cancelled, and queued: what was submitted
+ * and is neither done nor among s->running (set first), never < 0. */
+void lfb_counts_fill(const lfb_counts *c, lfb_stats *s);
+
 /* What one kind of pool does for the executor class (executor.c), which
  * writes shutdown, __close, __gc, __tostring, refusals and map once. */
 typedef struct lfb_exec_ops {
@@ -201,6 +234,7 @@ typedef struct lfb_exec_ops {
   /* Takes a reference, so that a pool can be waited for on another
    * thread; NULL: its shutdown(wait) blocks the caller, uninterruptible. */
   void (*ref)(void *pool);
+  void (*stats)(void *pool, lfb_stats *out); /* ex:stats() */
 } lfb_exec_ops;
 
 /* An executor object. The constructor pushes it empty (lfb_exec_new)
@@ -302,6 +336,19 @@ void lfb_future_push_new(lua_State *L, lf_future *f);
 void lfb_shutdown_args(lua_State *L, int *wait, int *cancel);
 extern int lfb_default_max_workers;
 
+/* What progress (progress.c) watches: fn(ud, f, weight) for each future
+ * still held by the map iterator (weight: its calls) or the as_completed
+ * iterator at idx; returns the calls or futures in all (*done: those
+ * already consumed), or -1 when idx is not such an iterator. */
+typedef void (*lfb_track_fn)(void *ud, lf_future *f, size_t weight);
+long lfb_map_track(lua_State *L, int idx, lfb_track_fn fn, void *ud,
+                   long *done);
+long lfb_as_completed_track(lua_State *L, int idx, lfb_track_fn fn, void *ud,
+                            long *done);
+/* futures.progress(it, opts) with it at 1, opts at 2 (progress.c). */
+int lfb_progress(lua_State *L);
+void lfb_open_progress(lua_State *L);
+
 /* ex:map for an executor of kind ops over pool (map.c); the caller checked
  * the executor at argument 1. */
 int lfb_map_on(lua_State *L, const lfb_exec_ops *ops, void *pool);
@@ -310,6 +357,33 @@ int lfb_map_on(lua_State *L, const lfb_exec_ops *ops, void *pool);
  * bin/luafutures-worker and of a forked worker. Returns the process's exit
  * status. */
 int lfb_proc_worker(int qfd, int cfd);
+
+/* ---- tracing (trace.c) ---------------------------------------------------- */
+
+/* Nonzero while a trace is on; the traced paths test it before anything.
+ * -DLFB_NOTRACE compiles the trace code out (bench/trace.sh compares). */
+#ifdef LFB_NOTRACE
+#define lfb_tracing 0
+#else
+extern _Atomic int lfb_tracing_on; /* read by every state's thread */
+#define lfb_tracing atomic_load_explicit(&lfb_tracing_on, memory_order_relaxed)
+#endif
+/* lf_now() when ctx's state is traced, else -1: the t0 of the two below. */
+double lfb_trace_now(lfb_ctx *ctx);
+/* After a submit of the function at 2 that returned f (pool of kind ops). */
+void lfb_trace_submit(lua_State *L, lfb_ctx *ctx, lf_future *f,
+                      const lfb_exec_ops *ops, void *pool, double t0);
+/* After a blocking wait of the traced state ("result", "wait", ...). */
+void lfb_trace_wait(lua_State *L, lfb_ctx *ctx, const char *what, double t0);
+/* Registers futures.trace (module table on top) and, in a state that is
+ * not a worker's, starts the trace LUAFUTURES_TRACE names. */
+void lfb_open_trace(lua_State *L, int worker);
+/* The path of `luafutures --trace`, before the state opens the module. */
+void lfb_trace_request(const char *path);
+/* Set in a worker process before its state is built, and on a thread
+ * while it builds a worker state (any kind of pool). */
+extern int lfb_worker_process;
+extern _Thread_local int lfb_worker_building;
 
 /* The optional timeout argument at idx: -1 when absent; misuse raises. */
 double lfb_opt_timeout(lua_State *L, int idx, const char *fname);

@@ -65,7 +65,9 @@ static int step(lua_State *L, mapiter *it) {
       if (timeout < 0) timeout = 0;
     }
     char why[400];
+    double t0 = lfb_tracing ? lfb_trace_now(ctx) : -1;
     int rc = lfb_await(L, ctx, f, timeout, why, sizeof why);
+    if (t0 >= 0) lfb_trace_wait(L, ctx, "map", t0);
     if (rc == LF_EINTR) { /* ^C: the calls not started yet are not wanted */
       release(it, 1);
       return lfb_raise_interrupt(L, ctx);
@@ -178,6 +180,7 @@ static void read_iterable(lua_State *L, int idx) {
 
 typedef struct mapopts {
   int last;      /* the last iterable's argument */
+  int progress;  /* index of opts.progress (true or a table), or 0 */
   double timeout; /* < 0: none */
   lua_Integer chunksize;
 } mapopts;
@@ -208,8 +211,9 @@ static void read_options(lua_State *L, mapopts *o) {
   int last = o->last = lua_gettop(L);
   o->timeout = -1;
   o->chunksize = 1;
+  o->progress = 0;
   if (last < 3 || !lua_istable(L, last) || !is_options(L, last)) return;
-  static const char *const known[] = {"timeout", "chunksize", NULL};
+  static const char *const known[] = {"timeout", "chunksize", "progress", NULL};
   lfb_check_options(L, last, known);
   if (lua_getfield(L, last, "timeout") != LUA_TNIL) {
     luaL_argcheck(L, lua_isnumber(L, -1), last, "'timeout' must be a number");
@@ -222,6 +226,11 @@ static void read_options(lua_State *L, mapopts *o) {
     luaL_argcheck(L, o->chunksize >= 1, last, "'chunksize' must be at least 1");
   }
   lua_pop(L, 2);
+  int t = lua_getfield(L, last, "progress");
+  luaL_argcheck(L, t == LUA_TNIL || t == LUA_TBOOLEAN || t == LUA_TTABLE, last,
+                "'progress' must be a boolean or a table of options");
+  if (lua_toboolean(L, -1)) o->progress = last;
+  lua_pop(L, 1);
   o->last--;
 }
 
@@ -254,6 +263,7 @@ static lf_future *encode_chunk(lua_State *L, mapiter *it, size_t c, int base,
     release(it, 1);
     lua_error(L);
   }
+  if (lfb_tracing) e.flags |= LFB_TRACED;
   lf_future *f = lfb_enc_finish_task(&e, L);
   if (f == NULL) {
     release(it, 1);
@@ -294,6 +304,7 @@ int lfb_map_on(lua_State *L, const lfb_exec_ops *ops, void *pool) {
   it->nchunks = nchunks;
   it->finished = 0;
   for (size_t c = 0; c < nchunks; c++) {
+    double t0 = lfb_tracing ? lfb_trace_now(lfb_ctx_of(L)) : -1;
     lf_future *f = encode_chunk(L, it, c, base, niter, ops->handles_ok);
     int rc = ops->submit(pool, f);
     if (rc != 0) {
@@ -302,9 +313,36 @@ int lfb_map_on(lua_State *L, const lfb_exec_ops *ops, void *pool) {
       return lfb_exec_refused(L, ops, pool, rc);
     }
     it->chunks[c] = f;
+    if (t0 >= 0) lfb_trace_submit(L, lfb_ctx_of(L), f, ops, pool, t0);
+  }
+  if (o.progress) { /* as futures.progress(it, opts.progress) */
+    lua_pushcfunction(L, lfb_progress);
+    lua_pushvalue(L, itidx);
+    lua_getfield(L, o.progress, "progress");
+    if (!lua_istable(L, -1)) {
+      lua_pop(L, 1);
+      lua_pushnil(L);
+    }
+    lua_call(L, 2, 4);
+    return 4;
   }
   lua_pushvalue(L, itidx);
   return 1;
+}
+
+long lfb_map_track(lua_State *L, int idx, lfb_track_fn fn, void *ud,
+                   long *done) {
+  mapiter *it = luaL_testudata(L, idx, LFB_MAPITER);
+  if (it == NULL) return -1;
+  *done = 0;
+  for (size_t c = 0; c < it->nchunks; c++) {
+    size_t first = c * it->chunksize;
+    size_t k = it->n - first < it->chunksize ? it->n - first : it->chunksize;
+    if (it->chunks[c]) fn(ud, it->chunks[c], k);
+    else *done += (long)k;
+  }
+  if (it->chunks == NULL) *done = (long)it->n; /* finished or closed */
+  return (long)it->n;
 }
 
 static const luaL_Reg meta[] = {

@@ -179,6 +179,9 @@ int luaopen_concurrent_futures(lua_State *L) {
   lfb_open_threadpool(L);
   lfb_open_processpool(L);
   lfb_open_map(L);
+  lfb_open_progress(L);
+  lfb_open_trace(L, lfb_worker_process || lfb_worker_building ||
+                       lf_current_pool() != NULL);
   lfb_open_mpi(L); /* for concurrent.futures.mpi, when it is built */
   return 1;
 }

@@ -73,12 +73,24 @@ static const char *o_host(void *p) { return lfb_mpi_host; }
 static const char *o_broken_message(void *p) {
   return lfb_remote_cause(cause_text, p);
 }
+/* stats(): what is queued and out, from the runtime; how the futures
+ * ended, from the counts every remote pool keeps. */
+static void o_stats(void *p, lfb_stats *s) {
+  size_t unsent, out;
+  lf_procpool_load(p, &unsent, &out);
+  s->queued = (long)unsent;
+  s->running = (long)out;
+  s->workers = (long)lf_procpool_nworkers(p);
+  s->busy = s->running < s->workers ? s->running : s->workers;
+  lfb_counts_fill(&((lfb_remote *)lf_procpool_ud(p))->counts, s);
+}
 
 static const lfb_exec_ops pool_ops = {
     "MPIPoolExecutor", "BrokenExecutor", 0, "host", o_host,
     lfb_remote_submit, lfb_remote_shutdown, lfb_remote_status,
     lfb_remote_nworkers, lfb_remote_max_workers, o_broken_message,
     lfb_remote_unref, lfb_remote_failure, NULL, /* shutdown(wait) blocks */
+    o_stats,
 };
 
 static const lfb_exec_ops comm_ops = {
@@ -86,6 +98,7 @@ static const lfb_exec_ops comm_ops = {
     lfb_remote_submit, o_comm_shutdown, lfb_remote_status,
     lfb_remote_nworkers, lfb_remote_max_workers, o_broken_message,
     lfb_remote_unref, lfb_remote_failure, NULL, /* shutdown(wait) blocks */
+    o_stats,
 };
 
 /* ---- constructors ------------------------------------------------------------ */

@@ -140,3 +140,55 @@ const char *lfb_outcome_describe(const lf_payload *p, int *ok) {
   if (*ok && lfb_dec_u32(&d) == 0) return "nil";
   return lfb_dec_peek_type(&d);
 }
+
+/* ---- the run stamp -------------------------------------------------------- */
+
+/* Who ran a task, after the last outcome and marked by the LFB_STAMPED
+ * flag: the worker's name (n < LFB_STAMP_NAME bytes), for a traced task
+ * f64 start, f64 end, i32 pid, i32 tid, then u8 n and u8 timed. It is read
+ * from the end, so the readers of outcomes never see it, and it is short,
+ * so a small result still fits its future's room. Bytes from a worker
+ * process are untrusted: a tail that does not add up is no stamp. */
+#define TIMES (8 + 8 + 4 + 4)
+
+void lfb_outcome_stamp(lfb_enc *e, const lfb_stamp *s) {
+  size_t n = strnlen(s->worker, LFB_STAMP_NAME - 1);
+  unsigned char t[LFB_STAMP_NAME + TIMES + 2]; /* one append: it is per task */
+  memcpy(t, s->worker, n);
+  size_t len = n;
+  if (s->timed) {
+    int32_t pid = (int32_t)s->pid, tid = (int32_t)s->tid;
+    memcpy(t + len, &s->start, 8);
+    memcpy(t + len + 8, &s->end, 8);
+    memcpy(t + len + 16, &pid, 4);
+    memcpy(t + len + 20, &tid, 4);
+    len += TIMES;
+  }
+  t[len++] = (unsigned char)n;
+  t[len++] = s->timed ? 1 : 0;
+  lfb_enc_raw(e, t, len);
+  e->flags |= LFB_STAMPED;
+}
+
+int lfb_outcome_stamp_read(const lf_payload *p, lfb_stamp *s) {
+  if (p == NULL || !(p->flags & LFB_STAMPED) || p->len < 4 + 2) return 0;
+  const unsigned char *end = (const unsigned char *)p->data + p->len;
+  size_t n = end[-2], timed = end[-1];
+  size_t tail = 2 + n + (timed ? TIMES : 0);
+  if (n >= LFB_STAMP_NAME || timed > 1 || p->len < 4 + tail) return 0;
+  const unsigned char *at = end - tail;
+  memcpy(s->worker, at, n);
+  s->worker[n] = '\0';
+  s->timed = (int)timed;
+  if (!timed) return 1;
+  int32_t pid, tid;
+  memcpy(&s->start, at + n, 8);
+  memcpy(&s->end, at + n + 8, 8);
+  memcpy(&pid, at + n + 16, 4);
+  memcpy(&tid, at + n + 20, 4);
+  s->pid = pid;
+  s->tid = tid;
+  /* times that are not finite or not ordered are no times */
+  if (!(s->start <= s->end) || s->end - s->start > 1e9) s->timed = 0;
+  return 1;
+}

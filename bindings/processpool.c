@@ -77,7 +77,7 @@ static const lf_proc_hooks proc_hooks = {fork_main, lfb_remote_broken,
  * a pipe, where the caller's lines would otherwise come after the task's. */
 static int p_submit(void *p, lf_future *f) {
   fflush(NULL);
-  return lf_procpool_submit(p, f);
+  return lfb_remote_submit(p, f);
 }
 static const char *p_method(void *p) {
   return methods_names[lf_procpool_start_method(p)];
@@ -85,13 +85,23 @@ static const char *p_method(void *p) {
 static const char *p_broken_message(void *p) {
   return lfb_remote_cause(cause_text, p);
 }
+/* A task counts as running once it is sent, as the runtime counts it; a
+ * worker is busy while some task is out, at most one each. */
+static void p_stats(void *p, lfb_stats *s) {
+  size_t unsent, out; /* unsent counts cancelled futures still queued */
+  lf_procpool_load(p, &unsent, &out);
+  s->workers = (long)lf_procpool_nworkers(p);
+  s->running = (long)out;
+  s->busy = s->running < s->workers ? s->running : s->workers;
+  lfb_counts_fill(&((lfb_remote *)lf_procpool_ud(p))->counts, s);
+}
 
 /* as thread_ops: tasks leave the process, so no handles */
 static const lfb_exec_ops proc_ops = {
     LFB_PROCPOOL, "BrokenProcessPool", 0, "start_method", p_method,
     p_submit, lfb_remote_shutdown, lfb_remote_status, lfb_remote_nworkers,
     lfb_remote_max_workers, p_broken_message, lfb_remote_unref,
-    lfb_remote_failure, lfb_remote_ref,
+    lfb_remote_failure, lfb_remote_ref, p_stats,
 };
 
 /* ---- finding the worker executable --------------------------------------- */

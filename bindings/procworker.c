@@ -102,7 +102,10 @@ static int setup_from_hello(lua_State *L, const luafutures_hooks *h) {
   return rc;
 }
 
+int lfb_worker_process;
+
 int lfb_proc_worker(int qfd, int cfd) {
+  lfb_worker_process = 1; /* it never traces: its parent does */
   char *h;
   size_t hlen, max_tasks;
   if (lf_proc_child_start(qfd, cfd, &h, &hlen, &max_tasks) != 0) return 3;

@@ -20,6 +20,7 @@ typedef struct lfb_remote {
   const char *const *texts;        /* the kind's message of each cause */
   lf_payload *canned[LFB_NCAUSES]; /* those errors, encoded */
   lf_payload *hello;
+  lfb_counts counts;               /* for stats(): how its futures ended */
 } lfb_remote;
 
 /* A new config held by the executor object ex (so an error half way

@@ -35,6 +35,7 @@ typedef struct tcfg {
   _Atomic int cause; /* 0, or why the pool broke: LFB_W_* */
   _Atomic int why_set; /* why[] is written, by the worker that set cause */
   char why[300];     /* the initializer's error, for the Broken* message */
+  lfb_counts counts; /* for stats() */
   lf_payload *canned[NCANNED];
 } tcfg;
 
@@ -76,7 +77,11 @@ static const char *why_of(tcfg *cfg) {
 
 static lf_payload *w_run(void *wctx, lf_future *f, lf_payload *task,
                          int *failed) {
-  return lfb_worker_run(wctx, f, task, failed, 1);
+  tcfg *cfg = lf_pool_ud(lf_current_pool());
+  atomic_fetch_add(&cfg->counts.started, 1);
+  lf_payload *res = lfb_worker_run(wctx, f, task, failed, 1);
+  atomic_fetch_add(&cfg->counts.ended, 1);
+  return res;
 }
 
 static void w_fini(void *wctx) { lfb_worker_close(wctx); }
@@ -106,7 +111,11 @@ static const lf_pool_hooks thread_hooks = {
 
 /* ---- operations ----------------------------------------------------------- */
 
-static int t_submit(void *p, lf_future *f) { return lf_pool_submit(p, f); }
+static int t_submit(void *p, lf_future *f) {
+  int rc = lf_pool_submit(p, f);
+  if (rc == 0) lfb_counts_track(&((tcfg *)lf_pool_ud(p))->counts, f);
+  return rc;
+}
 static int t_shutdown(void *p, int wait, int cancel) {
   return lf_pool_shutdown(p, wait, cancel);
 }
@@ -123,12 +132,19 @@ static void t_failure(void *p, char *buf, size_t len) {
 static const char *t_broken_message(void *p) {
   return canned_text[canned_index(lf_pool_ud(p))];
 }
+static void t_stats(void *p, lfb_stats *s) {
+  const lfb_counts *c = &((tcfg *)lf_pool_ud(p))->counts;
+  long running = atomic_load(&c->started) - atomic_load(&c->ended);
+  s->running = s->busy = running > 0 ? running : 0;
+  lfb_counts_fill(c, s);
+  s->workers = (long)lf_pool_nworkers(p);
+}
 
 /* name, broken error, handles ok, tostring's field, then the operations */
 static const lfb_exec_ops thread_ops = {
     LFB_THREADPOOL, "BrokenThreadPool", 1, "prefix", t_prefix,
     t_submit, t_shutdown, t_status, t_nworkers, t_max_workers,
-    t_broken_message, t_unref, t_failure, t_ref,
+    t_broken_message, t_unref, t_failure, t_ref, t_stats,
 };
 
 void lfb_executor_push(lua_State *L, lf_pool *p) {

@@ -328,7 +328,9 @@ static int m_wait(lua_State *L) {
    * already: then it returns without watching (or locking) any future. */
   if (!satisfied(&ws)) watch_pending(L, b, &ws);
   char why[400];
+  double t0 = lfb_tracing && ws.pending ? lfb_trace_now(ctx) : -1;
   int rc = wait_loop(L, ctx, b, &ws, why, sizeof why);
+  if (t0 >= 0) lfb_trace_wait(L, ctx, "wait", t0);
   unblock(L, ctx, b);
   wbox_release(b);
   if (rc == LF_EINTR) return lfb_raise_interrupt(L, ctx);
@@ -382,8 +384,10 @@ static void ac_block(lua_State *L, lfb_ctx *ctx, wbox *b) {
   dset d = {.n = 0, .all = 0};
   if (checkable(b)) ac_dset(L, b, &d);
   char why[400];
+  double t0 = lfb_tracing ? lfb_trace_now(ctx) : -1;
   int rc = block(L, ctx, b, &d, why, sizeof why);
   unblock(L, ctx, b);
+  if (t0 >= 0) lfb_trace_wait(L, ctx, "as_completed", t0);
   if (rc == LF_EINTR) lfb_raise_interrupt(L, ctx); /* the iteration goes on */
   if (rc != LF_ETIMEDOUT && rc != LF_EDEADLK) return;
   int left = b->left;
@@ -428,6 +432,26 @@ static int ac_next(lua_State *L) {
   lua_pushboolean(L, 0);
   lua_rawseti(L, lua_upvalueindex(3), i);
   return 1;
+}
+
+long lfb_as_completed_track(lua_State *L, int idx, lfb_track_fn fn, void *ud,
+                            long *done) {
+  if (lua_tocfunction(L, idx) != ac_next || !lua_getupvalue(L, idx, 1))
+    return -1;
+  wbox *b = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  long left = 0;
+  if (b->w != NULL && lua_getupvalue(L, idx, 2)) {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      fn(ud, (lf_future *)lua_touserdata(L, -2), 1);
+      left++;
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  *done = b->total - left;
+  return b->total;
 }
 
 /* futures.as_completed(fs, [timeout]) */

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lfb.h"
 
@@ -116,6 +117,38 @@ static int run_task(lua_State *L) {
 _Thread_local const lf_payload *lfb_running_task
     __attribute__((tls_model("initial-exec")));
 
+/* The run stamp of a task (outcome.c): a thread worker by its thread's
+ * name, a process worker (whose thread_name() is "MainThread") by its
+ * process; a traced task with its times too. */
+static void stamp_start(lua_State *L, lfb_stamp *s, const lf_payload *task,
+                        int handles_ok) {
+  s->timed = (task->flags & LFB_TRACED) != 0;
+  if (handles_ok) {
+    lfb_ctx *ctx = lfb_ctx_push(L);
+    memcpy(s->worker, ctx->name, sizeof s->worker);
+    lua_pop(L, 1);
+  } else {
+    static char name[32]; /* once per process: it never changes */
+    static long named;
+    if (named != (long)getpid()) {
+      named = (long)getpid();
+      snprintf(name, sizeof name, "process %ld", named);
+    }
+    memcpy(s->worker, name, sizeof name);
+  }
+  if (!s->timed) return;
+  /* Two system calls a task are worth saving on a thread worker (it
+   * never forks); a process worker asks, since a fork copies the cache. */
+  static _Thread_local long pid, tid;
+  if (!handles_ok || tid == 0) {
+    pid = (long)getpid();
+    tid = (long)gettid();
+  }
+  s->pid = pid;
+  s->tid = tid;
+  s->start = lf_now();
+}
+
 lf_payload *lfb_worker_run(lua_State *L, lf_future *f, lf_payload *task,
                            int *failed, int handles_ok) {
   lfb_enc out;
@@ -125,7 +158,10 @@ lf_payload *lfb_worker_run(lua_State *L, lf_future *f, lf_payload *task,
   lua_pushlightuserdata(L, &ra);
   const lf_payload *outer = lfb_running_task; /* for the queue's deadlock check */
   lfb_running_task = task;
+  lfb_stamp stamp;
+  stamp_start(L, &stamp, task, handles_ok);
   int st = lua_pcall(L, 1, 0, 0);
+  if (stamp.timed) stamp.end = lf_now();
   lfb_running_task = outer;
   if (st != LUA_OK) { /* err */
     /* The task could not even start (a module it names is missing...):
@@ -139,6 +175,7 @@ lf_payload *lfb_worker_run(lua_State *L, lf_future *f, lf_payload *task,
   }
   lf_payload_free(task); /* first: the result may take its room */
   *failed = ra.failed;
+  lfb_outcome_stamp(&out, &stamp);
   lf_payload *p = lfb_enc_finish_for(&out, NULL, f);
   lua_settop(L, 0);
   return p;
@@ -267,11 +304,15 @@ static int setup(lua_State *L) {
   return c->init ? run_init(L, sa) : 0;
 }
 
+_Thread_local int lfb_worker_building;
+
 int lfb_worker_setup(lua_State *L, const lfb_wconf *c) {
   setupargs sa = {c, 0};
   lua_pushcfunction(L, setup);
   lua_pushlightuserdata(L, &sa);
+  lfb_worker_building = 1; /* a worker state never starts a trace */
   int rc = lua_pcall(L, 1, 0, 0);
+  lfb_worker_building = 0;
   lua_settop(L, 0);
   if (rc == LUA_OK) return 0;
   /* Before the initializer only memory can fail: say so, not that an

@@ -103,6 +103,10 @@ size_t lf_procpool_detail(lf_procpool *p, char *buf, size_t len);
 size_t lf_procpool_nworkers(lf_procpool *p); /* live worker processes */
 size_t lf_procpool_max_workers(lf_procpool *p);
 int lf_procpool_start_method(lf_procpool *p);
+void *lf_procpool_ud(lf_procpool *p); /* the host's ud of lf_procpool_new */
+/* How many futures wait to be sent, and how many are out (sent to the
+ * workers, not answered yet): for a host's statistics. */
+void lf_procpool_load(lf_procpool *p, size_t *unsent, size_t *out);
 
 /* ---- the worker's side ---------------------------------------------------- */
 

@@ -107,3 +107,12 @@ size_t lf_procpool_nworkers(lf_procpool *p) {
 
 size_t lf_procpool_max_workers(lf_procpool *p) { return p->max; }
 int lf_procpool_start_method(lf_procpool *p) { return p->method; }
+
+void *lf_procpool_ud(lf_procpool *p) { return p->ud; }
+
+void lf_procpool_load(lf_procpool *p, size_t *unsent, size_t *out) {
+  lf__lock(&p->mu);
+  *unsent = p->q.len;
+  *out = p->ids.nout;
+  lf__unlock(&p->mu);
+}

@@ -178,7 +178,7 @@ EXPECT.conf2_submit = function(o)
           "main: result: 0.5\n", "main: future after result: <Future at 0x"}
   o:order{"ThreadPoolExecutor-0_0: sleeping 5\n", "ThreadPoolExecutor-0_0: done with 5\n", "main: result: 0.5"}
   local before = o.out:match("main: future: <Future at (0x%x+) state=%a+>\n")
-  local after = o.out:match("main: future after result: <Future at (0x%x+) state=finished returned number>\n")
+  local after = o.out:match("main: future after result: <Future at (0x%x+) state=finished returned number worker=ThreadPoolExecutor%-0_%d+>\n")
   o:check(before and before == after, "the future's tostring is not the expected one, twice")
 end
 
@@ -191,7 +191,7 @@ end
 EXPECT.conf4_wait = function(o)
   local done, not_done = o.out:match("^main: starting\ndone={(.*)}, not_done={(.*)}\n$")
   o:check(done, "no done/not_done line")
-  o:check(select(2, done:gsub("<Future at 0x%x+ state=finished returned number>", "")) == 5,
+  o:check(select(2, done:gsub("<Future at 0x%x+ state=finished returned number worker=ThreadPoolExecutor%-0_%d>", "")) == 5,
     "done does not list five finished futures")
   o:check(not_done == "", "not_done is not empty")
 end
