@@ -42,7 +42,7 @@
 
 static const char *const methods_names[] = {"spawn", "fork", NULL};
 
-/* By enum lf_proc_cause; 0: no cause (a result that found no memory). */
+/* By enum lf_proc_cause; 0: none (never a broken pool's). */
 static const char *const cause_text[NCAUSES] = {
     [0] = "not enough memory",
     [LF_PROC_DIED] = "a child process terminated abruptly, the process pool "

@@ -55,7 +55,6 @@ typedef struct done {
   lf_future *f;
   lf_payload *res; /* NULL: fail it with the broken payload */
   int failed;
-  int nomem;       /* res NULL because its copy had no memory */
 } done;
 
 struct lf_procpool {
@@ -99,30 +98,32 @@ static int funneled(lf_procpool *p) {
   return (p->tp->ops->caps & LF__TP_FUNNELED) != 0;
 }
 
-/* The payload that fails a future: the host's, else the static one. */
-static lf_payload *broken_payload(lf_procpool *p, int nomem) {
-  lf_payload *res = nomem ? p->hooks.broken(p->ud, 0, "")
-                          : p->hooks.broken(p->ud, p->cause, p->detail);
+/* The payload that fails a future of the broken pool: the host's, else
+ * the static one. */
+static lf_payload *broken_payload(lf_procpool *p) {
+  lf_payload *res = p->hooks.broken(p->ud, p->cause, p->detail);
   return res ? res : lf_payload_oom();
 }
 
 /* Collects a completion (res NULL: the broken payload); takes the caller's
- * reference to f and ownership of res. */
+ * reference to f and ownership of res. A task that found no memory (for
+ * its id, its result's copy, or in the worker) has res lf_payload_oom():
+ * the pool is not broken for that. */
 static void add_done(lf_procpool *p, lf_future *f, lf_payload *res,
-                     int failed, int nomem) {
+                     int failed) {
   if (p->ndl == p->dlcap) {
     size_t cap = p->dlcap ? p->dlcap * 2 : 16;
     done *nd = lf__realloc(p->dl, cap * sizeof *nd);
     if (nd == NULL) { /* out of memory: complete it now, under the lock */
       if (res == NULL) failed = 1;
-      lf_future_finish(f, res ? res : broken_payload(p, nomem), failed);
+      lf_future_finish(f, res ? res : broken_payload(p), failed);
       lf_future_unref(f);
       return;
     }
     p->dl = nd;
     p->dlcap = cap;
   }
-  p->dl[p->ndl++] = (done){f, res, failed, nomem};
+  p->dl[p->ndl++] = (done){f, res, failed};
 }
 
 /* Completes what the lock collected; called without the lock. The list is
@@ -132,7 +133,7 @@ static void run_done(lf_procpool *p, done *dl, size_t n) {
     lf_payload *res = dl[i].res;
     int failed = dl[i].failed;
     if (res == NULL) {
-      res = broken_payload(p, dl[i].nomem);
+      res = broken_payload(p);
       failed = 1;
     }
     lf_future_finish(dl[i].f, res, failed);
@@ -187,10 +188,10 @@ static void break_locked(lf_procpool *p, int cause, const char *fmt, ...) {
   /* First: a held-back task may live in a future freed below. */
   if (p->qopen) p->tp->ops->close_queue(p->tp);
   p->qopen = 0;
-  while (p->q.len > 0) add_done(p, lf__ring_pop(&p->q), NULL, 1, 0);
+  while (p->q.len > 0) add_done(p, lf__ring_pop(&p->q), NULL, 1);
   for (uint32_t id = 0; id < p->ids.n; id++) {
     lf_future *f = slot_take(p, id);
-    if (f) add_done(p, f, NULL, 1, 0);
+    if (f) add_done(p, f, NULL, 1);
   }
   for (size_t i = 0; i < p->nw; i++) {
     if (!p->w[i]->bye) p->tp->ops->kill(p->tp, p->w[i]->tw);
@@ -235,9 +236,12 @@ static void dispatch_locked(lf_procpool *p) {
     if (none) return;
     lf_future *f = lf__ring_pop(&p->q);
     uint32_t id;
-    if (slot_alloc(p, f, to, &id) != 0) { /* out of memory: try again later */
-      lf__ring_unpop(&p->q);
-      return;
+    /* No memory for its id: that task cannot run, and fails as a task
+     * whose result found none would. Putting it back to try later would
+     * leave it pending for as long as no event wakes the manager. */
+    if (slot_alloc(p, f, to, &id) != 0) {
+      add_done(p, f, lf_payload_oom(), 1);
+      continue;
     }
     lf_payload *task;
     /* Not bound to a thread pool: lf_future_start names no runner, so no
@@ -324,8 +328,14 @@ static void result_locked(lf_procpool *p, wproc *w, const lf__tev *ev) {
   lf_future *f = slot_take(p, ev->id);
   w->nresults++;
   if (p->max_tasks && w->nresults >= p->max_tasks) not_accepting(p, w);
-  lf_payload *res = lf_payload_new(ev->data, ev->len, NULL, 0, ev->flags);
-  add_done(p, f, res, res == NULL || ev->failed, res == NULL);
+  /* A failed answer with no bytes is a task that ran out of memory: the
+   * worker's (lf_proc_child_reply of lf_payload_oom()), or ours, when the
+   * transport had no room for its bytes and dropped them. */
+  lf_payload *res = ev->failed && ev->len == 0
+                        ? lf_payload_oom()
+                        : lf_payload_new(ev->data, ev->len, NULL, 0, ev->flags);
+  if (res == NULL) res = lf_payload_oom();
+  add_done(p, f, res, res == lf_payload_oom() || ev->failed);
 }
 
 /* A goodbye is in good order only from a worker that answered every task
