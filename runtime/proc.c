@@ -25,6 +25,9 @@
  * the pool; futures are completed after it unlocks. Only the manager
  * removes workers, once the transport reports them gone and reaped.
  *
+ * The workers' bookkeeping and the transport's events are procworkers.c;
+ * the struct both share, procpool.h.
+ *
  * Locks. `mu` guards everything here and every transport call but
  * wait/wake; it is taken before any lock of lf.h; host hooks and future
  * completions run without it. `join_mu` serialises joining the manager
@@ -34,63 +37,15 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "internal.h"
-#include "lf_proc.h"
-#include "procq.h"
-#include "transport.h"
-
-typedef struct wproc {
-  lf__tw *tw;
-  long num;         /* its pid (or rank), for messages */
-  int accepting;    /* may still take tasks */
-  int bye, ready;
-  double born;      /* when it started (lf_now) */
-  size_t nresults;  /* answers it gave */
-  size_t nheld;     /* tasks sent to it alone, unanswered */
-} wproc;
-
-typedef struct done {
-  lf_future *f;
-  lf_payload *res; /* NULL: fail it with the broken payload */
-  int failed;
-} done;
-
-struct lf_procpool {
-  lf_obj obj;
-  pthread_mutex_t mu, join_mu;
-  lf__ring q;       /* futures not yet sent */
-  lf__ids ids;      /* futures sent and not answered, and to whom */
-  wproc **w;
-  size_t nw, wcap, naccepting;
-  size_t nleaving;  /* of nw: said goodbye, not yet reaped (no slot) */
-  size_t max, max_tasks;
-  double answer_timeout;
-  int method;
-  char *exe;
-  char *hello;
-  size_t hello_len;
-  lf__tp *tp;       /* NULL before the first submit and once closed */
-  lf__tp *(*open)(const lf__tp_config *cfg, int *err);
-  int qopen;        /* the transport still takes tasks */
-  int started, joined;
-  pthread_t manager;
-  int status, cause;
-  char detail[192]; /* why it broke; set once */
-  char spawn_why[160]; /* why the last worker could not start */
-  /* completions collected under the lock, run after it */
-  done *dl;
-  size_t ndl, dlcap;
-  lf_proc_hooks hooks;
-  void *ud;
-};
+#include "procpool.h"
 
 static void pool_destroy(lf_obj *o);
 
 /* ---- completions ---------------------------------------------------------- */
 
-static void wake(lf_procpool *p) {
+void lf__proc_wake(lf_procpool *p) {
   if (p->tp) p->tp->ops->wake(p->tp);
 }
 
@@ -109,7 +64,7 @@ static lf_payload *broken_payload(lf_procpool *p) {
  * reference to f and ownership of res. A task that found no memory (for
  * its id, its result's copy, or in the worker) has res lf_payload_oom():
  * the pool is not broken for that. */
-static void add_done(lf_procpool *p, lf_future *f, lf_payload *res,
+void lf__proc_add_done(lf_procpool *p, lf_future *f, lf_payload *res,
                      int failed) {
   if (p->ndl == p->dlcap) {
     size_t cap = p->dlcap ? p->dlcap * 2 : 16;
@@ -157,7 +112,7 @@ static int slot_alloc(lf_procpool *p, lf_future *f, wproc *to, uint32_t *id) {
   return rc;
 }
 
-static lf_future *slot_take(lf_procpool *p, uint32_t id) {
+lf_future *lf__proc_slot_take(lf_procpool *p, uint32_t id) {
   void *owner;
   lf_future *f = lf__ids_take(&p->ids, id, &owner);
   if (f && owner) ((wproc *)owner)->nheld--;
@@ -166,7 +121,7 @@ static lf_future *slot_take(lf_procpool *p, uint32_t id) {
 
 /* ---- breaking ------------------------------------------------------------- */
 
-static void not_accepting(lf_procpool *p, wproc *w) {
+void lf__proc_not_accepting(lf_procpool *p, wproc *w) {
   if (w->accepting) {
     w->accepting = 0;
     p->naccepting--;
@@ -175,9 +130,7 @@ static void not_accepting(lf_procpool *p, wproc *w) {
 
 /* Every queued and running future is to fail; every worker is killed.
  * The first break's cause and detail stay. */
-static void break_locked(lf_procpool *p, int cause, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void break_locked(lf_procpool *p, int cause, const char *fmt, ...) {
+void lf__proc_break(lf_procpool *p, int cause, const char *fmt, ...) {
   if (p->status == LF_POOL_BROKEN) return;
   p->status = LF_POOL_BROKEN;
   p->cause = cause;
@@ -188,17 +141,17 @@ static void break_locked(lf_procpool *p, int cause, const char *fmt, ...) {
   /* First: a held-back task may live in a future freed below. */
   if (p->qopen) p->tp->ops->close_queue(p->tp);
   p->qopen = 0;
-  while (p->q.len > 0) add_done(p, lf__ring_pop(&p->q), NULL, 1);
+  while (p->q.len > 0) lf__proc_add_done(p, lf__ring_pop(&p->q), NULL, 1);
   for (uint32_t id = 0; id < p->ids.n; id++) {
-    lf_future *f = slot_take(p, id);
-    if (f) add_done(p, f, NULL, 1);
+    lf_future *f = lf__proc_slot_take(p, id);
+    if (f) lf__proc_add_done(p, f, NULL, 1);
   }
   for (size_t i = 0; i < p->nw; i++) {
     if (!p->w[i]->bye) p->tp->ops->kill(p->tp, p->w[i]->tw);
     p->w[i]->accepting = 0;
   }
   p->naccepting = 0;
-  wake(p);
+  lf__proc_wake(p);
 }
 
 /* ---- sending tasks -------------------------------------------------------- */
@@ -240,7 +193,7 @@ static void dispatch_locked(lf_procpool *p) {
      * whose result found none would. Putting it back to try later would
      * leave it pending for as long as no event wakes the manager. */
     if (slot_alloc(p, f, to, &id) != 0) {
-      add_done(p, f, lf_payload_oom(), 1);
+      lf__proc_add_done(p, f, lf_payload_oom(), 1);
       continue;
     }
     lf_payload *task;
@@ -248,131 +201,16 @@ static void dispatch_locked(lf_procpool *p) {
      * deadlock check ever counts a process future as blocked. */
     if (lf_future_start(f, &task) != 0) {
       lf_payload_free(task);
-      slot_take(p, id);
+      lf__proc_slot_take(p, id);
       lf_future_unref(f); /* cancelled while queued */
       continue;
     }
     if (ops->send(p->tp, to ? to->tw : NULL, id, task) != 0) {
-      break_locked(p, LF_PROC_IOERROR, "a task could not be sent");
+      lf__proc_break(p, LF_PROC_IOERROR, "a task could not be sent");
       return;
     }
-    if (!ops->can_send(p->tp)) wake(p); /* the manager waits for room */
-  }
-}
-
-/* ---- workers -------------------------------------------------------------- */
-
-/* Starts one worker; 0 or LF_ESPAWN / LF_ENOMEM (the reason in detail). */
-static int start_worker_locked(lf_procpool *p) {
-  if (p->nw == p->wcap) {
-    size_t cap = p->wcap ? p->wcap * 2 : 4;
-    wproc **nw = lf__realloc(p->w, cap * sizeof *nw);
-    if (nw == NULL) return LF_ENOMEM;
-    p->w = nw;
-    p->wcap = cap;
-  }
-  wproc *w = lf__calloc(1, sizeof *w);
-  if (w == NULL) return LF_ENOMEM;
-  int rc = p->tp->ops->start(p->tp, w, &w->tw, &w->num, p->spawn_why,
-                             sizeof p->spawn_why);
-  if (rc != 0) {
-    lf__free(w);
-    return rc;
-  }
-  w->born = lf_now();
-  w->accepting = 1;
-  p->w[p->nw++] = w;
-  p->naccepting++;
-  wake(p); /* the manager watches the new worker */
-  return 0;
-}
-
-static void remove_worker_locked(lf_procpool *p, wproc *w) {
-  not_accepting(p, w);
-  if (w->bye) p->nleaving--;
-  for (size_t i = 0; i < p->nw; i++)
-    if (p->w[i] == w) {
-      p->w[i] = p->w[--p->nw];
-      break;
-    }
-  lf__free(w);
-}
-
-/* A worker is gone and reaped: without a goodbye, it died. */
-static void worker_gone_locked(lf_procpool *p, wproc *w, const lf__tev *ev) {
-  if (!w->bye) {
-    int st = ev->status;
-    if (ev->closed_early || st == -1)
-      break_locked(p, LF_PROC_DIED,
-                   "worker %ld closed its channel without a goodbye", w->num);
-    else if (WIFSIGNALED(st))
-      break_locked(p, LF_PROC_DIED, "worker %ld was killed by signal %d",
-                   w->num, WTERMSIG(st));
-    else
-      break_locked(p, LF_PROC_DIED, "worker %ld exited with status %d",
-                   w->num, WEXITSTATUS(st));
-  }
-  remove_worker_locked(p, w);
-}
-
-static void result_locked(lf_procpool *p, wproc *w, const lf__tev *ev) {
-  void *owner;
-  int mine = lf__ids_get(&p->ids, ev->id, &owner) && (!owner || owner == w);
-  if (!mine) {
-    if (p->status != LF_POOL_BROKEN) /* else: failed already */
-      break_locked(p, LF_PROC_PROTOCOL,
-                   "worker %ld answered task %u, which it was not given",
-                   w->num, (unsigned)ev->id);
-    return;
-  }
-  lf_future *f = slot_take(p, ev->id);
-  w->nresults++;
-  if (p->max_tasks && w->nresults >= p->max_tasks) not_accepting(p, w);
-  /* A failed answer with no bytes is a task that ran out of memory: the
-   * worker's (lf_proc_child_reply of lf_payload_oom()), or ours, when the
-   * transport had no room for its bytes and dropped them. */
-  lf_payload *res = ev->failed && ev->len == 0
-                        ? lf_payload_oom()
-                        : lf_payload_new(ev->data, ev->len, NULL, 0, ev->flags);
-  if (res == NULL) res = lf_payload_oom();
-  add_done(p, f, res, res == lf_payload_oom() || ev->failed);
-}
-
-/* A goodbye is in good order only from a worker that answered every task
- * it received. */
-static void bye_locked(lf_procpool *p, wproc *w, const lf__tev *ev) {
-  if (!w->bye) p->nleaving++;
-  w->bye = 1;
-  not_accepting(p, w);
-  size_t held = p->tp->ops->caps & LF__TP_ANY
-                    ? (ev->id > w->nresults ? ev->id - w->nresults : 0)
-                    : w->nheld;
-  if (held || ev->id < w->nresults)
-    break_locked(p, LF_PROC_PROTOCOL,
-                 "worker %ld said goodbye holding %zu unanswered task%s",
-                 w->num, held, held == 1 ? "" : "s");
-}
-
-static void on_event(void *ctx, const lf__tev *ev) {
-  lf_procpool *p = ctx;
-  wproc *w = ev->worker;
-  switch (ev->kind) {
-    case LF__TEV_READY: w->ready = 1; break;
-    case LF__TEV_RESULT: result_locked(p, w, ev); break;
-    case LF__TEV_BYE: bye_locked(p, w, ev); break;
-    case LF__TEV_INITFAIL:
-      not_accepting(p, w);
-      break_locked(p, LF_PROC_INITFAILED, "worker %ld", w->num);
-      break;
-    case LF__TEV_BAD:
-      break_locked(p, LF_PROC_PROTOCOL, "worker %ld sent %s", w->num,
-                   ev->why);
-      p->tp->ops->kill(p->tp, w->tw);
-      break;
-    case LF__TEV_IOERROR:
-      break_locked(p, LF_PROC_IOERROR, "%s", ev->why);
-      break;
-    case LF__TEV_GONE: worker_gone_locked(p, w, ev); break;
+    if (!ops->can_send(p->tp))
+      lf__proc_wake(p); /* the manager waits for room */
   }
 }
 
@@ -391,7 +229,7 @@ static void housekeeping_locked(lf_procpool *p) {
    * yet some are unanswered: a goodbye lied about what it received. */
   if ((p->tp->ops->caps & LF__TP_ANY) && p->ids.nout > 0 &&
       p->nw == p->nleaving && p->tp->ops->all_taken(p->tp) == 1) {
-    break_locked(p, LF_PROC_PROTOCOL,
+    lf__proc_break(p, LF_PROC_PROTOCOL,
                  "%zu task%s taken by workers that left without answering",
                  p->ids.nout, p->ids.nout == 1 ? "" : "s");
     return;
@@ -399,9 +237,9 @@ static void housekeeping_locked(lf_procpool *p) {
   size_t work = p->q.len + p->ids.nout;
   size_t want = work < p->max ? work : p->max;
   while (p->naccepting < want && p->nw - p->nleaving < p->max) {
-    if (start_worker_locked(p) != 0) {
+    if (lf__proc_start_worker(p) != 0) {
       if (p->nw == 0)
-        break_locked(p, LF_PROC_SPAWNFAILED,
+        lf__proc_break(p, LF_PROC_SPAWNFAILED,
                      "cannot start a worker process (%s)", p->spawn_why);
       break;
     }
@@ -422,7 +260,7 @@ static int answer_wait_ms_locked(lf_procpool *p) {
   if (first == NULL || p->status == LF_POOL_BROKEN) return -1;
   double left = first->born + p->answer_timeout - lf_now();
   if (left <= 0) {
-    break_locked(p, LF_PROC_NOANSWER, "worker %ld said nothing for %g s",
+    lf__proc_break(p, LF_PROC_NOANSWER, "worker %ld said nothing for %g s",
                  first->num, p->answer_timeout);
     return 0;
   }
@@ -456,7 +294,7 @@ static void *manager_main(void *arg) {
     lf__unlock(&p->mu);
     tp->ops->wait(tp, wait_ms);
     lf__lock(&p->mu);
-    tp->ops->collect(tp, on_event, p);
+    tp->ops->collect(tp, lf__proc_on_event, p);
     dispatch_locked(p);
   }
   p->tp = NULL; /* every worker is gone: nothing of the pool stays open */
@@ -544,7 +382,7 @@ int lf_procpool_submit(lf_procpool *p, lf_future *f) {
   }
   if (rc == 0 && !funneled(p) && p->q.len + p->ids.nout + 1 > p->naccepting &&
       p->nw - p->nleaving < p->max) {
-    rc = start_worker_locked(p);
+    rc = lf__proc_start_worker(p);
     if (p->nw > 0) rc = 0; /* the others will do */
   }
   if (rc == 0) rc = lf__ring_push(&p->q, f);
@@ -553,7 +391,7 @@ int lf_procpool_submit(lf_procpool *p, lf_future *f) {
     return rc;
   }
   lf_future_ref(f);
-  if (funneled(p)) wake(p);
+  if (funneled(p)) lf__proc_wake(p);
   else dispatch_locked(p);
   size_t ndl;
   done *dl = take_done(p, &ndl);
@@ -572,7 +410,7 @@ int lf_procpool_shutdown(lf_procpool *p, int wait, int cancel_futures) {
     while (p->q.len > 0) q[nq++] = lf__ring_pop(&p->q);
   }
   int started = p->started;
-  wake(p);
+  lf__proc_wake(p);
   lf__unlock(&p->mu);
   for (size_t i = 0; i < nq; i++) {
     lf_future_cancel(q[i]);
