@@ -406,8 +406,20 @@ int lf_procpool_shutdown(lf_procpool *p, int wait, int cancel_futures) {
   if (p->status == LF_POOL_RUNNING) p->status = LF_POOL_SHUTDOWN;
   lf_future **q = NULL;
   size_t nq = 0;
-  if (cancel_futures && p->q.len > 0 && (q = lf__malloc(p->q.len * sizeof *q))) {
-    while (p->q.len > 0) q[nq++] = lf__ring_pop(&p->q);
+  if (cancel_futures && p->q.len > 0) {
+    q = lf__malloc(p->q.len * sizeof *q);
+    while (p->q.len > 0) {
+      lf_future *f = lf__ring_pop(&p->q);
+      if (q) {
+        q[nq++] = f;
+        continue;
+      }
+      /* No memory to take them out: cancelled under the lock, as
+       * add_done completes a future it has no room for, since shutdown
+       * must have cancelled them all by the time it returns. */
+      lf_future_cancel(f);
+      lf_future_unref(f);
+    }
   }
   int started = p->started;
   lf__proc_wake(p);

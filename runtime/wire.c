@@ -15,7 +15,7 @@
 #include "wire.h"
 
 #define READ_CHUNK (64 * 1024)
-#define MIN_BUF 4096 /* a worker's buffer from its start: many replies */
+#define MIN_BUF READ_CHUNK /* a worker's buffer from its start */
 
 static size_t max_message;
 static pthread_once_t max_once = PTHREAD_ONCE_INIT;

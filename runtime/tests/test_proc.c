@@ -238,6 +238,38 @@ static void test_shutdown_cancels_unsent(void) {
   unlink(gate);
 }
 
+/* The same with no memory for the list shutdown takes them out in: they
+ * are cancelled all the same. The allocation count restarts there, so
+ * what was live before must come back as that many frees. */
+static void test_shutdown_cancels_without_memory(void) {
+  char gate[64];
+  gate_path(gate, sizeof gate);
+  lf_procpool *p = new_pool(1, 0, "hello");
+  lf_future *first = submit(p, task_payload(OP_ADD1, 0, NULL), 0);
+  ASSERT_EQ(result(first), 1); /* the worker is up: the manager is idle */
+  lf_future_unref(first);
+  lf_future *busy = submit(p, task_payload(OP_WAITFILE, 5, gate), 0);
+  lf_future *q[6];
+  for (int i = 0; i < 6; i++) q[i] = submit(p, task_payload(OP_ADD1, i, NULL), 0);
+  long live = lf__alloc_live();
+  lf__alloc_test(1); /* the list's */
+  lf_procpool_shutdown(p, 0, 1);
+  int reached = lf__alloc_reached(), cancelled = 0;
+  for (int i = 0; i < 6; i++) cancelled += lf_future_state(q[i]) == LF_CANCELLED;
+  FILE *g = fopen(gate, "w"); /* before any assertion: the worker waits */
+  fclose(g);
+  ASSERT(reached);
+  ASSERT(cancelled >= 4);
+  ASSERT_EQ(result(busy), 5);
+  lf_procpool_shutdown(p, 1, 0);
+  for (int i = 0; i < 6; i++) lf_future_unref(q[i]);
+  lf_future_unref(busy);
+  lf_procpool_unref(p);
+  unlink(gate);
+  ASSERT_EQ(lf__alloc_live(), -live);
+  lf__alloc_test(0);
+}
+
 static void test_big_payload(void) {
   lf_procpool *p = new_pool(1, 0, "hello");
   size_t n = 3 << 20;
@@ -530,6 +562,7 @@ static const test tests[] = {
     {"proc_broken_initializer", test_broken_initializer},
     {"proc_broken_when_a_worker_never_answers", test_broken_when_a_worker_never_answers},
     {"proc_shutdown_cancels_unsent", test_shutdown_cancels_unsent},
+    {"proc_shutdown_cancels_without_memory", test_shutdown_cancels_without_memory},
     {"proc_big_payload", test_big_payload},
     {"proc_spawn_missing_executable", test_spawn_missing_executable},
     {"proc_nomem_payload", test_nomem_payload},
