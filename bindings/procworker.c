@@ -7,7 +7,10 @@
  * package.path and package.cpath and the initializer. It then runs tasks
  * until the pool closes the queue or max_tasks_per_child is reached, and
  * says goodbye. In a worker, thread_name() is "MainThread": it is its
- * process's main thread, as in Python. Single-threaded: no lock.
+ * process's main thread, as in Python. Out of memory never ends a worker
+ * silently: a task that finds none (for the state, or for its result)
+ * fails with `not enough memory` and the worker goes on, as a thread
+ * worker does. Single-threaded: no lock.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,44 +40,58 @@ static int read_hello(lua_State *L) {
   return rc == 0 ? 5 : lua_error(L);
 }
 
-static int make_nomem(lua_State *L) {
-  lf_payload **out = lua_touserdata(L, 1);
-  *out = lfb_outcome_canned(L, "RuntimeError", "not enough memory");
-  return 0;
+/* The worker's state, built from the hello it keeps: out of memory, L
+ * stays NULL and building is tried again before each task, as a thread
+ * worker does (pool.c), so memory that comes back is used. */
+typedef struct wstate {
+  hello hl;
+  lua_State *L;
+  size_t max_tasks;
+  luafutures_hooks hooks; /* a host's worker executable may have set them */
+} wstate;
+
+static int build_state(wstate *w);
+
+/* Runs one task: the reply, or lf_payload_oom() (it travels as a failed
+ * answer with no bytes, which the pool reads as `not enough memory`) when
+ * there was no memory for the state or for the result. */
+static lf_payload *run_one(wstate *w, lf_payload *task, int *failed, int *rc) {
+  if (w->L == NULL && (*rc = build_state(w)) != 0 && *rc != LFB_W_NOMEM) {
+    lf_payload_free(task);
+    return NULL;
+  }
+  *rc = 0;
+  *failed = 1;
+  if (w->L == NULL) {
+    lf_payload_free(task);
+    return lf_payload_oom();
+  }
+  *failed = 0;
+  lf_payload *res = lfb_worker_run(w->L, NULL, task, failed, 0);
+  if (res == NULL) *failed = 1;
+  return res ? res : lf_payload_oom();
 }
 
 /* Runs tasks until the queue closes or max_tasks ran: 0. Anything else
  * means a task may be lost, so the worker must not say goodbye: the pool
- * then breaks instead of waiting for it. A task whose result finds no
- * memory gets the error encoded before any task ran. */
-static int worker_life(lua_State *L, int qfd, int cfd, size_t max_tasks) {
-  lf_payload *nomem = NULL;
-  lua_pushcfunction(L, make_nomem);
-  lua_pushlightuserdata(L, &nomem);
-  if (lua_pcall(L, 1, 0, 0) != LUA_OK || nomem == NULL) return 5;
+ * then breaks instead of waiting for it. LFB_W_INITFAILED: an initializer
+ * run again (its first run found no memory) failed. */
+static int worker_life(wstate *w, int qfd, int cfd) {
   int rc = 0;
-  for (size_t ran = 0; rc == 0 && (max_tasks == 0 || ran < max_tasks); ran++) {
+  for (size_t ran = 0; rc == 0 && (w->max_tasks == 0 || ran < w->max_tasks);
+       ran++) {
     lf_payload *task;
     uint32_t id;
     int got = lf_proc_child_next(qfd, &task, &id);
     if (got == 1) break; /* no more work */
-    if (got != 0) {
-      rc = 6;
-      break;
-    }
-    int failed = 0;
-    lf_payload *res = lfb_worker_run(L, NULL, task, &failed, 0);
-    if (res == NULL) {
-      res = lfb_outcome_copy(nomem);
-      failed = 1;
-      if (res == NULL) rc = 5;
-    }
+    if (got != 0) return 6;
+    int failed;
+    lf_payload *res = run_one(w, task, &failed, &rc);
+    if (res == NULL) return rc;
     /* What the task printed comes out before its result is known. */
     fflush(stdout);
-    if (res && lf_proc_child_reply(cfd, id, res, failed) != 0)
-      rc = 7; /* no pool */
+    if (lf_proc_child_reply(cfd, id, res, failed) != 0) return 7; /* no pool */
   }
-  lf_payload_free(nomem);
   return rc;
 }
 
@@ -102,43 +119,42 @@ static int setup_from_hello(lua_State *L, const luafutures_hooks *h) {
   return rc;
 }
 
+static int build_state(wstate *w) {
+  lua_State *L = lfb_new_state(&w->hooks);
+  if (L == NULL) return LFB_W_NOMEM;
+  lua_pushcfunction(L, read_hello);
+  lua_pushlightuserdata(L, &w->hl);
+  /* The hello comes from the pool, which is trusted: only memory fails. */
+  int rc = lua_pcall(L, 1, 5, 0) == LUA_OK ? setup_from_hello(L, &w->hooks)
+                                            : LFB_W_NOMEM;
+  if (rc == LFB_W_INITFAILED) {
+    w->L = L; /* left to exit with the worker: the pool is broken anyway */
+    return rc;
+  }
+  if (rc != 0) lfb_worker_close(L);
+  else w->L = L;
+  return rc;
+}
+
 int lfb_worker_process;
 
 int lfb_proc_worker(int qfd, int cfd) {
   lfb_worker_process = 1; /* it never traces: its parent does */
   char *h;
-  size_t hlen, max_tasks;
-  if (lf_proc_child_start(qfd, cfd, &h, &hlen, &max_tasks) != 0) return 3;
-  luafutures_hooks hooks;
-  lfb_hooks_get(&hooks); /* a host's worker executable may have set them */
-  lua_State *L = lfb_new_state(&hooks);
-  if (L == NULL) {
-    free(h);
-    return 4;
-  }
-  hello hl = {h, hlen};
-  lua_pushcfunction(L, read_hello);
-  lua_pushlightuserdata(L, &hl);
-  int ok = lua_pcall(L, 1, 5, 0) == LUA_OK;
+  size_t hlen;
+  wstate w = {{NULL, 0}, NULL, 0, {0}};
+  lfb_hooks_get(&w.hooks);
+  if (lf_proc_child_start(qfd, cfd, &h, &hlen, &w.max_tasks) != 0) return 3;
+  w.hl = (hello){h, hlen};
+  int rc = build_state(&w);
+  if (rc != LFB_W_INITFAILED) rc = worker_life(&w, qfd, cfd);
   free(h);
-  if (!ok) {
-    lua_close(L);
-    return 4;
-  }
-  int rc = setup_from_hello(L, &hooks);
   if (rc == LFB_W_INITFAILED) {
     fflush(stdout);
     lf_proc_child_initfailed(cfd);
-    return 1; /* the state is left to exit: the pool is broken anyway */
+    return 1;
   }
-  /* Out of memory with no initializer to blame: the worker dies without
-   * a word, and the pool says a worker terminated abruptly. */
-  if (rc != 0) {
-    lfb_worker_close(L);
-    return 4;
-  }
-  rc = worker_life(L, qfd, cfd, max_tasks);
-  lfb_worker_close(L);
+  if (w.L) lfb_worker_close(w.L);
   fflush(stdout);
   if (rc == 0) lf_proc_child_bye(cfd);
   return rc;

@@ -53,10 +53,11 @@ typedef struct lf_proc_hooks {
    * runtime's locks free, default signal handlers, stdio buffers emptied,
    * and only fds 0-2 and its two channels open. Returns the exit status. */
   int (*child_main)(void *ud, int qfd, int cfd);
-  /* The error payload that fails a future of a broken pool: `cause` (0:
-   * there was no memory for the future's own result) and the detail of
-   * lf_procpool_detail. Called with no runtime lock held, on any thread;
-   * NULL makes the future fail with lf_payload_oom(). */
+  /* The error payload that fails a future of a broken pool: `cause` and
+   * the detail of lf_procpool_detail. Called with no runtime lock held, on
+   * any thread; NULL makes the future fail with lf_payload_oom(). (A task
+   * that found no memory, here or in its worker, fails with
+   * lf_payload_oom() and breaks nothing.) */
   lf_payload *(*broken)(void *ud, int cause, const char *detail);
   /* Called once when the pool is destroyed (may be NULL). */
   void (*release)(void *ud);
@@ -122,7 +123,9 @@ int lf_proc_child_start(int qfd, int cfd, char **hello, size_t *len,
 int lf_proc_child_next(int qfd, lf_payload **task, uint32_t *id);
 
 /* Sends the result of task `id`; takes ownership of `result` (not NULL).
- * 0, or -1 when the pool is gone. */
+ * lf_payload_oom() (failed) travels as a failed answer with no bytes, and
+ * the pool's future gets lf_payload_oom() too. 0, or -1 when the pool is
+ * gone. */
 int lf_proc_child_reply(int cfd, uint32_t id, lf_payload *result, int failed);
 
 /* The last word of a worker: its initializer failed (the pool breaks), or

@@ -27,6 +27,9 @@
  * the pool; futures are completed after it unlocks. Only the manager
  * removes workers, once the transport reports them gone and reaped.
  *
+ * The workers' bookkeeping and the transport's events are procworkers.c;
+ * the struct both share, procpool.h.
+ *
  * Locks. `mu` guards everything here and every transport call but
  * wait/wake; it is taken before any lock of lf.h; host hooks and future
  * completions run without it. `join_mu` serialises joining the manager
@@ -36,13 +39,12 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "procpool.h"
 
 /* ---- completions ---------------------------------------------------------- */
 
-static void wake(lf_procpool *p) {
+void lf__proc_wake(lf_procpool *p) {
   if (p->tp) p->tp->ops->wake(p->tp);
 }
 
@@ -50,30 +52,32 @@ static int funneled(lf_procpool *p) {
   return (p->tp->ops->caps & LF__TP_FUNNELED) != 0;
 }
 
-/* The payload that fails a future: the host's, else the static one. */
-static lf_payload *broken_payload(lf_procpool *p, int nomem) {
-  lf_payload *res = nomem ? p->hooks.broken(p->ud, 0, "")
-                          : p->hooks.broken(p->ud, p->cause, p->detail);
+/* The payload that fails a future of the broken pool: the host's, else
+ * the static one. */
+static lf_payload *broken_payload(lf_procpool *p) {
+  lf_payload *res = p->hooks.broken(p->ud, p->cause, p->detail);
   return res ? res : lf_payload_oom();
 }
 
 /* Collects a completion (res NULL: the broken payload); takes the caller's
- * reference to f and ownership of res. */
-static void add_done(lf_procpool *p, lf_future *f, lf_payload *res,
-                     int failed, int nomem) {
+ * reference to f and ownership of res. A task that found no memory (for
+ * its id, its result's copy, or in the worker) has res lf_payload_oom():
+ * the pool is not broken for that. */
+void lf__proc_add_done(lf_procpool *p, lf_future *f, lf_payload *res,
+                     int failed) {
   if (p->ndl == p->dlcap) {
     size_t cap = p->dlcap ? p->dlcap * 2 : 16;
     done *nd = lf__realloc(p->dl, cap * sizeof *nd);
     if (nd == NULL) { /* out of memory: complete it now, under the lock */
       if (res == NULL) failed = 1;
-      lf_future_finish(f, res ? res : broken_payload(p, nomem), failed);
+      lf_future_finish(f, res ? res : broken_payload(p), failed);
       lf_future_unref(f);
       return;
     }
     p->dl = nd;
     p->dlcap = cap;
   }
-  p->dl[p->ndl++] = (done){f, res, failed, nomem};
+  p->dl[p->ndl++] = (done){f, res, failed};
 }
 
 /* Completes what the lock collected; called without the lock. The list is
@@ -83,7 +87,7 @@ static void run_done(lf_procpool *p, done *dl, size_t n) {
     lf_payload *res = dl[i].res;
     int failed = dl[i].failed;
     if (res == NULL) {
-      res = broken_payload(p, dl[i].nomem);
+      res = broken_payload(p);
       failed = 1;
     }
     lf_future_finish(dl[i].f, res, failed);
@@ -107,7 +111,7 @@ static int slot_alloc(lf_procpool *p, lf_future *f, wproc *to, uint32_t *id) {
   return rc;
 }
 
-static lf_future *slot_take(lf_procpool *p, uint32_t id) {
+lf_future *lf__proc_slot_take(lf_procpool *p, uint32_t id) {
   void *owner;
   lf_future *f = lf__ids_take(&p->ids, id, &owner);
   if (f && owner) ((wproc *)owner)->nheld--;
@@ -116,7 +120,7 @@ static lf_future *slot_take(lf_procpool *p, uint32_t id) {
 
 /* ---- breaking ------------------------------------------------------------- */
 
-static void not_accepting(lf_procpool *p, wproc *w) {
+void lf__proc_not_accepting(lf_procpool *p, wproc *w) {
   if (w->accepting) {
     w->accepting = 0;
     p->naccepting--;
@@ -125,9 +129,7 @@ static void not_accepting(lf_procpool *p, wproc *w) {
 
 /* Every queued and running future is to fail; every worker is killed.
  * The first break's cause and detail stay. */
-static void break_locked(lf_procpool *p, int cause, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void break_locked(lf_procpool *p, int cause, const char *fmt, ...) {
+void lf__proc_break(lf_procpool *p, int cause, const char *fmt, ...) {
   if (p->status == LF_POOL_BROKEN) return;
   p->status = LF_POOL_BROKEN;
   p->cause = cause;
@@ -138,17 +140,17 @@ static void break_locked(lf_procpool *p, int cause, const char *fmt, ...) {
   /* First: a held-back task may live in a future freed below. */
   if (p->qopen) p->tp->ops->close_queue(p->tp);
   p->qopen = 0;
-  while (p->q.len > 0) add_done(p, lf__ring_pop(&p->q), NULL, 1, 0);
+  while (p->q.len > 0) lf__proc_add_done(p, lf__ring_pop(&p->q), NULL, 1);
   for (uint32_t id = 0; id < p->ids.n; id++) {
-    lf_future *f = slot_take(p, id);
-    if (f) add_done(p, f, NULL, 1, 0);
+    lf_future *f = lf__proc_slot_take(p, id);
+    if (f) lf__proc_add_done(p, f, NULL, 1);
   }
   for (size_t i = 0; i < p->nw; i++) {
     if (!p->w[i]->bye) p->tp->ops->kill(p->tp, p->w[i]->tw);
     p->w[i]->accepting = 0;
   }
   p->naccepting = 0;
-  wake(p);
+  lf__proc_wake(p);
 }
 
 /* ---- sending tasks -------------------------------------------------------- */
@@ -186,134 +188,28 @@ static void dispatch_locked(lf_procpool *p) {
     if (none) return;
     lf_future *f = lf__ring_pop(&p->q);
     uint32_t id;
-    if (slot_alloc(p, f, to, &id) != 0) { /* out of memory: try again later */
-      lf__ring_unpop(&p->q);
-      return;
+    /* No memory for its id: that task cannot run, and fails as a task
+     * whose result found none would. Putting it back to try later would
+     * leave it pending for as long as no event wakes the manager. */
+    if (slot_alloc(p, f, to, &id) != 0) {
+      lf__proc_add_done(p, f, lf_payload_oom(), 1);
+      continue;
     }
     lf_payload *task;
     /* Not bound to a thread pool: lf_future_start names no runner, so no
      * deadlock check ever counts a process future as blocked. */
     if (lf_future_start(f, &task) != 0) {
       lf_payload_free(task);
-      slot_take(p, id);
+      lf__proc_slot_take(p, id);
       lf_future_unref(f); /* cancelled while queued */
       continue;
     }
     if (ops->send(p->tp, to ? to->tw : NULL, id, task) != 0) {
-      break_locked(p, LF_PROC_IOERROR, "a task could not be sent");
+      lf__proc_break(p, LF_PROC_IOERROR, "a task could not be sent");
       return;
     }
-    if (!ops->can_send(p->tp)) wake(p); /* the manager waits for room */
-  }
-}
-
-/* ---- workers -------------------------------------------------------------- */
-
-/* Starts one worker; 0 or LF_ESPAWN / LF_ENOMEM (the reason in detail). */
-static int start_worker_locked(lf_procpool *p) {
-  if (p->nw == p->wcap) {
-    size_t cap = p->wcap ? p->wcap * 2 : 4;
-    wproc **nw = lf__realloc(p->w, cap * sizeof *nw);
-    if (nw == NULL) return LF_ENOMEM;
-    p->w = nw;
-    p->wcap = cap;
-  }
-  wproc *w = lf__calloc(1, sizeof *w);
-  if (w == NULL) return LF_ENOMEM;
-  int rc = p->tp->ops->start(p->tp, w, &w->tw, &w->num, p->spawn_why,
-                             sizeof p->spawn_why);
-  if (rc != 0) {
-    lf__free(w);
-    return rc;
-  }
-  w->born = lf_now();
-  w->accepting = 1;
-  p->w[p->nw++] = w;
-  p->naccepting++;
-  wake(p); /* the manager watches the new worker */
-  return 0;
-}
-
-static void remove_worker_locked(lf_procpool *p, wproc *w) {
-  not_accepting(p, w);
-  if (w->bye) p->nleaving--;
-  for (size_t i = 0; i < p->nw; i++)
-    if (p->w[i] == w) {
-      p->w[i] = p->w[--p->nw];
-      break;
-    }
-  lf__free(w);
-}
-
-/* A worker is gone and reaped: without a goodbye, it died. */
-static void worker_gone_locked(lf_procpool *p, wproc *w, const lf__tev *ev) {
-  if (!w->bye) {
-    int st = ev->status;
-    if (ev->closed_early || st == -1)
-      break_locked(p, LF_PROC_DIED,
-                   "worker %ld closed its channel without a goodbye", w->num);
-    else if (WIFSIGNALED(st))
-      break_locked(p, LF_PROC_DIED, "worker %ld was killed by signal %d",
-                   w->num, WTERMSIG(st));
-    else
-      break_locked(p, LF_PROC_DIED, "worker %ld exited with status %d",
-                   w->num, WEXITSTATUS(st));
-  }
-  remove_worker_locked(p, w);
-}
-
-static void result_locked(lf_procpool *p, wproc *w, const lf__tev *ev) {
-  void *owner;
-  int mine = lf__ids_get(&p->ids, ev->id, &owner) && (!owner || owner == w);
-  if (!mine) {
-    if (p->status != LF_POOL_BROKEN) /* else: failed already */
-      break_locked(p, LF_PROC_PROTOCOL,
-                   "worker %ld answered task %u, which it was not given",
-                   w->num, (unsigned)ev->id);
-    return;
-  }
-  lf_future *f = slot_take(p, ev->id);
-  w->nresults++;
-  if (p->max_tasks && w->nresults >= p->max_tasks) not_accepting(p, w);
-  lf_payload *res = lf_payload_new(ev->data, ev->len, NULL, 0, ev->flags);
-  add_done(p, f, res, res == NULL || ev->failed, res == NULL);
-}
-
-/* A goodbye is in good order only from a worker that answered every task
- * it received. */
-static void bye_locked(lf_procpool *p, wproc *w, const lf__tev *ev) {
-  if (!w->bye) p->nleaving++;
-  w->bye = 1;
-  not_accepting(p, w);
-  size_t held = p->tp->ops->caps & LF__TP_ANY
-                    ? (ev->id > w->nresults ? ev->id - w->nresults : 0)
-                    : w->nheld;
-  if (held || ev->id < w->nresults)
-    break_locked(p, LF_PROC_PROTOCOL,
-                 "worker %ld said goodbye holding %zu unanswered task%s",
-                 w->num, held, held == 1 ? "" : "s");
-}
-
-static void on_event(void *ctx, const lf__tev *ev) {
-  lf_procpool *p = ctx;
-  wproc *w = ev->worker;
-  switch (ev->kind) {
-    case LF__TEV_READY: w->ready = 1; break;
-    case LF__TEV_RESULT: result_locked(p, w, ev); break;
-    case LF__TEV_BYE: bye_locked(p, w, ev); break;
-    case LF__TEV_INITFAIL:
-      not_accepting(p, w);
-      break_locked(p, LF_PROC_INITFAILED, "worker %ld", w->num);
-      break;
-    case LF__TEV_BAD:
-      break_locked(p, LF_PROC_PROTOCOL, "worker %ld sent %s", w->num,
-                   ev->why);
-      p->tp->ops->kill(p->tp, w->tw);
-      break;
-    case LF__TEV_IOERROR:
-      break_locked(p, LF_PROC_IOERROR, "%s", ev->why);
-      break;
-    case LF__TEV_GONE: worker_gone_locked(p, w, ev); break;
+    if (!ops->can_send(p->tp))
+      lf__proc_wake(p); /* the manager waits for room */
   }
 }
 
@@ -332,7 +228,7 @@ static void housekeeping_locked(lf_procpool *p) {
    * yet some are unanswered: a goodbye lied about what it received. */
   if ((p->tp->ops->caps & LF__TP_ANY) && p->ids.nout > 0 &&
       p->nw == p->nleaving && p->tp->ops->all_taken(p->tp) == 1) {
-    break_locked(p, LF_PROC_PROTOCOL,
+    lf__proc_break(p, LF_PROC_PROTOCOL,
                  "%zu task%s taken by workers that left without answering",
                  p->ids.nout, p->ids.nout == 1 ? "" : "s");
     return;
@@ -340,9 +236,9 @@ static void housekeeping_locked(lf_procpool *p) {
   size_t work = p->q.len + p->ids.nout;
   size_t want = work < p->max ? work : p->max;
   while (p->naccepting < want && p->nw - p->nleaving < p->max) {
-    if (start_worker_locked(p) != 0) {
+    if (lf__proc_start_worker(p) != 0) {
       if (p->nw == 0)
-        break_locked(p, LF_PROC_SPAWNFAILED,
+        lf__proc_break(p, LF_PROC_SPAWNFAILED,
                      "cannot start a worker process (%s)", p->spawn_why);
       break;
     }
@@ -363,7 +259,7 @@ static int answer_wait_ms_locked(lf_procpool *p) {
   if (first == NULL || p->status == LF_POOL_BROKEN) return -1;
   double left = first->born + p->answer_timeout - lf_now();
   if (left <= 0) {
-    break_locked(p, LF_PROC_NOANSWER, "worker %ld said nothing for %g s",
+    lf__proc_break(p, LF_PROC_NOANSWER, "worker %ld said nothing for %g s",
                  first->num, p->answer_timeout);
     return 0;
   }
@@ -397,7 +293,7 @@ static void *manager_main(void *arg) {
     lf__unlock(&p->mu);
     tp->ops->wait(tp, wait_ms);
     lf__lock(&p->mu);
-    tp->ops->collect(tp, on_event, p);
+    tp->ops->collect(tp, lf__proc_on_event, p);
     dispatch_locked(p);
   }
   p->tp = NULL; /* every worker is gone: nothing of the pool stays open */
@@ -440,7 +336,7 @@ int lf_procpool_submit(lf_procpool *p, lf_future *f) {
   }
   if (rc == 0 && !funneled(p) && p->q.len + p->ids.nout + 1 > p->naccepting &&
       p->nw - p->nleaving < p->max) {
-    rc = start_worker_locked(p);
+    rc = lf__proc_start_worker(p);
     if (p->nw > 0) rc = 0; /* the others will do */
   }
   if (rc == 0) rc = lf__ring_push(&p->q, f);
@@ -449,7 +345,7 @@ int lf_procpool_submit(lf_procpool *p, lf_future *f) {
     return rc;
   }
   lf_future_ref(f);
-  if (funneled(p)) wake(p);
+  if (funneled(p)) lf__proc_wake(p);
   else dispatch_locked(p);
   size_t ndl;
   done *dl = take_done(p, &ndl);
@@ -464,11 +360,23 @@ int lf_procpool_shutdown(lf_procpool *p, int wait, int cancel_futures) {
   if (p->status == LF_POOL_RUNNING) p->status = LF_POOL_SHUTDOWN;
   lf_future **q = NULL;
   size_t nq = 0;
-  if (cancel_futures && p->q.len > 0 && (q = lf__malloc(p->q.len * sizeof *q))) {
-    while (p->q.len > 0) q[nq++] = lf__ring_pop(&p->q);
+  if (cancel_futures && p->q.len > 0) {
+    q = lf__malloc(p->q.len * sizeof *q);
+    while (p->q.len > 0) {
+      lf_future *f = lf__ring_pop(&p->q);
+      if (q) {
+        q[nq++] = f;
+        continue;
+      }
+      /* No memory to take them out: cancelled under the lock, as
+       * add_done completes a future it has no room for, since shutdown
+       * must have cancelled them all by the time it returns. */
+      lf_future_cancel(f);
+      lf_future_unref(f);
+    }
   }
   int started = p->started;
-  wake(p);
+  lf__proc_wake(p);
   lf__unlock(&p->mu);
   for (size_t i = 0; i < nq; i++) {
     lf_future_cancel(q[i]);

@@ -1,8 +1,11 @@
 /*
- * procpool.h -- the process pool object, shared by the two files of the
- * pool core only: procpool.c makes, frees and reports on it; proc.c runs
- * it (submit, shutdown, the manager thread). Nothing else may look inside:
- * lf_proc.h is the interface. The locks are described in proc.c.
+ * procpool.h -- the inside of the process pool's core, shared by its
+ * files only: procpool.c makes, frees and reports on the pool; proc.c runs
+ * it (completions, ids, breaking, sending, submit, shutdown, the manager
+ * thread); procworkers.c keeps the workers' books and hears what the
+ * transport reports of them. Nothing else may look inside: lf_proc.h is
+ * the interface. Every field is guarded by the pool's `mu` (see proc.c),
+ * and every function here is called with it held.
  */
 #ifndef LF_PROCPOOL_H
 #define LF_PROCPOOL_H
@@ -28,7 +31,6 @@ typedef struct done {
   lf_future *f;
   lf_payload *res; /* NULL: fail it with the broken payload */
   int failed;
-  int nomem;       /* res NULL because its copy had no memory */
 } done;
 
 struct lf_procpool {
@@ -59,5 +61,24 @@ struct lf_procpool {
   lf_proc_hooks hooks;
   void *ud;
 };
+
+/* Wakes the manager from its wait on the transport. */
+void lf__proc_wake(lf_procpool *p);
+/* Collects a completion, run once the lock is released: res NULL fails f
+ * with the broken payload; takes the caller's reference to f and res. */
+void lf__proc_add_done(lf_procpool *p, lf_future *f, lf_payload *res,
+                       int failed);
+/* The future of id, whose id is free again (NULL if none). */
+lf_future *lf__proc_slot_take(lf_procpool *p, uint32_t id);
+void lf__proc_not_accepting(lf_procpool *p, wproc *w);
+/* Breaks the pool (the first break's cause and detail stay): every queued
+ * and running future is to fail, every worker is killed. */
+void lf__proc_break(lf_procpool *p, int cause, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* procworkers.c: starts one worker (0, or LF_ESPAWN / LF_ENOMEM with the
+ * reason in spawn_why), and the transport's callback of collect. */
+int lf__proc_start_worker(lf_procpool *p);
+void lf__proc_on_event(void *ctx, const lf__tev *ev);
 
 #endif

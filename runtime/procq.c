@@ -28,11 +28,6 @@ lf_future *lf__ring_pop(lf__ring *r) {
   return f;
 }
 
-void lf__ring_unpop(lf__ring *r) {
-  r->head = (r->head + r->cap - 1) % r->cap;
-  r->len++;
-}
-
 void lf__ring_free(lf__ring *r) {
   lf__free(r->q);
   *r = (lf__ring){0};

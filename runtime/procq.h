@@ -19,7 +19,6 @@ typedef struct lf__ring {
 
 int lf__ring_push(lf__ring *r, lf_future *f); /* 0 or LF_ENOMEM */
 lf_future *lf__ring_pop(lf__ring *r);          /* len > 0 */
-void lf__ring_unpop(lf__ring *r);              /* back goes the last pop */
 void lf__ring_free(lf__ring *r);               /* the futures are not */
 
 typedef struct lf__ids {

@@ -14,10 +14,13 @@
  *
  * Bytes from a worker are untrusted. `wait` reads them into the worker's
  * buffer, judging each frame's header before buffering its body (wire.h):
- * a bad header, or a buffer that cannot grow, marks the worker bad; from
- * then on its bytes are read and dropped, so its end of file is still
- * seen, and `collect` reports BAD once. A buffer grows with what arrived,
- * never with what a header announced.
+ * a bad header marks the worker bad; from then on its bytes are read and
+ * dropped, so its end of file is still seen, and `collect` reports BAD
+ * once. A buffer grows with what arrived, never with what a header
+ * announced; a result it has no memory for is read and dropped, and
+ * reported as a task that ran out of memory. Everything the manager needs
+ * to watch a worker (its buffer, its poll slot) is allocated when the
+ * worker starts, so a manager short of memory still reads every worker.
  *
  * Processes are reaped without waiting: after a worker's end of file,
  * `collect` tries waitpid(WNOHANG) and `wait` polls with a short, growing
@@ -206,14 +209,26 @@ static void u_close_queue(lf__tp *tp) {
 
 /* ---- starting and stopping workers ---------------------------------------- */
 
-/* Room for one more worker in t->w, so adding it later cannot fail. */
+/* Room for one more worker in t->w and in what arm fills, so adding it
+ * cannot fail later and arm never allocates: a manager that could not
+ * watch its workers for want of memory would spin, reading nothing. */
 static int reserve_worker(utp *t) {
-  if (t->nw < t->wcap) return 0;
-  size_t cap = t->wcap ? t->wcap * 2 : 4;
-  lf__tw **nw = lf__realloc(t->w, cap * sizeof *nw);
-  if (nw == NULL) return LF_ENOMEM;
-  t->w = nw;
-  t->wcap = cap;
+  if (t->nw == t->wcap) {
+    size_t cap = t->wcap ? t->wcap * 2 : 4;
+    lf__tw **nw = lf__realloc(t->w, cap * sizeof *nw);
+    if (nw == NULL) return LF_ENOMEM;
+    t->w = nw;
+    t->wcap = cap;
+  }
+  if (t->pcap < t->wcap + 2) {
+    size_t c = t->wcap + 2;
+    struct pollfd *npf = lf__realloc(t->pf, c * sizeof *npf);
+    if (npf) t->pf = npf;
+    lf__tw **nws = npf ? lf__realloc(t->ws, c * sizeof *nws) : NULL;
+    if (nws) t->ws = nws;
+    if (nws == NULL) return LF_ENOMEM; /* pcap stays: both are retried */
+    t->pcap = c;
+  }
   return 0;
 }
 
@@ -221,8 +236,9 @@ static int u_start(lf__tp *tp, void *cookie, lf__tw **out, long *num,
                    char *why, size_t whylen) {
   utp *t = (utp *)tp;
   lf__tw *w = lf__calloc(1, sizeof *w);
-  if (w) w->rd.max = t->max_msg;
-  if (w == NULL || reserve_worker(t) != 0) {
+  if (w == NULL || lf__rd_init(&w->rd, t->max_msg) != 0 ||
+      reserve_worker(t) != 0) {
+    if (w) lf__rd_free(&w->rd);
     lf__free(w);
     snprintf(why, whylen, "out of memory");
     return LF_ENOMEM;
@@ -230,6 +246,7 @@ static int u_start(lf__tp *tp, void *cookie, lf__tw **out, long *num,
   int ch[2], rc;
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ch) != 0) {
     rc = errno;
+    lf__rd_free(&w->rd);
     lf__free(w);
     snprintf(why, whylen, "socketpair: %s", strerror(rc));
     return LF_ESPAWN;
@@ -242,6 +259,7 @@ static int u_start(lf__tp *tp, void *cookie, lf__tw **out, long *num,
   close_fd(&ch[1]);
   if (rc != 0) {
     close(ch[0]);
+    lf__rd_free(&w->rd);
     lf__free(w);
     snprintf(why, whylen, "%s: %s",
              t->cfg.method == LF_START_FORK ? "fork" : t->cfg.exe,
@@ -305,17 +323,7 @@ static void read_worker(lf__tw *w) {
 
 static void u_arm(lf__tp *tp) {
   utp *t = (utp *)tp;
-  size_t n = t->nw;
-  t->npoll = 0;
-  if (n + 2 > t->pcap) {
-    size_t c = (n + 2) * 2;
-    struct pollfd *npf = lf__realloc(t->pf, c * sizeof *npf);
-    if (npf) t->pf = npf;
-    lf__tw **nws = lf__realloc(t->ws, c * sizeof *nws);
-    if (nws) t->ws = nws;
-    if (npf == NULL || nws == NULL) return; /* wait retries soon */
-    t->pcap = c;
-  }
+  size_t n = t->nw; /* n + 2 <= pcap: reserve_worker saw to it */
   int reaping = 0;
   t->pf[0] = (struct pollfd){t->evfd, POLLIN, 0};
   t->pf[1] = (struct pollfd){t->held ? t->qfd[0] : -1, POLLOUT, 0};
@@ -331,10 +339,6 @@ static void u_arm(lf__tp *tp) {
 
 static void u_wait(lf__tp *tp, int ms) {
   utp *t = (utp *)tp;
-  if (t->npoll == 0) { /* arm had no memory */
-    lf_sleep(0.001);
-    return;
-  }
   if (t->reap_ms && (ms < 0 || ms > t->reap_ms)) ms = t->reap_ms;
   if (poll(t->pf, t->npoll, ms) < 0 && errno != EINTR) lf_sleep(0.001);
   if (t->pf[0].revents) {
@@ -473,9 +477,9 @@ lf__tp *lf__tp_unix_new(const lf__tp_config *cfg, int *err) {
     /* the default is enough: a full socket only delays */
   }
   t->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (t->qfd[1] < 0 || t->evfd < 0) {
+  if (t->qfd[1] < 0 || t->evfd < 0 || reserve_worker(t) != 0) {
+    *err = t->qfd[1] < 0 || t->evfd < 0 ? LF_ESPAWN : LF_ENOMEM;
     u_close(&t->base);
-    *err = LF_ESPAWN;
     return NULL;
   }
   *err = 0;

@@ -15,6 +15,7 @@
 #include "wire.h"
 
 #define READ_CHUNK (64 * 1024)
+#define MIN_BUF READ_CHUNK /* a worker's buffer from its start */
 
 static size_t max_message;
 static pthread_once_t max_once = PTHREAD_ONCE_INIT;
@@ -74,7 +75,54 @@ static void judge(lf__rd *r) {
   }
 }
 
+int lf__rd_init(lf__rd *r, size_t max) {
+  *r = (lf__rd){0};
+  r->max = max;
+  r->buf = lf__malloc(MIN_BUF);
+  if (r->buf == NULL) return -1;
+  r->cap = MIN_BUF;
+  return 0;
+}
+
+/* Where the bytes go while r->skip says how many of a dropped frame's body
+ * are still to come: the buffer's spare room, ignored by lf__rd_got. */
+static int scratch(lf__rd *r, char **at, size_t *room) {
+  *at = r->buf + r->len;
+  *room = r->cap - r->len;
+  if (*room > r->skip) *room = r->skip;
+  return 0;
+}
+
+/* The buffer cannot grow. A result that does not fit is dropped but for
+ * its header, which becomes a failed answer with no bytes, the pool's sign
+ * for a task that ran out of memory; its body is read and dropped, so the
+ * frames after it are found and the worker stays in good standing. With no
+ * buffer at all, not even a header can be read: r turns bad. */
+static int short_of_memory(lf__rd *r, char **at, size_t *room) {
+  if (r->buf == NULL) {
+    r->bad = "a message the parent had no memory for";
+    return -1;
+  }
+  lf__hdr h;
+  if (r->len - r->scan >= sizeof h) {
+    memcpy(&h, r->buf + r->scan, sizeof h);
+    size_t end = r->scan + sizeof h + h.len;
+    if (end > r->cap && (h.kind == LF__K_OK || h.kind == LF__K_FAILED)) {
+      r->skip = end - r->len;
+      h = (lf__hdr){0, LF__K_FAILED, h.id, 0};
+      memcpy(r->buf + r->scan, &h, sizeof h);
+      r->len = r->scan + sizeof h;
+      judge(r);
+      return scratch(r, at, room);
+    }
+  }
+  *at = r->buf + r->len;
+  *room = r->cap - r->len;
+  return 0;
+}
+
 int lf__rd_room(lf__rd *r, char **at, size_t *room) {
+  if (r->skip) return scratch(r, at, room);
   *at = r->buf + r->len;
   *room = r->cap - r->len;
   if (*room >= READ_CHUNK / 2) return 0;
@@ -87,10 +135,7 @@ int lf__rd_room(lf__rd *r, char **at, size_t *room) {
     if (end > r->cap && end < cap) cap = end < READ_CHUNK ? READ_CHUNK : end;
   }
   char *nb = lf__realloc(r->buf, cap);
-  if (nb == NULL) {
-    r->bad = "a message the parent had no memory for";
-    return -1;
-  }
+  if (nb == NULL) return short_of_memory(r, at, room);
   r->buf = nb;
   r->cap = cap;
   *at = r->buf + r->len;
@@ -99,12 +144,17 @@ int lf__rd_room(lf__rd *r, char **at, size_t *room) {
 }
 
 void lf__rd_got(lf__rd *r, size_t n) {
+  if (r->skip) { /* scratch never offers more than skip */
+    r->skip -= n;
+    return;
+  }
   r->len += n;
   judge(r);
 }
 
 void lf__rd_eof(lf__rd *r) {
-  if (r->bad == NULL && r->len > r->scan) r->bad = "a truncated message";
+  if (r->bad == NULL && (r->len > r->scan || r->skip))
+    r->bad = "a truncated message";
 }
 
 int lf__rd_next(const lf__rd *r, size_t *at, lf__hdr *h, const char **data) {
@@ -125,7 +175,7 @@ void lf__rd_drop(lf__rd *r, size_t at) {
 void lf__rd_free(lf__rd *r) {
   lf__free(r->buf);
   r->buf = NULL;
-  r->len = r->cap = r->scan = 0;
+  r->len = r->cap = r->scan = r->skip = 0;
 }
 
 int lf__wire_send_all(int fd, struct iovec *iov, int n) {

@@ -53,16 +53,23 @@ int lf__wire_frame(const char *buf, size_t n, size_t max, lf__hdr *h,
                    const char **why);
 
 /* The buffer a worker's frames are read into, judged as they arrive: a
- * bad frame, or no memory to grow, sets `bad` (static text), and from then
+ * bad frame, or no buffer at all, sets `bad` (static text), and from then
  * on the reader takes nothing. It grows with what arrived (at most twice
- * that), never with what a header announced. Not thread-safe. */
+ * that), never with what a header announced. A result it has no memory
+ * for becomes a FAILED frame with no bytes (the task ran out of memory)
+ * and its body is read and dropped. Not thread-safe. */
 typedef struct lf__rd {
   char *buf;
   size_t len, cap;
   size_t scan;      /* buf[0..scan) holds whole, judged frames */
   size_t max;       /* the size limit of a payload */
+  size_t skip;      /* bytes of a dropped body still to read and drop */
   const char *bad;  /* NULL while every frame so far is fine */
 } lf__rd;
+
+/* A reader with a small buffer already (so a header always has room):
+ * 0, or -1 when out of memory. */
+int lf__rd_init(lf__rd *r, size_t max);
 
 /* Where the next bytes go: *at and *room (0 when a whole frame waits to be
  * taken first); -1 when out of memory (then bad is set). */

@@ -274,12 +274,15 @@ describe("ProcessPoolExecutor", function()
         local ex = pool{max_workers = 1}
         local dies = ex:submit(function() os.exit(3) end)
         local after = {}
-        for i = 1, 5 do after[i] = ex:submit(function() return i end) end
+        for i = 1, 5 do -- on a busy machine the worker may be dead already
+          local sent, f = pcall(ex.submit, ex, function() return i end)
+          if sent then after[#after + 1] = f else assert.is_true(broken(f)) end
+        end
         local err = support.error_of(dies.result, dies)
         assert.is_true(broken(err))
         assert.matches("^BrokenProcessPool: a child process terminated abruptly, the process pool is not usable anymore "
                        .. "%(worker %d+ exited with status 3%)$", tostring(err))
-        for i = 1, 5 do assert.is_true(broken(after[i]:exception())) end
+        for i = 1, #after do assert.is_true(broken(after[i]:exception())) end
         assert.is_true(broken(support.error_of(ex.submit, ex, print)))
         assert.is_true(broken(support.error_of(ex.map, ex, print, {1})))
         ex:shutdown()

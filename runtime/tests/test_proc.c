@@ -238,6 +238,38 @@ static void test_shutdown_cancels_unsent(void) {
   unlink(gate);
 }
 
+/* The same with no memory for the list shutdown takes them out in: they
+ * are cancelled all the same. The allocation count restarts there, so
+ * what was live before must come back as that many frees. */
+static void test_shutdown_cancels_without_memory(void) {
+  char gate[64];
+  gate_path(gate, sizeof gate);
+  lf_procpool *p = new_pool(1, 0, "hello");
+  lf_future *first = submit(p, task_payload(OP_ADD1, 0, NULL), 0);
+  ASSERT_EQ(result(first), 1); /* the worker is up: the manager is idle */
+  lf_future_unref(first);
+  lf_future *busy = submit(p, task_payload(OP_WAITFILE, 5, gate), 0);
+  lf_future *q[6];
+  for (int i = 0; i < 6; i++) q[i] = submit(p, task_payload(OP_ADD1, i, NULL), 0);
+  long live = lf__alloc_live();
+  lf__alloc_test(1); /* the list's */
+  lf_procpool_shutdown(p, 0, 1);
+  int reached = lf__alloc_reached(), cancelled = 0;
+  for (int i = 0; i < 6; i++) cancelled += lf_future_state(q[i]) == LF_CANCELLED;
+  FILE *g = fopen(gate, "w"); /* before any assertion: the worker waits */
+  fclose(g);
+  ASSERT(reached);
+  ASSERT(cancelled >= 4);
+  ASSERT_EQ(result(busy), 5);
+  lf_procpool_shutdown(p, 1, 0);
+  for (int i = 0; i < 6; i++) lf_future_unref(q[i]);
+  lf_future_unref(busy);
+  lf_procpool_unref(p);
+  unlink(gate);
+  ASSERT_EQ(lf__alloc_live(), -live);
+  lf__alloc_test(0);
+}
+
 static void test_big_payload(void) {
   lf_procpool *p = new_pool(1, 0, "hello");
   size_t n = 3 << 20;
@@ -302,6 +334,63 @@ static void test_wire_frames(void) {
   ASSERT(strstr(why, "unknown kind") != NULL);
   if (getenv("LUAFUTURES_MAX_MESSAGE") == NULL)
     ASSERT_EQ(lf__wire_max_message(), (size_t)1 << 30);
+}
+
+/* Feeds the reader n bytes from src as a socket would, in the rooms it
+ * offers (taking the whole frames when it offers none); returns the kind
+ * and id of each frame taken, in order, into got (at most 8). */
+static int feed(lf__rd *r, const char *src, size_t n, lf__hdr *got, int ngot) {
+  while (n > 0) {
+    char *at;
+    size_t room;
+    ASSERT_EQ(lf__rd_room(r, &at, &room), 0);
+    if (room > 0) {
+      size_t k = room < n ? room : n;
+      memcpy(at, src, k);
+      lf__rd_got(r, k);
+      src += k;
+      n -= k;
+    }
+    size_t pos = 0;
+    lf__hdr h;
+    const char *data;
+    while (lf__rd_next(r, &pos, &h, &data)) {
+      ASSERT(ngot < 8);
+      got[ngot++] = h;
+    }
+    lf__rd_drop(r, pos);
+  }
+  return ngot;
+}
+
+/* A result the reader has no memory for is dropped, bytes and all, and
+ * stands as a failed answer with no bytes (the task ran out of memory);
+ * the frame after it is read as sent: the worker stays in good standing. */
+static void test_wire_drops_what_it_cannot_hold(void) {
+  size_t big = 256 * 1024;
+  char *msg = calloc(1, 2 * sizeof(lf__hdr) + big);
+  lf__hdr h = {(uint32_t)big, LF__K_OK, 5, 0}, bye = {0, LF__K_BYE, 1, 0};
+  memcpy(msg, &h, sizeof h);
+  memcpy(msg + sizeof h + big, &bye, sizeof bye);
+  lf__rd r;
+  /* The third allocation fails: the buffer's, its growth to read the
+   * header (a small one), and the growth the big body asks for. */
+  lf__alloc_test(3);
+  ASSERT_EQ(lf__rd_init(&r, (size_t)1 << 30), 0);
+  lf__hdr got[8];
+  int n = feed(&r, msg, 2 * sizeof h + big, got, 0);
+  ASSERT(r.bad == NULL);
+  ASSERT_EQ(n, 2);
+  ASSERT_EQ(got[0].kind, LF__K_FAILED);
+  ASSERT_EQ(got[0].id, 5);
+  ASSERT_EQ(got[0].len, 0);
+  ASSERT_EQ(got[1].kind, LF__K_BYE);
+  lf__rd_eof(&r);
+  ASSERT(r.bad == NULL);
+  ASSERT(lf__alloc_reached());
+  lf__rd_free(&r);
+  ASSERT_EQ(lf__alloc_live(), 0);
+  free(msg);
 }
 
 /* Each mode of the fake worker breaks the pool with its cause and a detail
@@ -375,16 +464,20 @@ static void test_fake_file(void) {
   unlink(data);
 }
 
-/* A submit-run-result cycle with each of its allocations failing in turn:
- * every future it made ends finished (its result, the broken payload or
- * the static out-of-memory one), nothing hangs, nothing leaks. */
-static void proc_oom_scenario(void) {
+/* A submit-run-result cycle with each of its allocations failing in turn
+ * (the manager thread's and the transport's among them: the count is the
+ * process's): every future it made ends finished, nothing hangs, nothing
+ * leaks. A future that failed while the pool is not broken failed for want
+ * of memory, with the static out-of-memory payload: running short breaks
+ * nothing. Returns how many futures failed that way. */
+static int proc_oom_scenario(void) {
   int err;
   lf_proc_config cfg = {.max_workers = 2, .start_method = LF_START_FORK,
                         .worker_path = "", .hello = "hello", .hello_len = 5};
   lf_procpool *p = lf_procpool_new(&cfg, &hooks, NULL, &err);
-  if (p == NULL) return;
+  if (p == NULL) return 0;
   lf_future *fs[3] = {NULL, NULL, NULL};
+  int nomem = 0;
   for (int i = 0; i < 3; i++) {
     lf_payload *t = task_payload(OP_ADD1, i, NULL);
     lf_future *f = t ? lf_future_new() : NULL;
@@ -406,23 +499,30 @@ static void proc_oom_scenario(void) {
     const lf_payload *r = lf_future_result(fs[i], &failed);
     ASSERT(r != NULL);
     if (!failed) ASSERT_EQ(payload_int(r), i + 1);
+    if (failed && lf_procpool_status(p) != LF_POOL_BROKEN)
+      ASSERT(r == lf_payload_oom());
+    nomem += r == lf_payload_oom();
     lf_future_unref(fs[i]);
   }
   lf_procpool_shutdown(p, 1, 0);
   lf_procpool_unref(p);
+  return nomem;
 }
 
 static void test_out_of_memory(void) {
   long n = 1;
+  int nomem = 0;
   for (; n < 2000; n++) {
     lf__alloc_test(n);
-    proc_oom_scenario();
+    nomem += proc_oom_scenario();
     ASSERT_EQ(lf_live_pools(), 0);
     ASSERT_EQ(lf__alloc_live(), 0);
     if (!lf__alloc_reached()) break; /* it ran whole: n is past its end */
   }
   ASSERT(n > 5 && n < 2000);
-  fprintf(stderr, "  (%ld allocations, each failed in turn)\n", n - 1);
+  ASSERT(nomem > 0); /* some task could not run and said why */
+  fprintf(stderr, "  (%ld allocations, each failed in turn; %d tasks out of "
+          "memory)\n", n - 1, nomem);
   lf__alloc_test(0);
 }
 
@@ -462,10 +562,12 @@ static const test tests[] = {
     {"proc_broken_initializer", test_broken_initializer},
     {"proc_broken_when_a_worker_never_answers", test_broken_when_a_worker_never_answers},
     {"proc_shutdown_cancels_unsent", test_shutdown_cancels_unsent},
+    {"proc_shutdown_cancels_without_memory", test_shutdown_cancels_without_memory},
     {"proc_big_payload", test_big_payload},
     {"proc_spawn_missing_executable", test_spawn_missing_executable},
     {"proc_nomem_payload", test_nomem_payload},
     {"proc_wire_frames", test_wire_frames},
+    {"proc_wire_drops_what_it_cannot_hold", test_wire_drops_what_it_cannot_hold},
     {"proc_fake_workers", test_fake_workers},
     {"proc_fake_file", test_fake_file},
     {"proc_out_of_memory", test_out_of_memory},
