@@ -2,7 +2,8 @@
  * codec.h -- Lua values to bytes and back (the codec), in four parts, as
  * Lua splits ldump.c and lundump.c:
  *
- *   encode.c   the encoder (and the function blobs it makes);
+ *   encode.c   the encoder; blob.c the function blobs it makes (bytecode
+ *              dumped once per closure);
  *   decode.c   the decoder, which trusts no byte it reads;
  *   names.c    the index of values reachable from package.loaded, and
  *              resolving such a name in the receiving state;
@@ -188,6 +189,9 @@ const char *lfb_bytecode_spans(const char *code, size_t len, lfb_spans *sp);
 /* lua_dump of the Lua function at idx into a malloc'd buffer the caller
  * frees; NULL when out of memory. */
 char *lfb_dump(lua_State *L, int idx, int strip, size_t *len);
+/* The blob of the Lua function at idx, from the state's cache or dumped
+ * now (blob.c); NULL when out of memory. The cache holds its reference. */
+lfb_blob *lfb_function_blob(lua_State *L, int idx);
 /* Pushes a function that returns a new closure of b's function, its
  * upvalues fresh and nil, each time it is called (closure.c); -1 and
  * nothing pushed when it cannot, and then the caller loads b itself. */

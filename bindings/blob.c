@@ -1,0 +1,124 @@
+/*
+ * blob.c -- a Lua function as the encoder sends it within one process: a
+ * reference-counted blob of its bytecode (debug info kept), dumped once
+ * per closure and cached in the sender's registry (lfb_FNCACHE), so a
+ * function submitted a thousand times is dumped once. The blob's box is a
+ * userdata whose __gc drops the cache's reference; receivers load a blob
+ * once per state (decode.c, closure.c).
+ */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LFB_CODEC_PARTS
+#include "lfb.h"
+
+/* Out of line, so that the encoder's recursive frames stay small. */
+#define LFB_NOINLINE __attribute__((noinline))
+
+static const char BLOB[] = "luafutures.blob";
+
+/* ---- function blobs ------------------------------------------------------- */
+
+static void blob_destroy(lf_obj *o) { free(o); }
+
+static int blob_gc(lua_State *L) {
+  lfb_blob **b = luaL_checkudata(L, 1, BLOB);
+  lf_obj_unref((lf_obj *)*b);
+  *b = NULL;
+  return 0;
+}
+
+int lfb_blob_is(const lf_obj *o) { return o->destroy == blob_destroy; }
+
+void lfb_blob_push_box(lua_State *L, lfb_blob *b) {
+  lfb_blob **box = lua_newuserdatauv(L, sizeof *box, 1);
+  *box = b;
+  lf_obj_ref(&b->obj);
+  if (luaL_newmetatable(L, BLOB)) {
+    lua_pushcfunction(L, blob_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+}
+
+typedef struct dumpbuf {
+  char *p;
+  size_t len, cap;
+  int oom;
+} dumpbuf;
+
+static int dump_writer(lua_State *L, const void *p, size_t sz, void *ud) {
+  (void)L;
+  dumpbuf *d = ud;
+  if (d->len + sz > d->cap) {
+    size_t cap = d->cap ? d->cap * 2 : 512;
+    while (cap < d->len + sz) cap *= 2;
+    char *np = realloc(d->p, cap);
+    if (np == NULL) {
+      d->oom = 1;
+      return 1;
+    }
+    d->p = np;
+    d->cap = cap;
+  }
+  memcpy(d->p + d->len, p, sz);
+  d->len += sz;
+  return 0;
+}
+
+char *lfb_dump(lua_State *L, int idx, int strip, size_t *len) {
+  dumpbuf d = {0};
+  lua_pushvalue(L, idx);
+  int rc = lua_dump(L, dump_writer, &d, strip);
+  lua_pop(L, 1);
+  if (rc != 0 || d.oom) {
+    free(d.p);
+    return NULL;
+  }
+  *len = d.len;
+  return d.p;
+}
+
+/* The blob of the Lua function at idx, from the state's cache or dumped
+ * now. NULL when out of memory. */
+LFB_NOINLINE lfb_blob *lfb_function_blob(lua_State *L, int idx) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, lfb_FNCACHE);
+  lua_pushvalue(L, idx);
+  if (lua_rawget(L, -2) == LUA_TUSERDATA) {
+    lfb_blob *b = *(lfb_blob **)lua_touserdata(L, -1);
+    lua_pop(L, 2);
+    return b;
+  }
+  lua_pop(L, 1);
+  dumpbuf d = {0};
+  d.p = lfb_dump(L, idx, 0, &d.len);
+  lfb_blob *b = d.p == NULL ? NULL : malloc(sizeof *b + d.len);
+  if (b == NULL) {
+    free(d.p);
+    lua_pop(L, 1);
+    return NULL;
+  }
+  atomic_init(&b->obj.refs, 0);
+  b->obj.destroy = blob_destroy;
+  b->len = d.len;
+  /* An upvalue named _ENV becomes the receiver's globals, whatever table it
+   * holds here (a sandbox, a test framework's environment). */
+  lua_Debug ar;
+  lua_pushvalue(L, idx);
+  lua_getinfo(L, ">u", &ar);
+  b->nups = ar.nups;
+  b->allenv = 1;
+  for (int i = 1; i <= ar.nups && b->allenv; i++) {
+    const char *name = lua_getupvalue(L, idx, i);
+    b->allenv = name && strcmp(name, "_ENV") == 0;
+    lua_pop(L, 1);
+  }
+  memcpy(b->data, d.p, d.len);
+  free(d.p);
+  lua_pushvalue(L, idx);
+  lfb_blob_push_box(L, b); /* cache owns the first reference */
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+  return b;
+}
