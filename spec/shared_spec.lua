@@ -54,6 +54,8 @@ describe("futures.shared", function()
     assert.equal(id1, id2)
     assert.equal(30, x)
     assert.is_nil(s:get().seen)
+    -- twice in one task's arguments: one object there too
+    assert.is_true(ex:submit(function(a, b) return a == b.s end, s, {s = s}):result())
     -- one that comes back from the worker holds the same value
     local back = ex:submit(function(v) return v end, s):result()
     assert.same(value, back:get())
