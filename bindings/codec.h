@@ -157,8 +157,10 @@ lf_payload *lfb_error_payload(const char *type, const char *message);
  * handles.c) and the object's index in the payload's objects. */
 enum {
   T_NIL, T_FALSE, T_TRUE, T_INT, T_SMALLINT, T_FLT, T_STR8, T_STR, T_TABLE,
-  T_REF, T_FUNC, T_CFUNC, T_NAMED, T_HANDLE, T_ENV
+  T_REF, T_FUNC, T_CFUNC, T_NAMED, T_HANDLE, T_ENV, T_SHARED
 };
+/* T_SHARED: a Shared for another process, inline: its 64-bit id, a u32
+ * length and its value's bytes (shared.c). */
 /* What follows a table's contents: no metatable, one by name, a copy. */
 enum { M_NONE, M_NAMED, M_COPY };
 
@@ -229,6 +231,15 @@ const lfb_handle_type *lfb_handle_by_tag(unsigned tag);
  * reference, the caller's) holding the pointer; NULL when out of memory. */
 #define LFB_LIGHT_TAG 4
 lf_obj *lfb_light_box(void *ptr);
+/* Shared values (shared.c): the handle row's tag and functions; the id and
+ * bytes of one (borrowed from o); and the receiving process's object for
+ * an id, made from the bytes (copied) the first time. May raise. */
+#define LFB_SHARED_TAG 5
+lf_obj *lfb_shared_obj(lua_State *L, int idx);
+void lfb_shared_push(lua_State *L, lf_obj *o);
+void lfb_shared_wire(const lf_obj *o, uint64_t *id, const lf_payload **p);
+void lfb_shared_push_remote(lua_State *L, uint64_t id, const char *bytes,
+                            size_t len);
 
 #endif /* LFB_CODEC_PARTS */
 

@@ -409,6 +409,18 @@ void lfb_dec_value(lfb_dec *d, lua_State *L) {
   LFB_STACK_CHECK(L, 1);
 }
 
+/* A Shared sent inline (from another process, or for one): the bytes are
+ * only copied here; they are decoded, by the remote rules, when get() is
+ * first called. */
+static void dec_shared(lfb_dec *d, lua_State *L) {
+  uint64_t id;
+  memcpy(&id, take_or_raise(L, d, 8), 8);
+  uint32_t len = count_or_raise(L, d, 1);
+  if (len > lfb_max_message()) corrupt(L, "a Shared over LUAFUTURES_MAX_MESSAGE");
+  const char *bytes = take_or_raise(L, d, len);
+  lfb_shared_push_remote(L, id, bytes, len);
+}
+
 static void dec_scalar(lfb_dec *d, lua_State *L, unsigned tag) {
   switch (tag) {
     case T_SMALLINT: {
@@ -484,6 +496,7 @@ static void dec_one(lfb_dec *d, lua_State *L) {
       h->push(L, payload_obj(L, d, "a handle from another process"));
       break;
     }
+    case T_SHARED: dec_shared(d, L); break;
     default:
       corrupt(L, "unknown tag");
   }
@@ -569,6 +582,7 @@ static void skip(lfb_dec *d) {
     case T_CFUNC:
     case T_NAMED: skip_string(d); break;
     case T_HANDLE: take(d, 5); break;
+    case T_SHARED: take(d, 8); take(d, lfb_dec_u32(d)); break;
     default: d->bad = 1;
   }
 }
@@ -592,7 +606,8 @@ const char *lfb_dec_peek_type(const lfb_dec *d) {
     case T_STR: return "string";
     case T_FUNC:
     case T_CFUNC: return "function";
-    case T_HANDLE: return "userdata";
+    case T_HANDLE:
+    case T_SHARED: return "userdata";
     default: return "table";
   }
 }

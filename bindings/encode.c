@@ -424,6 +424,19 @@ LFB_NOINLINE static int enc_function(lfb_enc *e, lua_State *L, int idx) {
   return 0;
 }
 
+/* A Shared for another process: its id and its bytes, which the receiving
+ * process decodes once per id (shared.c). */
+static int enc_shared_inline(lfb_enc *e, const lf_obj *o) {
+  uint64_t id;
+  const lf_payload *p;
+  lfb_shared_wire(o, &id, &p);
+  lfb_enc_u8(e, T_SHARED);
+  put(e, &id, 8);
+  lfb_enc_u32(e, (uint32_t)p->len); /* under 4 GiB: a payload's bound */
+  put(e, p->data, p->len);
+  return 0;
+}
+
 /* A handle (a row of handles.c): its class's tag and the index of its
  * runtime object among the payload's objects, which hold a reference. */
 LFB_NOINLINE static int enc_handle(lfb_enc *e, lua_State *L, int idx) {
@@ -431,6 +444,8 @@ LFB_NOINLINE static int enc_handle(lfb_enc *e, lua_State *L, int idx) {
   if (h == NULL) return fail(e, L, lfb_hint_userdata(L, idx));
   lf_obj *o = h->get ? h->get(L, idx) : NULL;
   if (h->get && o == NULL) return fail(e, L, "userdata"); /* collected */
+  if (!e->handles_ok && h->tag == LFB_SHARED_TAG)
+    return enc_shared_inline(e, o);
   char why[128];
   if (!e->handles_ok || h->get == NULL) {
     snprintf(why, sizeof why,

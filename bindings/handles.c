@@ -10,6 +10,8 @@
  * leaves its process: a payload for another process refuses it, and a
  * payload from one owns no objects for a tag to refer to.
  *
+ * A Shared is the exception: it carries its bytes to another process.
+ *
  * lf_future_obj(), lf_pool_obj() and lf_queue_obj() are casts (runtime/lf.h: the object
  * header comes first), so the way back is a cast too.
  */
@@ -76,6 +78,8 @@ static const lfb_handle_type rows[] = {
     {1, LFB_FUTURE, "Future", future_get, future_push},
     {2, LFB_THREADPOOL, "executor", threadpool_get, threadpool_push},
     {3, LFB_QUEUE, "Queue", queue_get, queue_push},
+    /* to another process it travels inline instead (encode.c) */
+    {LFB_SHARED_TAG, LFB_SHARED, "Shared", lfb_shared_obj, lfb_shared_push},
     /* no metatable of that name: lfb_handle_of never finds this row */
     {LFB_LIGHT_TAG, "luafutures.light", "light userdata", light_get, light_push},
     /* Its object belongs to the state that made it (no runtime handle). */

@@ -278,6 +278,8 @@ void lfb_proxy_remember(lua_State *L, const void *ptr, int idx);
 #define LFB_QUEUE "Queue"
 lf_queue *lfb_queue_test(lua_State *L, int idx);
 void lfb_queue_push(lua_State *L, lf_queue *q);
+/* Shared read-only values (shared.c). */
+#define LFB_SHARED "Shared"
 /* The task payload this thread's state runs now, or NULL (worker.c):
  * what it references stays held until the task returns. */
 extern _Thread_local const lf_payload *lfb_running_task
@@ -287,6 +289,7 @@ void lfb_open_future(lua_State *L);
 void lfb_open_threadpool(lua_State *L);
 void lfb_open_processpool(lua_State *L);
 void lfb_open_queue(lua_State *L);
+void lfb_open_shared(lua_State *L);
 void lfb_open_wait(lua_State *L);
 void lfb_open_map(lua_State *L);
 void lfb_open_mpi(lua_State *L); /* mpi.c: an opener in the registry */

@@ -175,6 +175,7 @@ int luaopen_concurrent_futures(lua_State *L) {
   lfb_open_errors(L);
   lfb_open_future(L);
   lfb_open_queue(L);
+  lfb_open_shared(L);
   lfb_open_wait(L);
   lfb_open_threadpool(L);
   lfb_open_processpool(L);
