@@ -16,15 +16,23 @@
 #   LIBDIR, BINDIR  where the Lua module and the commands go (the rockspec
 #             sets them); INCDIR, ARDIR, PCDIR the header, the static
 #             library and the pkg-config file (default under PREFIX)
+#   MPI       yes | no: also build concurrent/futures/mpi.so, the MPI
+#             executors, with MPICC (default: yes when MPICC is found;
+#             `make mpi` builds it in any case, `make deps MPI=yes`
+#             installs Open MPI)
+#   MPICC     the MPI compiler wrapper     (default: mpicc)
+#   MPIEXEC   runs the MPI tests            (default: mpiexec)
 #   READLINE  yes | no: the command's REPL edits lines and keeps history
 #             with GNU readline, as Debian's lua5.4 (default: yes when
 #             <readline/readline.h> compiles; `make deps` installs it)
 #   FUZZ_TARGETS  the fuzz targets of `make fuzz` (default: fuzz_decode
 #             fuzz_wire); FUZZ_SECONDS how long each runs (default 60);
 #             FUZZ_CC clang
+#   STRESS_TASKS  tasks of `make stress` (default 1000000); STRESS_SEED
 #
-# Targets: all (default), static, lib, test, test-c, test-lua, deps, demo,
-# bench, bench-check, fuzz, fuzz-wire, install, dist, clean.
+# Targets: all (default), mpi, static, lib, test, test-c, test-lua,
+# test-mpi, deps, demo, bench, bench-check, bench-mpi, fuzz, fuzz-wire,
+# stress, install, dist, clean.
 
 LUA      ?= lua5.4
 LUA_INC  ?= /usr/include/lua5.4
@@ -46,10 +54,12 @@ PCDIR    ?= $(ARDIR)/pkgconfig
 PKGFLAGS = -fvisibility=hidden -DLUAFUTURES_VERSION='"$(VERSION)"'
 
 WARN     = -Wall -Wextra -Wno-unused-parameter
+# runtime/ is held to more: no shadowed names, every extern prototyped.
+RT_WARN  = -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 BASEFLAGS = -std=c11 -D_GNU_SOURCE -fPIC -pthread $(OPT) $(WARN) $(PKGFLAGS)
 ifeq ($(SANITIZE),address)
   SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -DLFB_DEBUG
-  SANENV   = ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+  SANENV   = ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 LUAFUTURES_SANITIZE=address
   SANLIB   = $(shell $(CC) -print-file-name=libasan.so)
 else ifeq ($(SANITIZE),thread)
   SANFLAGS = -fsanitize=thread -fno-omit-frame-pointer -DLFB_DEBUG
@@ -61,8 +71,10 @@ ALLFLAGS = $(BASEFLAGS) $(SANFLAGS) $(CFLAGS)
 PRELOAD  = $(if $(SANITIZE),LD_PRELOAD=$(SANLIB) $(SANENV))
 
 BUILD    = build$(if $(SANITIZE),-$(SANITIZE))
-RT_SRC   = $(wildcard runtime/*.c)
-LB_SRC   = $(filter-out bindings/cli%.c bindings/worker_main.c,$(wildcard bindings/*.c))
+# The MPI transport needs mpi.h: it goes into the MPI module only.
+MPI_RT   = runtime/mpi_link.c runtime/transport_mpi.c
+RT_SRC   = $(filter-out $(MPI_RT),$(wildcard runtime/*.c))
+LB_SRC   = $(filter-out bindings/cli%.c bindings/worker_main.c bindings/mpi_module.c,$(wildcard bindings/*.c))
 RT_OBJ   = $(RT_SRC:%.c=$(BUILD)/%.o)
 LB_OBJ   = $(LB_SRC:%.c=$(BUILD)/%.o)
 MODULE   = concurrent/futures.so
@@ -70,14 +82,25 @@ LIBA     = lib/libluafutures.a
 CLI      = bin/luafutures
 WORKER   = bin/luafutures-worker
 
-.PHONY: all static lib dist install-check test test-c test-lua deps demo bench bench-check bench-scaling fuzz fuzz-libfuzzer fuzz-mutate fuzz-wire install clean
+.PHONY: all mpi static lib dist install-check test test-c test-lua test-mpi deps demo bench bench-check bench-mpi bench-scaling fuzz fuzz-libfuzzer fuzz-mutate fuzz-wire stress install clean
 
-all: $(MODULE) $(CLI) $(WORKER) $(LIBA) luafutures.pc lib/pkgconfig/luafutures.pc
+MPICC    ?= mpicc
+MPIEXEC  ?= mpiexec
+ifndef MPI
+MPI := $(shell command -v $(MPICC) >/dev/null 2>&1 && echo yes || echo no)
+endif
+MPI_MODULE = concurrent/futures/mpi.so
+
+# The MPI module is the real one where mpicc is found, else a stub (which
+# the rock installs all the same).
+all: $(MODULE) $(CLI) $(WORKER) $(LIBA) luafutures.pc lib/pkgconfig/luafutures.pc $(MPI_MODULE)
+mpi:
+	$(MAKE) MPI=yes $(MPI_MODULE)
 
 # runtime/ is compiled without the Lua include path: it must not see Lua.
 $(BUILD)/runtime/%.o: runtime/%.c runtime/*.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALLFLAGS) -c $< -o $@
+	$(CC) $(ALLFLAGS) $(RT_WARN) -c $< -o $@
 
 $(BUILD)/bindings/%.o: bindings/%.c bindings/*.h runtime/lf.h runtime/lf_proc.h runtime/lf_queue.h include/luafutures.h | $(LUA_INC)/lua.h
 	@mkdir -p $(dir $@)
@@ -91,6 +114,27 @@ $(FLAVOR):
 $(MODULE): $(RT_OBJ) $(LB_OBJ) $(FLAVOR)
 	@mkdir -p concurrent
 	$(CC) $(ALLFLAGS) -shared -o $@ $(RT_OBJ) $(LB_OBJ)
+
+# ---- the MPI module: concurrent/futures/mpi.so -------------------------------
+# The transport (runtime/, with mpi.h) and a stub that hands its table to
+# the concurrent.futures already loaded, which holds the pool core and the
+# executor class: nothing of the module is copied into this one.
+$(BUILD)/mpi/runtime/%.o: runtime/%.c runtime/*.h
+	@mkdir -p $(dir $@)
+	$(MPICC) $(ALLFLAGS) -c $< -o $@
+
+# Without MPI the rock still installs the module: a stub whose require
+# says what to install (`make mpi` insists on the real one).
+MPI_OBJ  = $(MPI_RT:%.c=$(BUILD)/mpi/%.o)
+ifeq ($(MPI),yes)
+$(MPI_MODULE): $(MPI_OBJ) $(BUILD)/bindings/mpi_module.o $(FLAVOR)
+	@mkdir -p $(dir $@)
+	$(MPICC) $(ALLFLAGS) -shared -o $@ $(MPI_OBJ) $(BUILD)/bindings/mpi_module.o
+else
+$(MPI_MODULE): bindings/mpi_module.c $(FLAVOR)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLFLAGS) -I$(LUA_INC) -DLFB_NO_MPI -shared -o $@ $<
+endif
 
 # ---- the command: bin/luafutures ----------------------------------------------
 # It links the module in (package.preload), so it needs no cpath.
@@ -218,7 +262,7 @@ fuzz-wire:
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  ./build-address/fuzz_wire -m $(WIRE_SECONDS) spec/fuzz/fuzz_wire/*
 
-test: deps all test-c test-lua
+test: deps all test-c test-lua test-mpi
 
 test-c: $(BUILD)/test_runtime $(BUILD)/test_queue $(BUILD)/test_proc $(FAKE)
 	$(if $(SANITIZE),$(SANENV)) ./$(BUILD)/test_runtime
@@ -235,9 +279,32 @@ test-lua: all $(PTYRUN) $(FAKE) $(if $(SANITIZE),,static) $(BUILD)/fuzz_decode
 # /bin/sh under TSan), so its spec runs again from a busted without it.
 	$(if $(SANITIZE),$(SANENV) $(BUSTED) spec/cli_spec.lua)
 
+$(BUILD)/test_mpi: runtime/tests/test_mpi.c $(MPI_OBJ) $(RT_OBJ) runtime/tests/test.h
+	$(MPICC) $(ALLFLAGS) -Iruntime -o $@ $(filter-out %.h,$^)
+
+# The C test of the MPI transport, one job of three ranks on this machine
+# (loopback only; MPIEXEC_TIMEOUT is a guard against a hang, never a
+# synchronisation); spec/mpi_spec.lua runs the executors' jobs with
+# test-lua. Skipped with a note where there is no MPI; under TSan with
+# suppressions for Open MPI's own libraries only (.ci/tsan-mpi.supp).
+MPI_ENV  = OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+  OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_tcp_if_include=lo \
+  OMPI_MCA_oob_tcp_if_include=lo MPIEXEC_TIMEOUT=$${MPIEXEC_TIMEOUT:-120}
+MPI_SANENV = $(if $(filter thread,$(SANITIZE)),TSAN_OPTIONS="halt_on_error=1 \
+  second_deadlock_stack=1 suppressions=$(CURDIR)/.ci/tsan-mpi.supp",$(SANENV))
+ifeq ($(MPI),yes)
+test-mpi: $(BUILD)/test_mpi $(MPI_MODULE) $(CLI)
+	@command -v $(MPIEXEC) >/dev/null || { echo "test-mpi: no $(MPIEXEC), MPI tests skipped"; exit 0; }; \
+	$(MPI_ENV) $(MPI_SANENV) $(MPIEXEC) -n 3 ./$(BUILD)/test_mpi
+else
+test-mpi:
+	@echo "test-mpi: no $(MPICC) found: MPI tests skipped"
+endif
+
 deps:
 	@missing=""; \
-	for p in lua5.4 liblua5.4-dev lua-cjson lua-busted luarocks lua-socket libreadline-dev; do \
+	mpi="$(if $(filter yes,$(MPI)),openmpi-bin libopenmpi-dev)"; \
+	for p in lua5.4 liblua5.4-dev lua-cjson lua-busted luarocks lua-socket libreadline-dev $$mpi; do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -254,9 +321,20 @@ bench: all
 bench-check: all
 	bash bench/run.sh --check
 
+# MPIPoolExecutor over 2 worker ranks vs Python's and our process pools
+bench-mpi: all mpi
+	bash bench/mpi.sh
+
 # CPU-bound speedup on 1, 2, 4, ... cpu_count workers; bench/results/scaling.*
 bench-scaling: all
 	LUA="$(LUA)" bash bench/scaling.sh
+
+# Not part of test: a bounded run of STRESS_TASKS tasks with random cancels,
+# timeouts, callbacks, errors and killed process workers, then a check that
+# nothing is pending or lost and no fd, thread or child is left over.
+STRESS_TASKS ?= 1000000
+stress: all
+	STRESS_TASKS=$(STRESS_TASKS) $(if $(SANITIZE),$(SANENV)) ./$(CLI) bench/stress.lua
 
 # make fuzz: each of FUZZ_TARGETS (T is bindings/tests/T.c or
 # runtime/tests/T.c, defining LLVMFuzzerTestOneInput) built by clang as a
@@ -317,6 +395,7 @@ install: all install-check
 	mkdir -p $(DESTDIR)$(BINDIR)
 	cp $(CLI) $(DESTDIR)$(BINDIR)/luafutures
 	cp $(WORKER) $(DESTDIR)$(BINDIR)/luafutures-worker
+	$(if $(filter yes,$(MPI)),mkdir -p $(DESTDIR)$(LIBDIR)/concurrent/futures && cp $(MPI_MODULE) $(DESTDIR)$(LIBDIR)/concurrent/futures/mpi.so)
 	mkdir -p $(DESTDIR)$(INCDIR) $(DESTDIR)$(PCDIR)
 	cp include/luafutures.h $(DESTDIR)$(INCDIR)/luafutures.h
 	cp $(LIBA) $(DESTDIR)$(ARDIR)/libluafutures.a

@@ -37,6 +37,9 @@ build = {
   install = {
     lib = {
       ["concurrent.futures"] = "concurrent/futures.so",
+      -- with MPI found at build time the MPI executors, else a stub that
+      -- says what to install
+      ["concurrent.futures.mpi"] = "concurrent/futures/mpi.so",
       ["luafutures.include.luafutures"] = "include/luafutures.h",
       ["luafutures.lib.libluafutures"] = "lib/libluafutures.a",
       ["luafutures.lib.pkgconfig.luafutures"] = "lib/pkgconfig/luafutures.pc",

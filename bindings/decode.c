@@ -58,7 +58,27 @@ size_t lfb_max_message(void) {
 
 static void dec_one(lfb_dec *d, lua_State *L);
 
+/* lf_payload_oom() (no bytes) reads as a task that raised Lua's own memory
+ * error; built once in static memory, since memory is what ran out. */
+static _Alignas(8) char oom_bytes[64];
+static void build_oom(void) {
+  lfb_enc e;
+  lfb_enc_init(&e, NULL); /* its inline buffer: nothing allocated */
+  lfb_enc_u32(&e, 1); /* one outcome, as lfb_error_payload: a map chunk's */
+  lfb_enc_u8(&e, 0);  /* failed as a whole */
+  lfb_enc_str(&e, "not enough memory", 17);
+  lfb_enc_u8(&e, T_NIL); /* no traceback */
+  lf_payload *p = (lf_payload *)oom_bytes;
+  p->len = (uint32_t)e.len;
+  memcpy(p->data, e.buf, e.len);
+}
+
 static void init(lfb_dec *d, const lf_payload *p, int remote) {
+  if (p == lf_payload_oom()) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, build_oom);
+    p = (const lf_payload *)oom_bytes;
+  }
   d->p = p;
   d->pos = 0;
   d->refs = 0;

@@ -449,7 +449,7 @@ static int enc_function(lfb_enc *e, lua_State *L, int idx) {
  * runtime object among the payload's objects, which hold a reference. */
 static int enc_handle(lfb_enc *e, lua_State *L, int idx) {
   const lfb_handle_type *h = lfb_handle_of(L, idx);
-  if (h == NULL) return fail(e, L, "userdata");
+  if (h == NULL) return fail(e, L, lfb_hint_userdata(L, idx));
   lf_obj *o = h->get ? h->get(L, idx) : NULL;
   if (h->get && o == NULL) return fail(e, L, "userdata"); /* collected */
   char why[128];

@@ -28,6 +28,18 @@ static lfb_executor *self(lua_State *L) {
   return luaL_checkudata(L, 1, ops_of(L)->name);
 }
 
+/* The executor at 1 of a method users call: without one, the likely slip
+ * is ex.submit(f) for ex:submit(f), and the message says so. */
+static lfb_executor *self_of(lua_State *L, const char *method) {
+  const char *name = ops_of(L)->name;
+  lfb_executor *ex = luaL_testudata(L, 1, name);
+  if (ex == NULL && lua_type(L, 1) != LUA_TUSERDATA)
+    luaL_argerror(L, 1, lua_pushfstring(L, "%s expected, got %s; use ex:%s, "
+                                        "not ex.%s", name, luaL_typename(L, 1),
+                                        method, method));
+  return ex ? ex : self(L);
+}
+
 int lfb_exec_refused(lua_State *L, const lfb_exec_ops *ops, void *pool,
                      int rc) {
   char d[200] = "";
@@ -47,8 +59,8 @@ int lfb_exec_refused(lua_State *L, const lfb_exec_ops *ops, void *pool,
 /* The executor at 1, for submit and map: one already collected was shut
  * down by its __gc (which a finalizer may run before another's), and a
  * state that is closing takes no new work. */
-static lfb_executor *check_open(lua_State *L) {
-  lfb_executor *ex = self(L);
+static lfb_executor *check_open(lua_State *L, const char *method) {
+  lfb_executor *ex = self_of(L, method);
   if (ex->pool == NULL) lfb_exec_refused(L, ex->ops, NULL, LF_ESHUTDOWN);
   lfb_check_closing(L);
   return ex;
@@ -88,7 +100,7 @@ void lfb_exec_hold(lfb_executor *ex, void *p, void (*fr)(void *)) {
 }
 
 static int e_submit(lua_State *L) {
-  lfb_executor *ex = check_open(L);
+  lfb_executor *ex = check_open(L, "submit");
   lf_future *f = lfb_task_future(L, ex->ops->handles_ok);
   int rc = ex->ops->submit(ex->pool, f);
   if (rc != 0) {
@@ -100,12 +112,12 @@ static int e_submit(lua_State *L) {
 }
 
 static int e_map(lua_State *L) {
-  lfb_executor *ex = check_open(L);
+  lfb_executor *ex = check_open(L, "map");
   return lfb_map_on(L, ex->ops, ex->pool);
 }
 
 static int e_shutdown(lua_State *L) {
-  lfb_executor *ex = self(L);
+  lfb_executor *ex = self_of(L, "shutdown");
   if (ex->pool == NULL) return 0; /* its __gc shut it down */
   int wait, cancel;
   lfb_shutdown_args(L, &wait, &cancel);
@@ -222,20 +234,31 @@ void lfb_future_push_new(lua_State *L, lf_future *f) {
   LFB_STACK_CHECK(L, 1);
 }
 
+/* wait and cancel_futures are booleans: shutdown("now") is a slip, not a
+ * true value. */
+static int opt_bool(lua_State *L, int idx, int arg, const char *name, int dflt) {
+  int t = lua_type(L, idx);
+  if (t == LUA_TNONE || t == LUA_TNIL) return dflt;
+  if (t == LUA_TBOOLEAN) return lua_toboolean(L, idx);
+  if (name == NULL) return luaL_typeerror(L, arg, "boolean");
+  return luaL_argerror(L, arg,
+                       lua_pushfstring(L, "'%s' must be a boolean", name));
+}
+
 void lfb_shutdown_args(lua_State *L, int *wait, int *cancel) {
-  *wait = 1;
-  *cancel = 0;
   if (lua_istable(L, 2)) {
     static const char *const known[] = {"wait", "cancel_futures", NULL};
     lfb_check_options(L, 2, known);
     lua_getfield(L, 2, "wait");
     lua_getfield(L, 2, "cancel_futures");
-    *wait = lua_isnil(L, -2) || lua_toboolean(L, -2);
-    *cancel = lua_toboolean(L, -1);
+    *wait = opt_bool(L, -2, 2, "wait", 1);
+    *cancel = opt_bool(L, -1, 2, "cancel_futures", 0);
     lua_pop(L, 2);
   } else {
-    if (!lua_isnoneornil(L, 2)) *wait = lua_toboolean(L, 2);
-    *cancel = lua_toboolean(L, 3);
+    if (!lua_isnoneornil(L, 2) && !lua_isboolean(L, 2))
+      luaL_typeerror(L, 2, "boolean or table");
+    *wait = opt_bool(L, 2, 2, NULL, 1);
+    *cancel = opt_bool(L, 3, 3, NULL, 0);
   }
 }
 

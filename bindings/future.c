@@ -491,7 +491,14 @@ static const luaL_Reg funcs[] = {
     {NULL, NULL},
 };
 
+/* How the runtime's deadlock messages name a future: as tostring(f). */
+static int describe(const lf_future *f, int state, char *buf, size_t len) {
+  return snprintf(buf, len, "<Future at %p state=%s>", (void *)f,
+                  state == LF_RUNNING ? "running" : "pending");
+}
+
 void lfb_open_future(lua_State *L) {
+  lf_set_describe(describe);
   luaL_newmetatable(L, LFB_FUTURE); /* mod mt */
   lfb_setfuncs(L, meta);
   lua_newtable(L);

@@ -108,6 +108,17 @@ int lfb_outcome_push(lua_State *L, lfb_dec *d, int with_tb, int *ok);
 /* For tostring: whether the first outcome returned, and the type of its
  * first value (or error); "nil" when it returned nothing. */
 const char *lfb_outcome_describe(const lf_payload *p, int *ok);
+/* ---- hints (hints.c) ------------------------------------------------------ */
+
+/* A task's error at err (and its traceback at tb, 0: none) as this state
+ * received it: when it says "attempt to ... a nil value (global 'x')" and
+ * this state has a global x, both strings are replaced by ones that add
+ * why (globals are not copied) and what to do. */
+void lfb_hint_task_error(lua_State *L, int err, int tb);
+/* What a TransferError calls the userdata at idx, with advice when the
+ * user can do something (a file handle: open it inside the task). */
+const char *lfb_hint_userdata(lua_State *L, int idx);
+
 /* luaL_checkstack for a count read from a payload: never overflows. */
 void lfb_checkstack(lua_State *L, size_t n, const char *what);
 
@@ -217,6 +228,7 @@ void lfb_open_processpool(lua_State *L);
 void lfb_open_queue(lua_State *L);
 void lfb_open_wait(lua_State *L);
 void lfb_open_map(lua_State *L);
+void lfb_open_mpi(lua_State *L); /* mpi.c: an opener in the registry */
 
 /* Runs the done callbacks posted to this state; returns how many ran. */
 int lfb_poll(lua_State *L, lfb_ctx *ctx);

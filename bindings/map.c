@@ -178,21 +178,33 @@ typedef struct mapopts {
   lua_Integer chunksize;
 } mapopts;
 
-/* A final table with a timeout or chunksize field and no [1] is the
- * options table (then its other keys are misspelt options); any other
- * table, {n = 0} from table.pack() included, is an iterable. */
+/* A final table with a string key and no [1] is the options table, so a
+ * misspelt option ({chunk_size = 2}) or a table with no sequence part
+ * ({a = 1}) is refused by name instead of read as an empty iterable. Any
+ * other table is an iterable: a trailing {}, and table.pack()'s {n = 0}
+ * (its `n` is a length, not an option). */
+static int is_options(lua_State *L, int idx) {
+  if (lua_rawgeti(L, idx, 1) != LUA_TNIL) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  lua_pop(L, 1);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "n")) {
+      lua_pop(L, 1);
+      return 1;
+    }
+  }
+  return 0;
+}
+
 static void read_options(lua_State *L, mapopts *o) {
   int last = o->last = lua_gettop(L);
   o->timeout = -1;
   o->chunksize = 1;
-  if (last < 3 || !lua_istable(L, last)) return;
-  int list = lua_rawgeti(L, last, 1) != LUA_TNIL;
-  lua_pushliteral(L, "timeout");
-  int opts = lua_rawget(L, last) != LUA_TNIL;
-  lua_pushliteral(L, "chunksize");
-  opts = lua_rawget(L, last) != LUA_TNIL || opts;
-  lua_pop(L, 3);
-  if (!opts || list) return;
+  if (last < 3 || !lua_istable(L, last) || !is_options(L, last)) return;
   static const char *const known[] = {"timeout", "chunksize", NULL};
   lfb_check_options(L, last, known);
   if (lua_getfield(L, last, "timeout") != LUA_TNIL) {

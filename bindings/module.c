@@ -152,5 +152,6 @@ int luaopen_concurrent_futures(lua_State *L) {
   lfb_open_threadpool(L);
   lfb_open_processpool(L);
   lfb_open_map(L);
+  lfb_open_mpi(L); /* for concurrent.futures.mpi, when it is built */
   return 1;
 }

@@ -120,9 +120,11 @@ int lfb_outcome_push(lua_State *L, lfb_dec *d, int with_tb, int *ok) {
     lfb_dec_value(d, L);
     if (!with_tb) {
       lfb_dec_skip(d);
+      lfb_hint_task_error(L, -1, 0);
       return 1;
     }
     lfb_dec_value(d, L);
+    lfb_hint_task_error(L, -2, -1);
     return 2;
   }
   uint32_t n = lfb_dec_count(d, L);

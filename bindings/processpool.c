@@ -103,7 +103,14 @@ static const lf_proc_hooks proc_hooks = {fork_main, proc_broken, pcfg_release};
 
 /* ---- operations ----------------------------------------------------------- */
 
-static int p_submit(void *p, lf_future *f) { return lf_procpool_submit(p, f); }
+/* A worker writes to the same stdout as the caller but with buffers of
+ * its own: flushing the caller's (every FILE* open for writing, the io
+ * library's included) before each task keeps program order when stdout is
+ * a pipe, where the caller's lines would otherwise come after the task's. */
+static int p_submit(void *p, lf_future *f) {
+  fflush(NULL);
+  return lf_procpool_submit(p, f);
+}
 static int p_shutdown(void *p, int wait, int cancel) {
   return lf_procpool_shutdown(p, wait, cancel);
 }

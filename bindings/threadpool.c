@@ -21,12 +21,10 @@
 
 #include "lfb.h"
 
-enum { CANNED_INIT, CANNED_STATE, CANNED_NOMEM, NCANNED };
+enum { CANNED_INIT, CANNED_NOMEM, NCANNED };
 
 static const char *const canned_text[NCANNED] = {
     "a thread initializer failed, the thread pool is not usable anymore",
-    "not enough memory to start a worker state, the thread pool is not "
-    "usable anymore",
     "not enough memory",
 };
 
@@ -53,6 +51,9 @@ static void *w_init(void *ud, const char *name) {
   lfb_wconf c = {name, NULL, cfg->path, cfg->cpath, cfg->init, 0};
   int why = 0;
   lua_State *W = lfb_worker_new(&c, &why);
+  /* No memory for the state: no initializer failed, so the pool stays;
+   * the worker tries again before each task and fails it meanwhile. */
+  if (W == NULL && why == LFB_W_NOMEM) return lf_pool_nomem();
   if (W == NULL) {
     int none = 0;
     atomic_compare_exchange_strong(&cfg->cause, &none, why);
@@ -70,7 +71,6 @@ static void w_fini(void *wctx) { lfb_worker_close(wctx); }
 static int canned_index(tcfg *cfg) {
   switch (atomic_load(&cfg->cause)) {
     case LFB_W_INITFAILED: return CANNED_INIT;
-    case LFB_W_NOMEM: return CANNED_STATE;
   }
   return CANNED_NOMEM; /* not broken: a result that found no memory */
 }

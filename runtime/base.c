@@ -2,8 +2,9 @@
  * base.c -- the runtime's small shared pieces: error table, sync wrappers,
  * the future lock stripes, reference counts, payloads and the clock.
  *
- * Nothing here blocks except the condition waits; the stripes are plain
- * mutexes initialised statically, one per 64 futures' worth of address space.
+ * Nothing here blocks except the condition waits. The stripes are 256 plain
+ * mutexes, made once, and a future's is picked by a hash of its address.
+ * The allocation counters are atomics and need no lock.
  */
 
 #include <errno.h>

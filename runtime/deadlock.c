@@ -3,9 +3,10 @@
  *
  * The wait-for graph: a pool worker that blocks with no timeout records the
  * futures it waits on and whether it needs all of them or any one
- * (lf_worker.waiting_on, written under lf__graph_mu). A
- * running future names its worker (future.runner); a pending one its pool
- * (future.pool); both are read under the future's stripe.
+ * (lf_worker.waiting_on, written under lf__graph_mu). A running future
+ * names its worker (f->at.runner), a pending one its pool (f->at.pool);
+ * both are read under the future's stripe. The messages name futures in
+ * the host's words (lf_set_describe): the runtime only hands over facts.
  *
  * A future is doomed when it is running on a doomed worker, or queued on a
  * pool that cannot start another worker and whose every worker is doomed.
@@ -19,6 +20,7 @@
  * The whole check runs under lf__graph_mu; it takes pool locks and stripes
  * inside it, one at a time.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -120,23 +122,41 @@ static lf_future *dooming(graph *g, lf_worker *w) {
   return first;
 }
 
+static _Atomic(lf_describe_fn) describer;
+
+void lf_set_describe(lf_describe_fn fn) { atomic_store(&describer, fn); }
+
+/* Appends to why (of len bytes, of which *at are used), as snprintf. */
+static int appended(char *why, size_t len, size_t *at, int n) {
+  if (n < 0 || (size_t)n >= len - *at) return 0;
+  *at += (size_t)n;
+  return 1;
+}
+
 static void explain(lf_worker *self, lf_future *target, char *why,
                     size_t len) {
   fview v = look(target);
-  int n;
+  size_t at = 0;
+  int ok;
   if (self->nwaiting > 1 && !self->waiting_all)
-    n = snprintf(why, len,
-                 "worker '%s' waits on any of %zu futures, and none can ever "
-                 "finish: <Future at %p state=%s>",
-                 self->name, self->nwaiting, (void *)target,
-                 v.state == LF_RUNNING ? "running" : "pending");
+    ok = appended(why, len, &at,
+                  snprintf(why, len,
+                           "worker '%s' waits on any of %zu futures, and "
+                           "none can ever finish: ",
+                           self->name, self->nwaiting));
   else
-    n = snprintf(why, len, "worker '%s' waits on <Future at %p state=%s>",
-                 self->name, (void *)target,
-                 v.state == LF_RUNNING ? "running" : "pending");
-  if (n < 0 || (size_t)n >= len) return;
-  why += n;
-  len -= (size_t)n;
+    ok = appended(why, len, &at,
+                  snprintf(why, len, "worker '%s' waits on ", self->name));
+  /* The future in the host's words: the runtime only hands over facts. */
+  lf_describe_fn fn = atomic_load(&describer);
+  if (ok)
+    ok = appended(why, len, &at,
+                  fn ? fn(target, v.state, why + at, len - at)
+                     : snprintf(why + at, len - at, "future %p",
+                                (void *)target));
+  if (!ok) return;
+  why += at;
+  len -= at;
   if (v.state == LF_RUNNING && v.runner == self) {
     snprintf(why, len, " that it runs itself");
   } else if (v.state == LF_RUNNING && v.runner) {

@@ -205,6 +205,10 @@ int lf_future_finish(lf_future *f, lf_payload *result, int failed) {
     return LF_EINVALSTATE;
   }
   lf_payload *task = f->payload; /* a task never started (broken pool) */
+  if (result == NULL) { /* its maker ran out of memory */
+    result = lf_payload_oom();
+    failed = 1;
+  }
   f->payload = result;
   f->failed = failed != 0;
   f->at.runner = NULL;
@@ -221,15 +225,6 @@ const lf_payload *lf_future_result(const lf_future *f, int *failed) {
   }
   if (failed) *failed = f->failed;
   return f->payload;
-}
-
-lf_payload *lf_future_take_task(lf_future *f) {
-  pthread_mutex_t *m = lf__stripe(f);
-  lf__lock(m);
-  lf_payload *t = lf_future_state(f) == LF_PENDING ? f->payload : NULL;
-  if (t) f->payload = NULL;
-  lf__unlock(m);
-  return t;
 }
 
 void lf_future_set_task(lf_future *f, lf_payload *task) {

@@ -2,12 +2,44 @@
  * internal.h -- what the runtime's own files share: sync wrappers and the
  * bodies of the structs that lf.h keeps opaque. Never included by hosts.
  *
- * Lock order (a thread holding one may take those to its right, never the
- * reverse): graph lock -> pool lock -> future stripe -> inbox -> waiter.
- * A process pool's `mu` (proc.c) is a pool lock of its own: taken with no
- * other runtime lock held, before a future stripe; its `join_mu` is taken
- * alone. Its transports have no lock (a transport's own would nest inside
- * `mu`). No runtime lock is held while a host hook runs.
+ * Every mutex of runtime/, and the order they nest in: a thread holding one
+ * may take only those below it, never one above (the same row is never
+ * taken twice). No runtime lock is held while a pool hook (init, run, fini,
+ * release, broken, the process pool's) runs; done hooks (lf_future_add_hook)
+ * run under a stripe and may only post to an inbox.
+ *
+ *   lock                       file        guards
+ *   1  pool join_mu            pool.c      joining a pool's workers
+ *      procpool join_mu        proc.c      joining the process pool's manager
+ *   2  lf__graph_mu            deadlock.c  the workers' recorded waits
+ *   3  pool mu                 pool.c      ready queue, workers, status
+ *      procpool mu             proc.c      everything of a process pool but
+ *                                          the manager's read buffers
+ *   4  pool in_mu              pool.c      incoming list (and the status,
+ *                                          written under both mu and in_mu)
+ *   5  future stripe           base.c      a future's fields (lf__stripe)
+ *   6  inbox mu                future.c    an inbox's items and its waiter
+ *      queue mu                queue.c     a queue's items, its blocked
+ *                                          callers' lists and counts
+ *   7  waiter mu               future.c    a waiter's completions, kicked
+ *   8  slab mu                 slab.c      a slab's chunks; a leaf: fork()
+ *                                          takes the futures' slab lock
+ *                                          (atfork) under procpool mu
+ *
+ * Where they nest: join_mu -> mu (join_workers, then pthread_join with
+ * join_mu only); graph -> pool mu, graph -> stripe, one at a time (the
+ * deadlock check); pool mu -> in_mu (taking the incoming list, setting the
+ * status, submit_starting); procpool mu -> stripe -> waiter (a completion
+ * under the lock when its list cannot grow, lf_future_start); stripe ->
+ * inbox (a done hook posting) -> waiter (the post kicking it); stripe ->
+ * waiter (lf__future_complete_locked, lf_waiter_watch). A waiter's thread
+ * takes the graph lock and its waiter lock one after the other, never
+ * nested. Thread pool mu and procpool mu are never held together. A
+ * queue's mu is taken with no other runtime lock held and nests only the
+ * waiter lock (kicking a blocked caller); no payload is freed under it.
+ * Transports (transport_unix.c, transport_mpi.c) have no lock of their own:
+ * the MPI link's one thread owns its state and hands messages over through
+ * atomics, so nothing of it nests in the locks above.
  */
 #ifndef LF_INTERNAL_H
 #define LF_INTERNAL_H

@@ -1,5 +1,6 @@
 /*
- * lf.h -- the luafutures runtime: futures, waiters and thread pools.
+ * lf.h -- the luafutures runtime: futures, waiters, inboxes and thread
+ * pools (the process pool is lf_proc.h).
  *
  * Pure C11 + pthreads; no Lua anywhere below this header. The runtime moves
  * opaque byte payloads between threads and calls the host's hooks; the Lua
@@ -135,16 +136,17 @@ int lf_future_cancel(lf_future *f);
 
 /* RUNNING or PENDING -> FINISHED. Takes ownership of `result` whatever it
  * returns; LF_EINVALSTATE when the future was already done. `failed` says
- * whether the result is an error. */
+ * whether the result is an error. A NULL result (out of memory) finishes
+ * it failed with lf_payload_oom(): a finished future always has a result. */
 int lf_future_finish(lf_future *f, lf_payload *result, int failed);
 
 /* After done: the result payload (owned by the future, valid while the
- * caller holds a reference) and whether it is an error. NULL when cancelled. */
+ * caller holds a reference) and whether it is an error. NULL when cancelled
+ * (or not done), never when finished. */
 const lf_payload *lf_future_result(const lf_future *f, int *failed);
 
-/* The task payload of a pending future (used by pools), and taking it. */
-lf_payload *lf_future_take_task(lf_future *f);
-void lf_future_set_task(lf_future *f, lf_payload *task); /* owns it */
+/* Replaces the payload of a future not yet submitted (its task); owns it. */
+void lf_future_set_task(lf_future *f, lf_payload *task);
 
 /* Done hooks: called once, on whichever thread completes or cancels the
  * future, under the future's lock and before any waiter wakes, so a hook
@@ -181,7 +183,7 @@ size_t lf_waiter_ncompleted(lf_waiter *w);
 
 /* Blocks until a completion is recorded, the waiter is kicked, or `timeout`
  * seconds pass (timeout < 0: no limit). 0 when a completion is ready,
- * LF_EKICKED, LF_ETIMEDOUT, or LF_EDEADLK (see lf_deadlock_check) with a
+ * LF_EKICKED, LF_ETIMEDOUT, or LF_EDEADLK (runtime/deadlock.c) with a
  * message in `why`. `deadlock_target` is the future whose wait is checked
  * for a deadlock, or NULL. */
 int lf_waiter_wait(lf_waiter *w, double timeout, lf_future *deadlock_target,
@@ -193,6 +195,15 @@ int lf_waiter_wait_for(lf_waiter *w, double timeout,
                        lf_future *const *targets, size_t ntargets, int all,
                        char *why, size_t whylen);
 void lf_waiter_kick(lf_waiter *w);
+
+/* How the deadlock messages (`why` above) name a future, in the host's own
+ * words: writes the text for f, whose state is `state` (pending or
+ * running), into buf as snprintf() does. Process-wide; called under the
+ * deadlock check's lock, so it must only format. NULL (the default):
+ * "future 0x...". */
+typedef int (*lf_describe_fn)(const lf_future *f, int state, char *buf,
+                              size_t len);
+void lf_set_describe(lf_describe_fn fn);
 
 /* ---- inboxes: completions handed to an owning thread --------------------- */
 
@@ -223,9 +234,12 @@ void lf_inbox_close(lf_inbox *b);
 
 /* The host's side of a pool. `init` runs first on each new worker thread
  * and returns that worker's context (NULL: the initializer failed and the
- * pool breaks, with `fini` still called). `run` executes the task of future
- * `f`: it takes ownership of `task` and returns the result payload (or NULL
- * when out of memory) with *failed set; the runtime publishes it. Freeing
+ * pool breaks; lf_pool_nomem(): there was no memory to build the context,
+ * so the worker fails each task it takes with lf_payload_oom() and calls
+ * `init` again before the next; `fini` is called for real contexts only). `run` executes the task of future
+ * `f`: it takes ownership of `task` and returns the result payload with
+ * *failed set; the runtime publishes it (NULL, out of memory: the future
+ * fails with lf_payload_oom()). Freeing
  * the task before making the result lets lf_future_payload_new() put the
  * result in f's room. `fini` ends a worker.
  * `release` is called once when the pool is destroyed. Hooks run with no
@@ -235,9 +249,13 @@ typedef struct lf_pool_hooks {
   lf_payload *(*run)(void *wctx, lf_future *f, lf_payload *task, int *failed);
   void (*fini)(void *wctx);
   void (*release)(void *ud);
-  /* The error payload that fails a queued future when the pool breaks. */
+  /* The error payload that fails a queued future when the pool breaks
+   * (NULL, out of memory: lf_payload_oom()). */
   lf_payload *(*broken)(void *ud);
 } lf_pool_hooks;
+
+/* What `init` returns when it ran out of memory (see lf_pool_hooks). */
+void *lf_pool_nomem(void);
 
 /* A new pool with one reference owned by the caller. `prefix` is copied;
  * workers are named prefix_0, prefix_1, ... On error *err is set. */
@@ -245,7 +263,10 @@ lf_pool *lf_pool_new(size_t max_workers, const char *prefix,
                      const lf_pool_hooks *hooks, void *ud, int *err);
 #define lf_pool_obj(p) ((lf_obj *)(p))
 void lf_pool_ref(lf_pool *p);
-void lf_pool_unref(lf_pool *p); /* never joins: call lf_pool_shutdown first */
+/* Dropping the last reference shuts the pool down as lf_pool_shutdown(p, 1,
+ * 1) does: queued futures are cancelled and the workers joined (all but the
+ * calling one, if a worker drops it, which is detached). */
+void lf_pool_unref(lf_pool *p);
 
 /* Queues `f` (which must be pending and hold its task payload); the pool
  * takes its own reference. LF_ESHUTDOWN, LF_EBROKEN or LF_ETHREAD (no worker
@@ -262,12 +283,9 @@ enum lf_pool_status { LF_POOL_RUNNING, LF_POOL_SHUTDOWN, LF_POOL_BROKEN };
 int lf_pool_status(lf_pool *p);
 size_t lf_pool_nworkers(lf_pool *p);
 size_t lf_pool_max_workers(lf_pool *p);
-size_t lf_pool_nqueued(lf_pool *p);
 const char *lf_pool_prefix(lf_pool *p);
-void *lf_pool_ud(lf_pool *p);
+void *lf_pool_ud(lf_pool *p); /* the hooks' ud given to lf_pool_new */
 
-/* The name of the pool worker running on this thread, or NULL. */
-const char *lf_current_worker_name(void);
 /* The pool whose worker runs on this thread, or NULL. */
 lf_pool *lf_current_pool(void);
 

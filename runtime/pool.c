@@ -22,6 +22,11 @@
  * queue is empty spins a few microseconds before it sleeps: a round trip
  * then costs no futex calls on either side.
  *
+ * A worker whose context could not be built for want of memory (init gave
+ * lf_pool_nomem()) stays in the loop: before each task it takes it tries
+ * again, and while it cannot it fails the task with lf_payload_oom(); only
+ * an initializer failure (init gave NULL) breaks the pool.
+ *
  * Joining is serialised by `join_mu`, taken without the pool lock. Workers
  * hold no reference to the pool: its owner joins them before dropping its
  * reference, and destroy joins any it was not asked to.
@@ -61,9 +66,6 @@ long lf_live_threads(void) { return atomic_load(&live_threads); }
 
 __attribute__((tls_model("initial-exec"))) _Thread_local lf_worker *lf__self;
 
-const char *lf_current_worker_name(void) {
-  return lf__self ? lf__self->name : NULL;
-}
 lf_pool *lf_current_pool(void) { return lf__self ? lf__self->pool : NULL; }
 
 static void pool_destroy(lf_obj *o);
@@ -139,6 +141,25 @@ static void fail_queue(lf_pool *p, lf_future *q) {
   }
 }
 
+/* An initializer failed (mu held, released and taken again): the pool
+ * breaks, and its queued futures and `taken` (one a worker took, or NULL)
+ * fail with the broken payload. */
+static void break_locked(lf_pool *p, lf_future *taken) {
+  lf_future *q = NULL;
+  if (p->status != LF_POOL_BROKEN) {
+    set_status_locked(p, LF_POOL_BROKEN);
+    lf__broadcast(&p->cv);
+    q = take_queue_locked(p);
+  }
+  if (taken) {
+    taken->next = q;
+    q = taken;
+  }
+  lf__unlock(&p->mu);
+  fail_queue(p, q);
+  lf__lock(&p->mu);
+}
+
 /* Spins a few microseconds for work or a shutdown, yielding the CPU now and
  * then: a spinner must not starve the thread that submits. */
 static int spin_for_work(lf_pool *p) {
@@ -153,18 +174,23 @@ static int spin_for_work(lf_pool *p) {
   }
 }
 
+/* What init returns when memory, not the initializer, failed. */
+static char nomem_mark;
+void *lf_pool_nomem(void) { return &nomem_mark; }
+
 /* Runs f, taken off the queue by a worker counted busy, and drops the
- * queue's reference. */
+ * queue's reference. A worker with no state (no memory to build one) fails
+ * it with the out-of-memory outcome instead. */
 static void run_one(lf_pool *p, void *wctx, lf_future *f) {
   lf_payload *task;
   if (lf_future_start(f, &task) == 0) {
-    int failed = 0;
-    lf_payload *res = p->hooks.run(wctx, f, task, &failed);
+    int failed = 1;
+    lf_payload *res = NULL;
+    if (wctx != &nomem_mark) res = p->hooks.run(wctx, f, task, &failed);
+    else lf_payload_free(task);
     p->nfree++; /* free before the result is out */
-    if (res == NULL) {
-      res = p->hooks.broken(p->ud); /* best effort: out of memory */
-      failed = 1;
-    }
+    /* NULL (no memory for the result) finishes it with lf_payload_oom():
+     * the task ran, the pool is not broken, so not the broken payload. */
     lf_future_finish(f, res, failed);
   } else {
     p->nfree++;
@@ -183,14 +209,7 @@ static void *worker_main(void *arg) {
   void *wctx = p->hooks.init(p->ud, w->name);
   lf__lock(&p->mu);
   p->nstarting--;
-  if (wctx == NULL && p->status != LF_POOL_BROKEN) {
-    set_status_locked(p, LF_POOL_BROKEN);
-    lf__broadcast(&p->cv);
-    lf_future *q = take_queue_locked(p);
-    lf__unlock(&p->mu);
-    fail_queue(p, q);
-    lf__lock(&p->mu);
-  }
+  if (wctx == NULL) break_locked(p, NULL);
   while (wctx != NULL) {
     for (;;) {
       if (p->qhead == NULL) take_incoming_locked(p);
@@ -212,12 +231,21 @@ static void *worker_main(void *arg) {
     p->nfree--;
     lf__unlock(&p->mu);
     f->next = NULL;
+    /* A worker whose state could not be built for want of memory tries
+     * again for each task: memory may have come back. */
+    if (wctx == &nomem_mark) wctx = p->hooks.init(p->ud, w->name);
+    if (wctx == NULL) {
+      lf__lock(&p->mu);
+      p->nfree++;
+      break_locked(p, f);
+      break;
+    }
     run_one(p, wctx, f);
     lf__lock(&p->mu);
   }
   p->nexited++;
   lf__unlock(&p->mu);
-  if (wctx) p->hooks.fini(wctx);
+  if (wctx && wctx != &nomem_mark) p->hooks.fini(wctx);
   lf__self = NULL;
   atomic_fetch_sub(&live_threads, 1);
   return NULL;
@@ -430,13 +458,6 @@ size_t lf_pool_nworkers(lf_pool *p) {
 }
 
 size_t lf_pool_max_workers(lf_pool *p) { return p->max; }
-
-size_t lf_pool_nqueued(lf_pool *p) {
-  lf__lock(&p->mu);
-  size_t n = p->nqueued;
-  lf__unlock(&p->mu);
-  return n;
-}
 
 const char *lf_pool_prefix(lf_pool *p) { return p->prefix; }
 void *lf_pool_ud(lf_pool *p) { return p->ud; }

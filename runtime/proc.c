@@ -207,6 +207,7 @@ static void break_locked(lf_procpool *p, int cause, const char *fmt, ...) {
  * more than the tasks themselves; more and cancel() has little left to
  * cancel. */
 static size_t window(lf_procpool *p) {
+  if (p->tp->ops->caps & LF__TP_DEEP) return 33 * p->naccepting;
   size_t extra = 2 * p->naccepting < 8 ? 2 * p->naccepting : 8;
   return p->naccepting + extra;
 }

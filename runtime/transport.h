@@ -62,7 +62,10 @@ typedef void (*lf__tev_fn)(void *ctx, const lf__tev *ev);
 
 enum {
   LF__TP_ANY = 1,      /* send(NULL) reaches whichever worker is free */
-  LF__TP_FUNNELED = 2  /* every call but wake on the manager thread */
+  LF__TP_FUNNELED = 2, /* every call but wake on the manager thread */
+  LF__TP_DEEP = 4      /* a worker queues what it is sent without limit, and
+                        * each answer costs a long way round: the core sends
+                        * 32 tasks ahead per worker (MPI) */
 };
 
 typedef struct lf__tp_ops {

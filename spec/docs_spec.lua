@@ -1,22 +1,20 @@
--- The README documents every name the module exports: docs cannot drift.
+-- The docs (README.md for the newcomer, docs/reference.md for the API)
+-- document every name the module exports: docs cannot drift.
 local support = require "support"
+local shell = require "shell"
 local futures = support.futures
 
-local function readme()
-  local fh = assert(io.open("README.md"))
-  local text = fh:read("a")
-  fh:close()
-  return text
-end
+local DOCS = "README.md and docs/reference.md"
 
-describe("README", function()
-  local text = readme()
+describe("the docs", function()
+  local readme = assert(shell.slurp("README.md"))
+  local text = readme .. "\n" .. assert(shell.slurp("docs/reference.md"))
 
   local function documented(name) return text:find(name, 1, true) ~= nil end
 
   it("documents every module field", function()
     for name in pairs(futures) do
-      assert.is_true(documented(name), "futures." .. name .. " is not in README.md")
+      assert.is_true(documented(name), "futures." .. name .. " is not in " .. DOCS)
     end
   end)
 
@@ -29,14 +27,21 @@ describe("README", function()
     objects.map = objects.ThreadPoolExecutor:map(print, {})
     for what, obj in pairs(objects) do
       for name in pairs(getmetatable(obj).__index) do
-        assert.is_true(documented(name .. "("), what .. ":" .. name .. " is not in README.md")
+        assert.is_true(documented(name .. "("), what .. ":" .. name .. " is not in " .. DOCS)
       end
     end
     objects.ThreadPoolExecutor:shutdown()
   end)
 
-  it("names the two commands", function()
-    assert.is_true(documented("make demo"))
-    assert.is_true(documented("make test"))
+  it("name the two commands in the README", function()
+    assert.truthy(readme:find("make demo", 1, true))
+    assert.truthy(readme:find("make test", 1, true))
+  end)
+
+  it("link the README to the reference, the decisions and the benchmarks", function()
+    for _, path in ipairs({"docs/reference.md", "docs/decisions.md", "bench/README.md"}) do
+      assert.truthy(readme:find("(" .. path .. ")", 1, true), path)
+      assert.truthy(shell.slurp(path), path .. " is missing")
+    end
   end)
 end)

@@ -129,9 +129,14 @@ describe("map", function()
     assert.same({n = 0}, ex:map(function(a, b) return a end, {1, 2}, {}):collect())
   end)
 
-  it("a trailing table is options only with a timeout or chunksize field", function()
-    assert.same({n = 0}, ex:map(function(a, b) return a end, {1, 2}, table.pack()):collect())
+  it("a trailing table is options when it has a string key and no [1]", function()
     assert.same({1, 2, n = 2}, ex:map(function(a) return a end, {1, 2}, {chunksize = 2}):collect())
+    assert.same({1, 2, n = 2}, ex:map(function(a) return a end, {1, 2}, {timeout = 60}):collect())
+    -- table.pack()'s n is a length: {n = 0} is the empty sequence
+    assert.same({n = 0}, ex:map(function(a, b) return a end, {1, 2}, table.pack()):collect())
+    assert.same({n = 0}, ex:map(function(a) return a end, table.pack()):collect())
+    -- a list with fields of its own is still a list
+    assert.same({1, 2, n = 2}, ex:map(function(a) return a end, {1, 2, name = "xs"}):collect())
   end)
 
   it("does not keep the executor alive", function()

@@ -1,17 +1,55 @@
 local support = require "support"
 local futures = support.futures
 
+local HINT = "globals of the caller are not copied to workers: pass it as an argument, capture it as a local, or define it in the initializer"
+
 -- Misuse gets a plain Lua error in lauxlib's words: call -> exact message.
 describe("misuse", function()
-  local ex, f
-  setup(function() ex = futures.ThreadPoolExecutor(1) f = futures.Future() end)
-  teardown(function() ex:shutdown() ex = nil support.collect() end)
+  local ex, px, f
+  setup(function()
+    ex = futures.ThreadPoolExecutor(1)
+    px = futures.ProcessPoolExecutor(1) -- starts no worker until a submit
+    f = futures.Future()
+    -- a global of the caller that tasks, in states of their own, lack
+    _G.spec_helper = function() return 1 end
+  end)
+  teardown(function()
+    _G.spec_helper = nil
+    ex:shutdown() px:shutdown() ex, px = nil, nil
+    support.collect()
+  end)
 
   local cases = {
     {function() ex:submit(nil) end, "bad argument #1 to 'submit' (function expected, got nil)"},
     {function() ex:submit(42) end, "bad argument #1 to 'submit' (function expected, got number)"},
-    {function() ex.submit({}, print) end, "bad argument #1 to 'submit' (ThreadPoolExecutor expected, got table)"},
+    {function() ex.submit({}, print) end, "bad argument #1 to 'submit' (ThreadPoolExecutor expected, got table; use ex:submit, not ex.submit)"},
     {function() futures.ThreadPoolExecutor(0) end, "bad argument #1 to 'ThreadPoolExecutor' ('max_workers' must be greater than 0)"},
+    {function() futures.ThreadPoolExecutor{max_workers = 0} end, "bad argument #1 to 'ThreadPoolExecutor' ('max_workers' must be greater than 0)"},
+    {function() futures.ProcessPoolExecutor(0) end, "bad argument #1 to 'ProcessPoolExecutor' ('max_workers' must be greater than 0)"},
+    {function() futures.ProcessPoolExecutor{max_workers = 0} end, "bad argument #1 to 'ProcessPoolExecutor' ('max_workers' must be greater than 0)"},
+    -- issue 13, item 4: mistakes that used to pass silently
+    {function() ex:map(print, {1}, {chunk_size = 2}) end, "bad argument #3 to 'map' (unknown option 'chunk_size')"},
+    {function() ex:map(print, {1}, {timout = 5}) end, "bad argument #3 to 'map' (unknown option 'timout')"},
+    {function() ex:map(print, {a = 1}) end, "bad argument #2 to 'map' (unknown option 'a')"},
+    {function() px:map(print, {1}, {chunk_size = 2}) end, "bad argument #3 to 'map' (unknown option 'chunk_size')"},
+    {function() ex:shutdown("now") end, "bad argument #1 to 'shutdown' (boolean or table expected, got string)"},
+    {function() ex:shutdown(1) end, "bad argument #1 to 'shutdown' (boolean or table expected, got number)"},
+    {function() ex:shutdown(true, "yes") end, "bad argument #2 to 'shutdown' (boolean expected, got string)"},
+    {function() ex:shutdown{wait = "no"} end, "bad argument #1 to 'shutdown' ('wait' must be a boolean)"},
+    {function() px:shutdown{cancel_futures = 1} end, "bad argument #1 to 'shutdown' ('cancel_futures' must be a boolean)"},
+    -- issue 13, item 5: messages that say what to do
+    {function() ex.submit(print) end, "bad argument #1 to 'submit' (ThreadPoolExecutor expected, got function; use ex:submit, not ex.submit)"},
+    {function() ex.map(print, {1}) end, "bad argument #1 to 'map' (ThreadPoolExecutor expected, got function; use ex:map, not ex.map)"},
+    {function() ex.shutdown() end, "bad argument #1 to 'shutdown' (ThreadPoolExecutor expected, got no value; use ex:shutdown, not ex.shutdown)"},
+    {function() px.submit(print) end, "bad argument #1 to 'submit' (ProcessPoolExecutor expected, got function; use ex:submit, not ex.submit)"},
+    {function() px.shutdown(true) end, "bad argument #1 to 'shutdown' (ProcessPoolExecutor expected, got boolean; use ex:shutdown, not ex.shutdown)"},
+    {function() ex:submit(function() return spec_helper() end):result() end, "attempt to call a nil value (global 'spec_helper'); " .. HINT},
+    {function() error(ex:submit(function() return spec_helper + 1 end):exception(), 0) end, "attempt to perform arithmetic on a nil value (global 'spec_helper'); " .. HINT},
+    {function() ex:map(function(x) return spec_helper(x) end, {1}):collect() end, "attempt to call a nil value (global 'spec_helper'); " .. HINT},
+    {function() px:submit(function() return spec_helper.x end):result() end, "attempt to index a nil value (global 'spec_helper'); " .. HINT},
+    {function() local fh <close> = assert(io.open("spec/support.lua")) ex:submit(function() return fh:read("l") end) end,
+     "TransferError: cannot transfer argument #1 (upvalue 'fh'): file (a file handle stays in its state: open it inside the task)"},
+    {function() ex:submit(io.lines, io.stdin) end, "TransferError: cannot transfer argument #2: file (a file handle stays in its state: open it inside the task)"},
     {function() futures.ThreadPoolExecutor{max_workers = -1} end, "bad argument #1 to 'ThreadPoolExecutor' ('max_workers' must be greater than 0)"},
     {function() futures.ThreadPoolExecutor{max_tasks_per_child = 1} end, "bad argument #1 to 'ThreadPoolExecutor' (unknown option 'max_tasks_per_child')"},
     {function() futures.ThreadPoolExecutor{max_worker = 1} end, "bad argument #1 to 'ThreadPoolExecutor' (unknown option 'max_worker')"},
@@ -64,14 +102,36 @@ describe("misuse", function()
     {function() ex:shutdown{["wait\0x"] = true} end, "bad argument #1 to 'shutdown' (option name contains a zero byte)"},
   }
 
+  -- A message is a string; a runtime error (TransferError) is compared by
+  -- its tostring.
   for _, case in ipairs(cases) do
     it(case[2], function()
       local ok, err = pcall(case[1])
       assert.is_false(ok)
+      if type(err) == "table" then err = tostring(err) end
       assert.equal("string", type(err))
       assert.equal(case[2], (err:gsub("^[^:]*:%d+: ", "")))
     end)
   end
+
+  it("refuses a table with string keys and no [1] as the last iterable", function()
+    local err = support.error_of(function() ex:map(print, {a = 1, b = 2}) end)
+    assert.matches(":%d+: bad argument #2 to 'map' %(unknown option '[ab]'%)$", err)
+  end)
+
+  it("hints only when the caller has the global the task lacked", function()
+    local err = ex:submit(function() return not_a_global_anywhere() end):exception()
+    assert.matches("%(global 'not_a_global_anywhere'%)$", err)
+    -- a string of the same shape that a task raises by hand is left alone
+    local own = ex:submit(function() error("attempt to call a nil value (field 'spec_helper')") end):exception()
+    assert.matches("%(field 'spec_helper'%)$", own)
+    -- the worker's traceback, whose first line is the message, has it too
+    local failed = ex:submit(function() return spec_helper() end)
+    failed:exception()
+    local tb = failed:traceback()
+    assert.equal(1, select(2, tb:gsub("globals of the caller are not copied", "")))
+    assert.matches("^[^\n]*" .. HINT:gsub("%p", "%%%0"), tb)
+  end)
 
   it("takes a numeric string as a timeout in an options table too, as positionally", function()
     local done = ex:submit(function() return 1 end)

@@ -256,6 +256,7 @@ end
 
 EXPECT.conf11_primes = function(o) o:equals(PRIMES_OUTPUT) end
 EXPECT.primes = EXPECT.conf11_primes
+EXPECT.mpi_primes = EXPECT.conf11_primes
 
 EXPECT.conf12_load_url = function(o)
   local pat = "^'http://127%.0%.0%.1:%d+"

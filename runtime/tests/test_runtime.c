@@ -19,7 +19,7 @@
 
 /* ---- a tiny host: a task payload is an int and an op ---------------------- */
 
-enum { OP_ADD1, OP_BLOCK, OP_WAIT_SELF };
+enum { OP_ADD1, OP_BLOCK, OP_WAIT_SELF, OP_BIG };
 
 typedef struct task {
   int op, value;
@@ -70,8 +70,9 @@ static lf_payload *h_run(void *w, lf_future *f, lf_payload *p, int *failed) {
     lf_future_cancel(g);
     lf_future_unref(g);
   }
-  int v = t.value + 1;
-  return lf_future_payload_new(f, &v, sizeof v, NULL, 0, 0);
+  int v[LF_FUTURE_ROOM] = {t.value + 1}; /* OP_BIG: too big for the room */
+  return lf_future_payload_new(f, v, t.op == OP_BIG ? sizeof v : sizeof v[0],
+                               NULL, 0, 0);
 }
 static void h_fini(void *w) {}
 static lf_payload *h_broken(void *ud) { return int_payload(-1); }
@@ -226,17 +227,32 @@ static void test_broken_initializer(void) {
   lf_pool_unref(p);
 }
 
-static void test_deadlock_own_pool(void) {
+/* The one-worker pool whose task waits on a task it submitted to it; the
+ * message names the future as the host describes it, if it does. */
+static void deadlock_own_pool(const char *named) {
   int err;
   self_pool = lf_pool_new(1, "Solo", &hooks, NULL, &err);
   lf_future *f = submit(self_pool, OP_WAIT_SELF, 0);
   wait_done(f);
   ASSERT(deadlock_seen);
-  ASSERT(strstr(deadlock_why, "worker 'Solo_0' waits on <Future at") != NULL);
+  char want[64];
+  snprintf(want, sizeof want, "worker 'Solo_0' waits on %s", named);
+  ASSERT(strstr(deadlock_why, want) == deadlock_why);
   ASSERT(strstr(deadlock_why, "queued on its own pool, which has no other worker"));
   lf_future_unref(f);
   lf_pool_shutdown(self_pool, 1, 0);
   lf_pool_unref(self_pool);
+}
+
+static int describe(const lf_future *f, int state, char *buf, size_t len) {
+  return snprintf(buf, len, "[%s]", state == LF_PENDING ? "pending" : "?");
+}
+
+static void test_deadlock_own_pool(void) { deadlock_own_pool("future 0x"); }
+static void test_deadlock_described(void) {
+  lf_set_describe(describe);
+  deadlock_own_pool("[pending] queued");
+  lf_set_describe(NULL);
 }
 
 static void test_no_deadlock_with_room(void) {
@@ -275,17 +291,17 @@ static void test_future_room(void) {
   lf_obj *o = lf_future_obj(ref);
   lf_future_ref(ref);
   lf_future *f = lf_future_new_task("abc", 3, &o, 1, 0x7fff);
-  lf_payload *task = lf_future_take_task(f);
-  ASSERT(in_cell(f, task));
-  ASSERT_EQ(task->len, 3);
-  ASSERT_EQ(task->flags & LF_PAYLOAD_HOSTFLAGS, 0x7fff);
-  ASSERT(memcmp(task->data, "abc", 3) == 0);
-  ASSERT(lf_payload_objs(task)[0] == o);
+  lf_payload *tp;
+  ASSERT_EQ(lf_future_start(f, &tp), 0);
+  ASSERT(in_cell(f, tp));
+  ASSERT_EQ(tp->len, 3);
+  ASSERT_EQ(tp->flags & LF_PAYLOAD_HOSTFLAGS, 0x7fff);
+  ASSERT(memcmp(tp->data, "abc", 3) == 0);
+  ASSERT(lf_payload_objs(tp)[0] == o);
   lf_payload *early = lf_future_payload_new(f, "x", 1, NULL, 0, 0);
-  ASSERT(!in_cell(f, early)); /* the task still holds the room */
+  ASSERT(!in_cell(f, early)); /* the tp still holds the room */
   lf_payload_free(early);
-  lf_payload_free(task); /* gives the room back and drops its reference */
-  ASSERT_EQ(lf_future_set_running(f), 0);
+  lf_payload_free(tp); /* gives the room back and drops its reference */
   lf_payload *res = lf_future_payload_new(f, "result", 6, NULL, 0, 1);
   ASSERT(in_cell(f, res));
   ASSERT_EQ(lf_future_finish(f, res, 0), 0);
@@ -297,10 +313,10 @@ static void test_future_room(void) {
   char big[LF_FUTURE_ROOM];
   memset(big, 7, sizeof big);
   lf_future *g = lf_future_new_task(big, sizeof big, NULL, 0, 0);
-  task = lf_future_take_task(g);
-  ASSERT(!in_cell(g, task));
-  ASSERT(memcmp(task->data, big, sizeof big) == 0);
-  lf_payload_free(task);
+  ASSERT_EQ(lf_future_start(g, &tp), 0);
+  ASSERT(!in_cell(g, tp));
+  ASSERT(memcmp(tp->data, big, sizeof big) == 0);
+  lf_payload_free(tp);
   res = lf_future_payload_new(g, big, sizeof big, NULL, 0, 0);
   ASSERT(!in_cell(g, res));
   lf_future_finish(g, res, 0);
@@ -364,12 +380,28 @@ static void test_slab_threads(void) {
 
 static void count_hook(void *arg, lf_future *f) { ++*(int *)arg; }
 
-/* One life of a future and a pool, every step allowed to fail for want of
- * memory: each failure must be reported, and nothing may leak or hang. */
-static void oom_scenario(void) {
+/* A future finished with no result (its maker ran out of memory) holds the
+ * static out-of-memory outcome, as failed; freeing that is harmless. */
+static void test_finish_without_result(void) {
+  lf_future *f = lf_future_new();
+  ASSERT_EQ(lf_future_finish(f, NULL, 0), 0);
+  int failed = 0;
+  ASSERT(lf_future_result(f, &failed) == lf_payload_oom());
+  ASSERT_EQ(failed, 1);
+  lf_future_unref(f);
+  lf_payload_free(lf_payload_oom());
+  ASSERT_EQ(lf_payload_oom()->len, 0);
+}
+
+/* One submit-run-result cycle of a future and a pool, every step allowed
+ * to fail for want of memory: each failure must be reported, a submitted
+ * future must finish with a result (its own, or the out-of-memory outcome),
+ * and nothing may leak or hang. `op` OP_BIG makes a result that has to be
+ * allocated. */
+static void oom_scenario(int op) {
   int err, hooked = 0;
   char big[LF_FUTURE_ROOM * 2] = {0}; /* too big for the room: allocated */
-  task t = {OP_ADD1, 41, NULL};
+  task t = {op, 41, NULL};
   memcpy(big, &t, sizeof t);
   lf_future *f = lf_future_new_task(big, sizeof big, NULL, 0, 0);
   if (f == NULL) return;
@@ -391,18 +423,20 @@ static void oom_scenario(void) {
     ASSERT_EQ(lf_future_state(f), LF_FINISHED);
     int failed;
     const lf_payload *res = lf_future_result(f, &failed);
-    if (!failed) ASSERT_EQ(payload_int(res), 42);
+    ASSERT(res != NULL);
+    if (failed) ASSERT(res == lf_payload_oom());
+    else ASSERT_EQ(payload_int(res), 42);
     ASSERT_EQ(hooked, hook_rc == 0);
   }
   lf_future_unref(f);
 }
 
 /* Allocation n fails, for every n the scenario reaches. */
-static void test_out_of_memory(void) {
+static void oom_each(int op) {
   long n = 1;
   for (; n < 1000; n++) {
     lf__alloc_test(n);
-    oom_scenario();
+    oom_scenario(op);
     ASSERT_EQ(lf_live_pools(), 0);
     ASSERT_EQ(lf_live_threads(), 0);
     ASSERT_EQ(lf__alloc_live(), 0);
@@ -413,6 +447,38 @@ static void test_out_of_memory(void) {
   lf__alloc_test(0);
 }
 
+/* A worker whose state cannot be built for want of memory breaks nothing:
+ * it tries again for each task it takes, fails that task with the
+ * out-of-memory outcome while it cannot, and runs the next once it can. */
+static int nomem_inits;
+static void *h_init_nomem(void *ud, const char *name) {
+  return nomem_inits++ < 2 ? lf_pool_nomem() : (void *)1;
+}
+static void test_worker_without_memory(void) {
+  lf_pool_hooks h = hooks;
+  h.init = h_init_nomem;
+  int err, failed;
+  lf_pool *p = lf_pool_new(1, "nomem", &h, NULL, &err);
+  lf_future *f = submit(p, OP_ADD1, 1);
+  wait_done(f);
+  ASSERT(lf_future_result(f, &failed) == lf_payload_oom());
+  ASSERT_EQ(failed, 1);
+  lf_future *g = submit(p, OP_ADD1, 2);
+  wait_done(g);
+  ASSERT_EQ(payload_int(lf_future_result(g, &failed)), 3);
+  ASSERT_EQ(failed, 0);
+  ASSERT_EQ(lf_pool_status(p), LF_POOL_RUNNING);
+  ASSERT_EQ(nomem_inits, 3); /* at start, for f, for g */
+  ASSERT_EQ(lf_pool_nworkers(p), 1);
+  lf_pool_shutdown(p, 1, 0);
+  lf_pool_unref(p);
+  lf_future_unref(f);
+  lf_future_unref(g);
+}
+
+static void test_out_of_memory(void) { oom_each(OP_ADD1); }
+static void test_out_of_memory_big_result(void) { oom_each(OP_BIG); }
+
 static const test tests[] = {
     {"future_states", test_future_states},
     {"hooks_in_order", test_hooks_in_order},
@@ -421,12 +487,16 @@ static const test tests[] = {
     {"shutdown_cancels_queued", test_shutdown_cancels_queued},
     {"broken_initializer", test_broken_initializer},
     {"deadlock_own_pool", test_deadlock_own_pool},
+    {"deadlock_described", test_deadlock_described},
     {"no_deadlock_with_room", test_no_deadlock_with_room},
     {"payload_refs", test_payload_refs},
     {"future_room", test_future_room},
     {"slab_cells", test_slab_cells},
     {"slab_threads", test_slab_threads},
+    {"finish_without_result", test_finish_without_result},
+    {"worker_without_memory", test_worker_without_memory},
     {"out_of_memory", test_out_of_memory},
+    {"out_of_memory_big_result", test_out_of_memory_big_result},
 };
 
 int main(int argc, char **argv) {

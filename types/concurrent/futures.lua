@@ -75,8 +75,8 @@ local Executor = {}
 function Executor:submit(fn, ...) end
 
 --- fn over the iterables (sequence tables or iterator functions), in input
---- order; a final table with a `timeout` or `chunksize` field and no [1]
---- is the options table.
+--- order; a final table with a string key and no [1] is the options
+--- table, and a key other than `timeout` or `chunksize` in it is an error.
 ---@param fn function
 ---@param ... table|function|futures.MapOptions iterables, then optionally the options
 ---@return MapIterator

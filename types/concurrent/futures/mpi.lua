@@ -17,7 +17,15 @@
 ---@class MPICommExecutor: Executor
 
 ---@class concurrent.futures.mpi
+---@field rank integer this process's rank in the job
+---@field size integer the number of ranks of the job
+---@field host string this processor's name (MPI_Get_processor_name)
 local mpi = {}
+
+--- What `luafutures -m concurrent.futures.mpi script.lua` calls: rank 0
+--- runs `chunk(...)`, the other ranks serve until it is done.
+---@param chunk function
+function mpi.main(chunk, ...) end
 
 --- Rank 0's executor over ranks 1..N-1 (`mpiexec -n N luafutures -m concurrent.futures.mpi script.lua`).
 ---@param opts? futures.MPIPoolOptions

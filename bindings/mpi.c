@@ -1,0 +1,330 @@
+/*
+ * mpi.c -- the executors of concurrent.futures.mpi: MPIPoolExecutor and
+ * MPICommExecutor, the process pool's core (lf_mpi.h) over the MPI
+ * transport, for the executor class (executor.c).
+ *
+ * The transport is built with mpicc into concurrent/futures/mpi.so, whose
+ * stub (mpi_module.c) requires this module and calls the opener this file
+ * leaves in the registry with the transport's table: so everything else
+ * -- core, codec, futures, this file -- exists once per process, and MPI
+ * futures mix with thread and process futures.
+ *
+ * Launch modes, as mpi4py.futures: `mpiexec -n N luafutures -m
+ * concurrent.futures.mpi script.lua` calls this module's main: rank 0
+ * runs the script, every other rank serves each MPIPoolExecutor it makes
+ * (mpiworker.c) until the state of rank 0 closes, which releases them.
+ * In a program that every rank runs, MPICommExecutor{root = r} is
+ * collective: the root gets an executor, the others serve it until the
+ * root shuts it down, then get nil. Tasks are encoded as for a process
+ * pool (no handles, bytecode inline); a result from another rank is the
+ * same untrusted bytes a process worker's is. MPI is fail-stop: a lost
+ * rank ends the job, which mpiexec reports with a non-zero status.
+ *
+ * No lock of this file's own: the transport, rank and mode are written
+ * once, by the state that opens the module first, before any pool exists.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lfb_mpi.h"
+
+const lf_mpi *lfb_mpi;
+int lfb_mpi_rank, lfb_mpi_size;
+char lfb_mpi_host[256];
+
+/* How the job runs: known once main or MPICommExecutor ran. */
+enum { MODE_UNKNOWN, MODE_POOL, MODE_COMM };
+static int mode;
+
+#define OPENER "luafutures.mpi_open"
+#define NCAUSES (LF_PROC_PROTOCOL + 1)
+
+static const char *const cause_text[NCAUSES] = {
+    [0] = "not enough memory",
+    [LF_PROC_DIED] = "an MPI worker rank left without a goodbye, the "
+                     "executor is not usable anymore",
+    [LF_PROC_INITFAILED] = "an MPI worker's initializer failed, the "
+                           "executor is not usable anymore",
+    [LF_PROC_SPAWNFAILED] = "no MPI worker rank could be claimed, the "
+                            "executor is not usable anymore",
+    [LF_PROC_IOERROR] = "a task could not be sent to the MPI worker ranks, "
+                        "the executor is not usable anymore",
+    [LF_PROC_NOANSWER] = "an MPI worker rank did not answer when the "
+                         "executor started (is it serving?), the executor "
+                         "is not usable anymore",
+    [LF_PROC_PROTOCOL] = "an MPI worker rank broke the protocol, the "
+                         "executor is not usable anymore",
+};
+
+static const char *cause_message(int cause) {
+  return cause_text[cause > 0 && cause < NCAUSES ? cause : 0];
+}
+
+/* What a pool keeps of its creator: the broken errors, and the hello
+ * until the pool has copied it. */
+typedef struct mcfg {
+  lf_payload *canned[NCAUSES];
+  lf_payload *hello;
+} mcfg;
+
+static void mcfg_release(void *ud) {
+  mcfg *c = ud;
+  for (int i = 0; i < NCAUSES; i++) lf_payload_free(c->canned[i]);
+  lf_payload_free(c->hello);
+  free(c);
+}
+
+/* The detail names the rank and what it did. */
+static lf_payload *mpi_broken(void *ud, int cause, const char *detail) {
+  mcfg *c = ud;
+  if (*detail) {
+    char m[400];
+    snprintf(m, sizeof m, "%s (%s)", cause_message(cause), detail);
+    lf_payload *p = lfb_error_payload("BrokenExecutor", m);
+    if (p != NULL) return p;
+  }
+  return lfb_outcome_copy(c->canned[cause > 0 && cause < NCAUSES ? cause : 0]);
+}
+
+static const lf_proc_hooks mpi_hooks = {NULL, mpi_broken, mcfg_release};
+
+/* ---- operations ------------------------------------------------------------ */
+
+static int o_submit(void *p, lf_future *f) { return lf_procpool_submit(p, f); }
+static int o_shutdown(void *p, int wait, int cancel) {
+  return lf_procpool_shutdown(p, wait, cancel);
+}
+/* The ranks an MPICommExecutor frees must know no task can follow, so its
+ * shutdown waits whatever it is told; then they are released. */
+static int o_comm_shutdown(void *p, int wait, int cancel) {
+  lf_procpool_shutdown(p, 1, cancel);
+  lfb_mpi->release();
+  return 0;
+}
+static int o_status(void *p) { return lf_procpool_status(p); }
+static size_t o_nworkers(void *p) { return lf_procpool_nworkers(p); }
+static size_t o_max_workers(void *p) { return lf_procpool_max_workers(p); }
+static const char *o_host(void *p) { return lfb_mpi_host; }
+static void o_unref(void *p) { lf_procpool_unref(p); }
+static const char *o_broken_message(void *p) {
+  return cause_message(lf_procpool_cause(p));
+}
+static void o_failure(void *p, char *buf, size_t len) {
+  lf_procpool_detail(p, buf, len);
+}
+
+static const lfb_exec_ops pool_ops = {
+    "MPIPoolExecutor", "BrokenExecutor", 0, "host", o_host,
+    o_submit, o_shutdown, o_status, o_nworkers, o_max_workers,
+    o_broken_message, o_unref, o_failure,
+};
+
+static const lfb_exec_ops comm_ops = {
+    "MPICommExecutor", "BrokenExecutor", 0, "host", o_host,
+    o_submit, o_comm_shutdown, o_status, o_nworkers, o_max_workers,
+    o_broken_message, o_unref, o_failure,
+};
+
+/* ---- constructors ------------------------------------------------------------ */
+
+/* The hello (lfb_mpi.h) into c: paths, the initializer (at fn, fn + 1) as
+ * bytes and flags, isolate. What raises leaves its allocation in c. */
+static void encode_hello(lua_State *L, mcfg *c, int fn, int isolate) {
+  c->hello = lfb_encode_init(L, fn, 0);
+  lfb_push_paths(L);
+  if (c->hello) lua_pushlstring(L, c->hello->data, c->hello->len);
+  else lua_pushnil(L);
+  lua_pushinteger(L, c->hello ? c->hello->flags : 0);
+  lua_pushboolean(L, isolate);
+  lf_payload_free(c->hello);
+  c->hello = NULL;
+  int top = lua_gettop(L), rc = 0;
+  lfb_enc e;
+  lfb_enc_init(&e, L);
+  e.handles_ok = 0;
+  for (int i = top - LFB_MPI_HELLO_VALUES + 1; i <= top && rc == 0; i++)
+    rc = lfb_enc_value(&e, L, i);
+  if (rc == 0) c->hello = lfb_enc_finish(&e, L);
+  else lfb_enc_free(&e, L);
+  if (c->hello == NULL) luaL_error(L, "not enough memory");
+  lua_settop(L, top - LFB_MPI_HELLO_VALUES);
+}
+
+/* Reads (opts | max_workers) at 1, the kind's own names in `known`; the
+ * initializer and initargs are pushed. */
+static void read_options(lua_State *L, const char *const known[],
+                         lua_Integer *max, int *isolate) {
+  *max = lfb_mpi_size - 1;
+  *isolate = 0;
+  if (lua_istable(L, 1)) {
+    lfb_check_options(L, 1, known);
+    lua_getfield(L, 1, "isolate");
+    *isolate = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+  lfb_exec_args(L, max, 100000);
+  if (*max > lfb_mpi_size - 1)
+    luaL_argerror(L, 1, lua_pushfstring(L, "'max_workers' is more than the "
+                                           "%d worker ranks of the job",
+                                        lfb_mpi_size - 1));
+}
+
+static int no_workers(lua_State *L, const char *what) {
+  return lfb_raise(L, "RuntimeError",
+                   "%s: the MPI job has no worker ranks (its size is 1): "
+                   "start it with mpiexec -n 2 or more",
+                   what);
+}
+
+/* The executor of kind ops, its options read. */
+static int make(lua_State *L, const lfb_exec_ops *ops, lua_Integer max,
+                int isolate) {
+  int fn = lua_gettop(L) - 1; /* initializer initargs */
+  lfb_executor *ex = lfb_exec_new(L, ops);
+  mcfg *c = calloc(1, sizeof *c);
+  if (c == NULL) return luaL_error(L, "not enough memory");
+  lfb_exec_hold(ex, c, mcfg_release);
+  for (int i = 0; i < NCAUSES; i++) {
+    c->canned[i] = lfb_outcome_canned(L, "BrokenExecutor", cause_text[i]);
+    if (c->canned[i] == NULL) return luaL_error(L, "not enough memory");
+  }
+  encode_hello(L, c, fn, isolate);
+  /* A rank answers a hello after the task it runs for another executor,
+   * however long: no limit unless LUAFUTURES_WORKER_TIMEOUT sets one. */
+  const char *wt = getenv("LUAFUTURES_WORKER_TIMEOUT");
+  double answer = wt && strtod(wt, NULL) > 0 ? strtod(wt, NULL) : 1e9;
+  lf_proc_config cfg = {(size_t)max, 0, LF_START_SPAWN, "",
+                        c->hello->data, c->hello->len, answer};
+  int err = 0;
+  ex->pool = lf_mpipool_new(lfb_mpi, &cfg, &mpi_hooks, c, &err);
+  if (ex->pool == NULL) return luaL_error(L, "not enough memory");
+  ex->held = NULL; /* the pool's now */
+  lf_payload_free(c->hello); /* copied */
+  c->hello = NULL;
+  return 1;
+}
+
+static int m_pool(lua_State *L) {
+  static const char *const known[] = {"max_workers", "initializer",
+                                      "initargs", "isolate", NULL};
+  lua_Integer max;
+  int isolate;
+  if (lfb_mpi_size < 2) return no_workers(L, "MPIPoolExecutor");
+  if (mode != MODE_POOL)
+    return lfb_raise(L, "RuntimeError",
+                     "MPIPoolExecutor: no rank serves it: run the script as "
+                     "mpiexec -n N luafutures -m concurrent.futures.mpi "
+                     "script.lua (or use MPICommExecutor where every rank "
+                     "runs it)");
+  read_options(L, known, &max, &isolate);
+  return make(L, &pool_ops, max, isolate);
+}
+
+static int m_comm(lua_State *L) {
+  static const char *const known[] = {"root", "max_workers", "initializer",
+                                      "initargs", "isolate", NULL};
+  lua_Integer max, root = 0;
+  int isolate;
+  if (lua_istable(L, 1) && lua_getfield(L, 1, "root") != LUA_TNIL) {
+    luaL_argcheck(L, lfb_getint(L, -1, &root), 1, "'root' must be an integer");
+    luaL_argcheck(L, root >= 0 && root < lfb_mpi_size, 1,
+                  "'root' is not a rank of the job");
+  }
+  lua_settop(L, 1);
+  if (mode == MODE_POOL)
+    return lfb_raise(L, "RuntimeError",
+                     "MPICommExecutor: under -m concurrent.futures.mpi the "
+                     "other ranks serve MPIPoolExecutor: use that");
+  if (lfb_mpi_size < 2) return no_workers(L, "MPICommExecutor");
+  read_options(L, known, &max, &isolate);
+  mode = MODE_COMM;
+  if (root != lfb_mpi_rank) { /* collective: serve the root, then nil */
+    lfb_mpi_serve(L);
+    lua_pushnil(L);
+    return 1;
+  }
+  return make(L, &comm_ops, max, isolate);
+}
+
+/* main(chunk, ...), as bin/luafutures -m calls it: rank 0 runs the script,
+ * the other ranks serve until it is done. */
+static int m_main(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  if (mode != MODE_UNKNOWN)
+    return luaL_error(L, "concurrent.futures.mpi: main runs once, before "
+                         "any executor");
+  mode = MODE_POOL;
+  if (lfb_mpi_rank == 0) {
+    lua_call(L, lua_gettop(L) - 1, 0);
+  } else {
+    lfb_mpi_serve(L);
+  }
+  return 0;
+}
+
+/* ---- the module ------------------------------------------------------------------ */
+
+/* Closing the state that opened the module first ends MPI for the
+ * process: rank 0 of a pool job releases the serving ranks first (its
+ * executors, made later, were shut down before this runs). */
+static int finalize(lua_State *L) {
+  if (mode == MODE_POOL && lfb_mpi_rank == 0) lfb_mpi->release();
+  lfb_mpi->finalize();
+  return 0;
+}
+
+static int start(lua_State *L, const lf_mpi *t) {
+  if (t == NULL || t->version != LF_MPI_VERSION)
+    return luaL_error(L, "concurrent.futures.mpi: its transport is of "
+                         "another version than concurrent.futures");
+  lf_mpi_host h;
+  lf_mpi_host_default(&h);
+  char why[256];
+  int rank, size;
+  if (t->init(&h, &rank, &size, why, sizeof why) != 0)
+    return luaL_error(L, "concurrent.futures.mpi: cannot start MPI (%s)", why);
+  lfb_mpi_rank = rank;
+  lfb_mpi_size = size;
+  snprintf(lfb_mpi_host, sizeof lfb_mpi_host, "%s", why);
+  lfb_mpi = t;
+  lua_newuserdatauv(L, 1, 0);
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, finalize);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, (void *)&lfb_mpi);
+  return 0;
+}
+
+static const luaL_Reg pool_ctors[] = {
+    {"MPIPoolExecutor", m_pool},
+    {"main", m_main},
+    {NULL, NULL},
+};
+
+static const luaL_Reg comm_ctors[] = {
+    {"MPICommExecutor", m_comm},
+    {NULL, NULL},
+};
+
+/* The registry's opener: (transport table) -> the module's table. */
+static int open_mpi(lua_State *L) {
+  const lf_mpi *t = lua_touserdata(L, 1);
+  if (lfb_mpi == NULL) start(L, t);
+  lua_newtable(L);
+  lfb_exec_open(L, &pool_ops, pool_ctors);
+  lfb_exec_open(L, &comm_ops, comm_ctors);
+  lua_pushinteger(L, lfb_mpi_rank);
+  lua_setfield(L, -2, "rank");
+  lua_pushinteger(L, lfb_mpi_size);
+  lua_setfield(L, -2, "size");
+  lua_pushstring(L, lfb_mpi_host);
+  lua_setfield(L, -2, "host");
+  return 1;
+}
+
+void lfb_open_mpi(lua_State *L) {
+  lua_pushcfunction(L, open_mpi);
+  lua_setfield(L, LUA_REGISTRYINDEX, OPENER);
+}
