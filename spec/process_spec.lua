@@ -263,10 +263,13 @@ describe("ProcessPoolExecutor", function()
 
       it("breaks when a worker exits: running and queued futures fail, nothing hangs", function()
         local ex = pool{max_workers = 1}
-        local dies = ex:submit(function() os.exit(3) end)
+        local gate = new_gate() -- the worker dies once all are submitted
+        local dies = ex:submit(function(g) wait_gate(g) os.exit(3) end, gate)
         local after = {}
         for i = 1, 5 do after[i] = ex:submit(function() return i end) end
+        open_gate(gate)
         local err = support.error_of(dies.result, dies)
+        os.remove(gate)
         assert.is_true(broken(err))
         assert.matches("^BrokenProcessPool: a child process terminated abruptly, the process pool is not usable anymore "
                        .. "%(worker %d+ exited with status 3%)$", tostring(err))
