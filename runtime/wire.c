@@ -75,7 +75,7 @@ static void judge(lf__rd *r) {
 }
 
 int lf__rd_room(lf__rd *r, char **at, size_t *room) {
-  *at = r->buf + r->len;
+  *at = r->buf ? r->buf + r->len : NULL; /* NULL + 0 is undefined in C */
   *room = r->cap - r->len;
   if (*room >= READ_CHUNK / 2) return 0;
   size_t cap = r->cap ? r->cap * 2 : READ_CHUNK;
