@@ -177,6 +177,7 @@ size_t lf__slab_chunks(lf__slab *s) {
 #endif
 
 /* The process's one slab of futures, never freed. */
+#ifndef CELLS_FROM_MALLOC /* else the slab is never made */
 static lf__slab cells;
 static pthread_once_t cells_once = PTHREAD_ONCE_INIT;
 
@@ -189,6 +190,7 @@ static void cells_init(void) {
   slab_init(&cells, LF__CELL_SIZE);
   LF__CHECK(pthread_atfork(cells_lock, cells_unlock, cells_unlock));
 }
+#endif
 
 /* Counted as allocations, so the C tests see a leaked future and can make
  * the making of one fail. */
