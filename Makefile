@@ -30,9 +30,9 @@
 #             FUZZ_CC clang
 #   STRESS_TASKS  tasks of `make stress` (default 1000000); STRESS_SEED
 #
-# Targets: all (default), mpi, static, lib, test, test-c, test-lua,
-# test-mpi, deps, demo, bench, bench-check, bench-mpi, fuzz, fuzz-wire,
-# stress, install, dist, clean.
+# Targets: all (default), mpi, static, lib, test, test-c, test-host,
+# test-lua, test-mpi, deps, demo, bench, bench-check, bench-poll, bench-mpi,
+# fuzz, fuzz-wire, stress, install, dist, clean.
 
 LUA      ?= lua5.4
 LUA_INC  ?= /usr/include/lua5.4
@@ -53,9 +53,10 @@ PCDIR    ?= $(ARDIR)/pkgconfig
 # Only what include/luafutures.h marks LUAFUTURES_API leaves the module.
 PKGFLAGS = -fvisibility=hidden -DLUAFUTURES_VERSION='"$(VERSION)"'
 
-WARN     = -Wall -Wextra -Wno-unused-parameter
-# runtime/ is held to more: no shadowed names, every extern prototyped.
-RT_WARN  = -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+# The whole build, runtime/, bindings/, tests and fuzz targets alike: no
+# shadowed names, every extern prototyped, no arithmetic on void *.
+WARN     = -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes \
+           -Wmissing-prototypes -Wpointer-arith
 BASEFLAGS = -std=c11 -D_GNU_SOURCE -fPIC -pthread $(OPT) $(WARN) $(PKGFLAGS)
 ifeq ($(SANITIZE),address)
   SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -DLFB_DEBUG
@@ -81,8 +82,9 @@ MODULE   = concurrent/futures.so
 LIBA     = lib/libluafutures.a
 CLI      = bin/luafutures
 WORKER   = bin/luafutures-worker
+HOST     = $(BUILD)/host
 
-.PHONY: all mpi static lib dist install-check test test-c test-lua test-mpi deps demo bench bench-check bench-mpi bench-scaling fuzz fuzz-libfuzzer fuzz-mutate fuzz-wire stress install clean
+.PHONY: bench-poll test-host all mpi static lib dist install-check test test-c test-lua test-mpi deps demo bench bench-check bench-mpi bench-scaling fuzz fuzz-libfuzzer fuzz-mutate fuzz-wire stress install clean
 
 MPICC    ?= mpicc
 MPIEXEC  ?= mpiexec
@@ -93,14 +95,14 @@ MPI_MODULE = concurrent/futures/mpi.so
 
 # The MPI module is the real one where mpicc is found, else a stub (which
 # the rock installs all the same).
-all: $(MODULE) $(CLI) $(WORKER) $(LIBA) luafutures.pc lib/pkgconfig/luafutures.pc $(MPI_MODULE)
+all: $(MODULE) $(CLI) $(WORKER) $(LIBA) luafutures.pc lib/pkgconfig/luafutures.pc $(MPI_MODULE) $(HOST)
 mpi:
 	$(MAKE) MPI=yes $(MPI_MODULE)
 
 # runtime/ is compiled without the Lua include path: it must not see Lua.
 $(BUILD)/runtime/%.o: runtime/%.c runtime/*.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALLFLAGS) $(RT_WARN) -c $< -o $@
+	$(CC) $(ALLFLAGS) -c $< -o $@
 
 $(BUILD)/bindings/%.o: bindings/%.c bindings/*.h runtime/lf.h runtime/lf_proc.h runtime/lf_queue.h include/luafutures.h | $(LUA_INC)/lua.h
 	@mkdir -p $(dir $@)
@@ -182,6 +184,19 @@ $(LIBA): $(RT_OBJ) $(LB_OBJ) $(FLAVOR)
 	objcopy --localize-hidden $(BUILD)/luafutures.o
 	rm -f $@ && $(AR) rcs $@ $(BUILD)/luafutures.o
 
+# The example C host (examples/host/): Lua embedded, the archive linked
+# in statically, as the README's embedding section shows.
+# host-worker beside it is its own process worker (luafutures_worker_main).
+HOST_CFLAGS = $(ALLFLAGS) -Iinclude -I$(LUA_INC)
+$(HOST): examples/host/host.c examples/host/engine.c examples/host/engine.h $(LIBA) include/luafutures.h $(HOST)-worker
+	$(CC) $(HOST_CFLAGS) -o $@ examples/host/host.c examples/host/engine.c $(LIBA) $(LUA_LIB) -lm -ldl
+
+$(HOST)-worker: examples/host/host_worker.c examples/host/engine.c examples/host/engine.h $(LIBA) include/luafutures.h
+	$(CC) $(HOST_CFLAGS) -o $@ examples/host/host_worker.c examples/host/engine.c $(LIBA) $(LUA_LIB) -lm -ldl
+
+test-host: $(HOST)
+	$(if $(SANITIZE),$(SANENV)) ./$(HOST)
+
 # luafutures.pc names absolute places under PREFIX (make install writes it
 # afresh for the PREFIX it is given). lib/pkgconfig/luafutures.pc is
 # relocatable: it finds include/ and lib/ two levels above itself, which is
@@ -262,12 +277,18 @@ fuzz-wire:
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  ./build-address/fuzz_wire -m $(WIRE_SECONDS) spec/fuzz/fuzz_wire/*
 
-test: deps all test-c test-lua test-mpi
+test: deps all test-c test-host test-lua test-mpi
 
-test-c: $(BUILD)/test_runtime $(BUILD)/test_queue $(BUILD)/test_proc $(FAKE)
+# The C API of include/luafutures.h, as a host uses it (the objects, not
+# the archive, so that the teardown can count the runtime's pools).
+$(BUILD)/test_embed: bindings/tests/test_embed.c $(RT_OBJ) $(LB_OBJ) include/luafutures.h runtime/tests/test.h
+	$(CC) $(ALLFLAGS) -I$(LUA_INC) -o $@ $< $(RT_OBJ) $(LB_OBJ) $(LUA_LIB) -lm -ldl
+
+test-c: $(BUILD)/test_runtime $(BUILD)/test_queue $(BUILD)/test_proc $(BUILD)/test_embed $(FAKE) $(WORKER)
 	$(if $(SANITIZE),$(SANENV)) ./$(BUILD)/test_runtime
 	$(if $(SANITIZE),$(SANENV)) ./$(BUILD)/test_queue
 	$(if $(SANITIZE),$(SANENV)) LUAFUTURES_FAKE_DIR=$(CURDIR)/$(BUILD)/fake ./$(BUILD)/test_proc
+	$(if $(SANITIZE),$(SANENV)) LUAFUTURES_WORKER=$(CURDIR)/$(WORKER) ./$(BUILD)/test_embed
 
 # The decoder's driver reads crafted payloads for spec/codec_spec.lua.
 $(BUILD)/fuzz_decode: bindings/tests/fuzz_decode.c $(RT_OBJ) $(LB_OBJ)
@@ -277,7 +298,7 @@ test-lua: all $(PTYRUN) $(FAKE) $(if $(SANITIZE),,static) $(BUILD)/fuzz_decode
 	LUAFUTURES_FAKE_DIR=$(CURDIR)/$(BUILD)/fake LUAFUTURES_DECODE_CHECK=$(BUILD)/fuzz_decode $(PRELOAD) $(BUSTED) spec
 # A sanitized bin/luafutures runs without the preload (which breaks even
 # /bin/sh under TSan), so its spec runs again from a busted without it.
-	$(if $(SANITIZE),$(SANENV) $(BUSTED) spec/cli_spec.lua)
+	$(if $(SANITIZE),$(SANENV) $(BUSTED) spec/cli_spec.lua spec/interrupt_spec.lua)
 
 $(BUILD)/test_mpi: runtime/tests/test_mpi.c $(MPI_OBJ) $(RT_OBJ) runtime/tests/test.h
 	$(MPICC) $(ALLFLAGS) -Iruntime -o $@ $(filter-out %.h,$^)
@@ -321,6 +342,13 @@ bench: all
 bench-check: all
 	bash bench/run.sh --check
 
+# luafutures_poll with nothing pending, beside futures.poll() from Lua.
+$(BUILD)/bench_poll: bench/c/poll.c $(LIBA) include/luafutures.h
+	$(CC) $(ALLFLAGS) -Iinclude -I$(LUA_INC) -o $@ $< $(LIBA) $(LUA_LIB) -lm -ldl
+
+bench-poll: $(BUILD)/bench_poll
+	./$(BUILD)/bench_poll
+
 # MPIPoolExecutor over 2 worker ranks vs Python's and our process pools
 bench-mpi: all mpi
 	bash bench/mpi.sh
@@ -347,7 +375,7 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= fuzz_decode fuzz_wire
 FUZZ_BUILD    = build-fuzz
-FUZZ_FLAGS    = -std=c11 -D_GNU_SOURCE -pthread -O1 -g -fno-omit-frame-pointer \
+FUZZ_FLAGS    = -std=c11 -D_GNU_SOURCE -pthread -O1 -g -fno-omit-frame-pointer $(WARN) \
                 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
                 -DLFB_DEBUG -DLFB_LIBFUZZER
 FUZZ_OBJ      = $(RT_SRC:%.c=$(FUZZ_BUILD)/%.o) $(LB_SRC:%.c=$(FUZZ_BUILD)/%.o)

@@ -30,11 +30,14 @@
  * worker's traceback after the main state's.
  *
  * Threads: only the main thread runs the main state; no lock is held here.
- * SIGINT is caught while Lua code runs: it sets a hook that raises
- * "interrupted!" at the next Lua instruction (a task's result() blocked in
- * C is not cut short), and the disposition goes back to the default, so a
- * second ^C kills. A signal delivered to a worker thread is passed on to
- * the main thread.
+ * SIGINT is caught while Lua code runs: as lua.c, it sets a hook that
+ * raises "interrupted!" at the next Lua instruction, and the disposition
+ * goes back to the default, so a second ^C kills a program stuck outside
+ * Lua. It also calls luafutures_interrupt, so a wait the main state is
+ * blocked in (result, wait, sleep, a map step, shutdown) raises it within
+ * 10 ms; whichever raises first consumes the request, and a wait that
+ * raised it re-arms the handler, since the program is back in Lua's hands.
+ * A signal delivered to a worker thread is passed on to the main thread.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -180,6 +183,7 @@ static pthread_t main_thread;
 static void interrupt_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
   lua_sethook(L, NULL, 0, 0);
+  lfb_interrupt_clear(L); /* raised here: no wait raises it again */
   luaL_error(L, "interrupted!");
 }
 
@@ -189,9 +193,20 @@ static void on_sigint(int sig) {
     return;
   }
   signal(sig, SIG_DFL); /* a second ^C kills */
+  luafutures_interrupt(interrupted_L); /* atomics only */
   lua_sethook(interrupted_L, interrupt_hook,
               LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
 }
+
+static void arm_sigint(struct sigaction *old) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, old);
+}
+
+static void rearm_sigint(void) { arm_sigint(NULL); }
 
 /* When the error at index 1 is the task error that result() re-raised
  * last, appends the frames of the worker's traceback to the message on
@@ -239,13 +254,13 @@ int lfb_cli_docall(lua_State *L, int narg, int nres) {
   lua_pushcfunction(L, msghandler);
   lua_insert(L, base);
   interrupted_L = L;
-  struct sigaction sa, old;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_sigint;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, &old);
+  lfb_interrupt_hook = interrupt_hook;
+  lfb_interrupt_rearm = rearm_sigint;
+  struct sigaction old;
+  arm_sigint(&old);
   int status = lua_pcall(L, narg, nres, base);
   sigaction(SIGINT, &old, NULL);
+  lfb_interrupt_rearm = NULL; /* out of the call: ^C is the default's */
   lua_remove(L, base);
   return status;
 }

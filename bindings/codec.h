@@ -191,6 +191,10 @@ typedef struct lfb_handle_type {
 /* The row of the userdata at idx, or NULL; by wire tag, or NULL. */
 const lfb_handle_type *lfb_handle_of(lua_State *L, int idx);
 const lfb_handle_type *lfb_handle_by_tag(unsigned tag);
+/* Light userdata: the handle row of this tag, and a new box (one
+ * reference, the caller's) holding the pointer; NULL when out of memory. */
+#define LFB_LIGHT_TAG 4
+lf_obj *lfb_light_box(void *ptr);
 
 #endif /* LFB_CODEC_PARTS */
 

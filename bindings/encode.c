@@ -468,6 +468,20 @@ static int enc_handle(lfb_enc *e, lua_State *L, int idx) {
   return add_obj(e, o);
 }
 
+/* A light userdata: a host's pointer, for the states of this process. */
+static int enc_light(lfb_enc *e, lua_State *L, int idx) {
+  if (!e->handles_ok)
+    return fail(e, L, "light userdata (a pointer cannot leave its process)");
+  lf_obj *o = lfb_light_box(lua_touserdata(L, idx));
+  if (o == NULL) return oom(e);
+  lfb_enc_u8(e, T_HANDLE);
+  lfb_enc_u8(e, LFB_LIGHT_TAG);
+  lfb_enc_u32(e, e->nobjs);
+  int rc = add_obj(e, o);
+  lf_obj_unref(o); /* the payload's reference, if any, keeps it */
+  return rc;
+}
+
 static int enc(lfb_enc *e, lua_State *L, int idx) {
   switch (lua_type(L, idx)) {
     case LUA_TNIL:
@@ -513,6 +527,8 @@ static int enc(lfb_enc *e, lua_State *L, int idx) {
     }
     case LUA_TUSERDATA:
       return enc_handle(e, L, idx);
+    case LUA_TLIGHTUSERDATA:
+      return enc_light(e, L, idx);
     default:
       return fail(e, L, luaL_typename(L, idx));
   }

@@ -43,7 +43,7 @@ static lfb_executor *self_of(lua_State *L, const char *method) {
 int lfb_exec_refused(lua_State *L, const lfb_exec_ops *ops, void *pool,
                      int rc) {
   char d[200] = "";
-  if (ops->failure != NULL) ops->failure(pool, d, sizeof d);
+  if (ops->failure != NULL && pool != NULL) ops->failure(pool, d, sizeof d);
   if (rc == LF_EBROKEN)
     return lfb_raise(L, ops->broken, *d ? "%s (%s)" : "%s",
                      ops->broken_message(pool), d);
@@ -116,13 +116,29 @@ static int e_map(lua_State *L) {
   return lfb_map_on(L, ex->ops, ex->pool);
 }
 
+/* shutdown(wait) and __close wait in a way an interrupt cuts short. */
+static int shutdown_and_wait(lua_State *L, lfb_executor *ex, int cancel) {
+  lfb_ctx *ctx = lfb_ctx_of(L);
+  int rc = lfb_shutdown_wait(L, ctx, ex->ops, ex->pool, cancel, -1);
+  lfb_poll(L, ctx);
+  if (rc == LF_EINTR) return lfb_raise_interrupt(L, ctx);
+  return rc;
+}
+
 static int e_shutdown(lua_State *L) {
   lfb_executor *ex = self_of(L, "shutdown");
   if (ex->pool == NULL) return 0; /* its __gc shut it down */
   int wait, cancel;
   lfb_shutdown_args(L, &wait, &cancel);
-  int rc = ex->ops->shutdown(ex->pool, wait, cancel);
-  lfb_poll(L, lfb_ctx_of(L));
+  lfb_ctx *ctx = lfb_ctx_of(L);
+  lfb_check_interrupt(L, ctx);
+  int rc = 0;
+  if (wait) {
+    rc = shutdown_and_wait(L, ex, cancel);
+  } else {
+    ex->ops->shutdown(ex->pool, 0, cancel);
+    lfb_poll(L, ctx);
+  }
   if (rc == LF_ESELF)
     return lfb_raise(L, "RuntimeError",
                      "cannot wait for a pool's shutdown from one of its own "
@@ -135,19 +151,18 @@ static int e_shutdown(lua_State *L) {
 static int e_close(lua_State *L) {
   lfb_executor *ex = self(L);
   if (ex->pool == NULL) return 0;
-  if (ex->ops->shutdown(ex->pool, 1, 0) == LF_ESELF && !ex->owner) return 0;
-  lfb_poll(L, lfb_ctx_of(L));
+  shutdown_and_wait(L, ex, 0);
   return 0;
 }
 
+/* Not a point where callbacks run: the state may be closing, and a
+ * callback must not see the futures it finalised. An executor that
+ * luafutures_shutdown_all let go (owner cleared) is not waited for. */
 static int e_gc(lua_State *L) {
   lfb_executor *ex = self(L);
   lfb_exec_hold(ex, NULL, NULL);
   if (ex->pool == NULL) return 0;
-  if (ex->owner) {
-    ex->ops->shutdown(ex->pool, 1, 0);
-    lfb_poll(L, lfb_ctx_of(L));
-  }
+  if (ex->owner) ex->ops->shutdown(ex->pool, 1, 0);
   ex->ops->unref(ex->pool);
   ex->pool = NULL;
   return 0;

@@ -12,6 +12,7 @@
  * runs it the next time it enters the runtime (or at once, when it is the
  * one completing or cancelling the future).
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,23 +202,33 @@ static void report(lua_State *L, int fidx) {
   fidx = lua_absindex(L, fidx);
   const char *msg = lfb_tostring_safe(L, -1);
   const char *fut = luaL_tolstring(L, fidx, NULL); /* ours: cannot fail */
-  fprintf(stderr, "luafutures: exception calling callback for %s: %s\n", fut,
-          msg);
-  fflush(stderr);
+  lfb_report("exception calling callback for %s: %s", fut, msg);
   lua_pop(L, 3);
+}
+
+/* Runs one callback (cbitem at 1), protected as a whole so that even a
+ * memory error leaves the poll loop that called it intact. */
+static int cb_call(lua_State *L) {
+  cbitem *cb = lua_touserdata(L, 1);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, cb->ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, cb->ref);
+  lua_rawgeti(L, -1, 1);
+  lua_rawgeti(L, -2, 2);
+  lua_pushvalue(L, -2); /* {f, fn} f fn f */
+  /* A future already finalised (the state is closing) is not handed
+   * to its callback: the callback is dropped. */
+  if (((lfb_future *)lua_touserdata(L, -1))->f == NULL) return 0;
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) report(L, -2);
+  return 0;
 }
 
 static void cb_run(lf_item *it, void *ctx) {
   cbitem *cb = (cbitem *)it;
   lua_State *L = ctx;
   if (L) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, cb->ref);
-    luaL_unref(L, LUA_REGISTRYINDEX, cb->ref);
-    lua_rawgeti(L, -1, 1);
-    lua_rawgeti(L, -2, 2);
-    lua_pushvalue(L, -2); /* {f, fn} f fn f */
-    if (lua_pcall(L, 1, 0, 0) != LUA_OK) report(L, -2);
-    lua_pop(L, 2);
+    lua_pushcfunction(L, cb_call);
+    lua_pushlightuserdata(L, cb);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) lua_pop(L, 1); /* no memory: dropped */
   }
   lf_inbox_unref(cb->inbox);
   free(cb);
@@ -229,20 +240,28 @@ static void cb_hook(void *arg, lf_future *f) {
   lf_inbox_post(cb->inbox, &cb->base);
 }
 
+/* Callbacks do not nest: a callback that enters the runtime (its
+ * future's result()) runs no other callback there, so one callback never
+ * sees another half way through its own statement. */
 int lfb_poll(lua_State *L, lfb_ctx *ctx) {
-  if (ctx->inbox == NULL || !lf_inbox_pending(ctx->inbox)) return 0;
+  if (ctx->inbox == NULL || !lf_inbox_pending(ctx->inbox) || ctx->polling)
+    return 0;
   LFB_STACK_BEGIN(L);
   int n = 0;
+  ctx->polling = 1;
   for (lf_item *it = lf_inbox_take(ctx->inbox), *next; it; it = next, n++) {
     next = it->next;
-    it->run(it, L);
+    it->run(it, L); /* never raises */
   }
+  ctx->polling = 0;
   LFB_STACK_CHECK(L, 0);
   return n;
 }
 
 int lfb_await(lua_State *L, lfb_ctx *ctx, lf_future *f, double timeout,
               char *why, size_t whylen) {
+  const _Atomic int *stop = lfb_stop_flag(ctx);
+  if (stop && atomic_load(stop)) return LF_EINTR;
   if (lf_future_done(f) || (timeout != 0 && lf_future_wait_spin(f))) {
     lf_future_sync(f); /* its callbacks are posted: run them now */
     lfb_poll(L, ctx);
@@ -254,6 +273,7 @@ int lfb_await(lua_State *L, lfb_ctx *ctx, lf_future *f, double timeout,
     lf_waiter_free(w);
     return luaL_error(L, "not enough memory");
   }
+  lf_waiter_set_stop(w, stop);
   lf_waiter *prev = ctx->inbox ? lf_inbox_set_waiter(ctx->inbox, w) : NULL;
   double deadline = lf_now() + timeout;
   int rc;
@@ -277,6 +297,7 @@ int lfb_await(lua_State *L, lfb_ctx *ctx, lf_future *f, double timeout,
 void lfb_wait_one(lua_State *L, lfb_ctx *ctx, lf_future *f, double timeout) {
   char why[400];
   int rc = lfb_await(L, ctx, f, timeout, why, sizeof why);
+  if (rc == LF_EINTR) lfb_raise_interrupt(L, ctx);
   if (rc == LF_ETIMEDOUT)
     lfb_raise(L, "TimeoutError", "future did not finish within %f seconds",
               timeout);
@@ -354,14 +375,16 @@ static int f_add_done_callback(lua_State *L) {
     free(cb);
     if (rc < 0) return luaL_error(L, "not enough memory");
   }
-  /* Already done: the callbacks added before this one may still wait in
-   * the inbox; they go first. Then this one runs now, its error reported,
-   * not raised. */
+  /* Already done: this one runs now, its error reported, not raised; no
+   * other callback runs here (a host keeps them to its poll point). */
   lf_future_sync(fu->f);
-  lfb_poll(L, ctx);
   lua_pushvalue(L, 2);
   lua_pushvalue(L, 1);
-  if (lua_pcall(L, 1, 0, 0) != LUA_OK) report(L, 1);
+  int was = ctx->polling; /* it is a callback: others do not nest in it */
+  ctx->polling = 1;
+  int rc = lua_pcall(L, 1, 0, 0);
+  ctx->polling = was;
+  if (rc != LUA_OK) report(L, 1);
   return 0;
 }
 

@@ -13,6 +13,9 @@
  * lf_future_obj(), lf_pool_obj() and lf_queue_obj() are casts (runtime/lf.h: the object
  * header comes first), so the way back is a cast too.
  */
+#include <stdatomic.h>
+#include <stdlib.h>
+
 #define LFB_CODEC_PARTS
 #include "lfb.h"
 
@@ -43,10 +46,38 @@ static void queue_push(lua_State *L, lf_obj *o) {
   lfb_queue_push(L, (lf_queue *)o);
 }
 
+/* A light userdata travels in a box of its own, so that the payload refers
+ * to an object as every handle does (never to an address on the wire) and
+ * bytes from another process, which own no objects, cannot make one up. */
+typedef struct lightbox {
+  lf_obj obj;
+  void *ptr;
+} lightbox;
+
+static void light_destroy(lf_obj *o) { free(o); }
+
+lf_obj *lfb_light_box(void *ptr) {
+  lightbox *b = malloc(sizeof *b);
+  if (b == NULL) return NULL;
+  atomic_init(&b->obj.refs, 1);
+  b->obj.destroy = light_destroy;
+  b->ptr = ptr;
+  return &b->obj;
+}
+
+static lf_obj *light_get(lua_State *L, int idx) { return NULL; }
+
+static void light_push(lua_State *L, lf_obj *o) {
+  if (o->destroy != light_destroy) luaL_error(L, "corrupt payload (not a pointer)");
+  lua_pushlightuserdata(L, ((lightbox *)o)->ptr);
+}
+
 static const lfb_handle_type rows[] = {
     {1, LFB_FUTURE, "Future", future_get, future_push},
     {2, LFB_THREADPOOL, "executor", threadpool_get, threadpool_push},
     {3, LFB_QUEUE, "Queue", queue_get, queue_push},
+    /* no metatable of that name: lfb_handle_of never finds this row */
+    {LFB_LIGHT_TAG, "luafutures.light", "light userdata", light_get, light_push},
     /* Its object belongs to the state that made it (no runtime handle). */
     {0, LFB_PROCPOOL, "executor", NULL, NULL},
 };

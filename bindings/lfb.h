@@ -13,15 +13,25 @@
 #include <lualib.h>
 
 #include "../runtime/lf.h"
+/* luaopen_concurrent_futures and the rest of the public API. */
+#include "../include/luafutures.h"
 #include "../runtime/lf_queue.h"
 
 #define LFB_MODNAME "concurrent.futures"
+
+/* Where a signal handler finds a state (embed.c): never freed, reused. */
+typedef struct lfb_slot lfb_slot;
 
 typedef struct lfb_ctx {
   lf_inbox *inbox; /* NULL once the state is closing */
   char name[64];   /* "MainThread" or the worker's name */
   int nloaded;     /* entries in this state's function cache */
   int names_count; /* package.loaded's fingerprint when names were indexed */
+  lfb_slot *slot;  /* its interrupt flag, or NULL */
+  int polling;     /* callbacks are running: they do not nest */
+  /* the host's state_closing hook of a worker state, from its creation */
+  void (*closing)(void *ud, lua_State *W);
+  void *closing_ud;
 } lfb_ctx;
 
 /* Stack discipline, checked in debug builds (-DLFB_DEBUG, which the
@@ -45,6 +55,9 @@ void lfb_stack_fail(const char *file, int line, int want, int got);
 #define lfb_ctx_of(L) ((lfb_ctx *)lua_touserdata(L, lua_upvalueindex(1)))
 /* Creates this state's context (or finds it) and leaves it on the stack. */
 lfb_ctx *lfb_ctx_push(lua_State *L);
+/* The context of a state that loaded the module, or NULL; nothing pushed,
+ * never raises. */
+lfb_ctx *lfb_ctx_find(lua_State *L);
 /* Registers `l` with the context as upvalue (table on top). */
 void lfb_setfuncs(lua_State *L, const luaL_Reg *l);
 /* Makes the metatable `name` of a class: `meta`'s metamethods and an
@@ -132,7 +145,16 @@ typedef struct lfb_wconf {
   const char *path, *cpath;
   const lf_payload *init;  /* initializer and initargs, or NULL */
   int remote;              /* init came from another process: untrusted */
+  unsigned libs;           /* lfb_libs_option's mask; 0: all */
+  char *why;               /* NULL, or where an initializer's failure is */
+  size_t whylen;           /* written (whylen bytes) */
+  luafutures_hooks hooks;  /* lfb_worker_new fills it in */
 } lfb_wconf;
+
+/* The executor option `libs` of the options table at arg: a mask of the
+ * standard libraries (all when absent); misuse raises, naming it. */
+#define LFB_LIBS_ALL 0x3ffu
+unsigned lfb_libs_option(lua_State *L, int arg);
 
 enum { LFB_W_NOMEM = -1, LFB_W_INITFAILED = -2 };
 
@@ -140,7 +162,7 @@ enum { LFB_W_NOMEM = -1, LFB_W_INITFAILED = -2 };
  * set (LFB_W_NOMEM or LFB_W_INITFAILED, the initializer's error reported
  * on stderr). lfb_worker_setup does the same in a fresh state L (0 or
  * *why's codes), which the caller closes. */
-lua_State *lfb_worker_new(const lfb_wconf *c, int *why);
+lua_State *lfb_worker_new(lfb_wconf *c, int *why);
 int lfb_worker_setup(lua_State *L, const lfb_wconf *c);
 void lfb_worker_close(lua_State *L);
 /* Runs a task payload (taking ownership of it) and returns the result
@@ -174,6 +196,9 @@ typedef struct lfb_exec_ops {
   /* What the pool knows of its last failure (which worker, what it did),
    * written to buf as a string, "" if nothing; NULL: never anything. */
   void (*failure)(void *pool, char *buf, size_t len);
+  /* Takes a reference, so that a pool can be waited for on another
+   * thread; NULL: its shutdown(wait) blocks the caller, uninterruptible. */
+  void (*ref)(void *pool);
 } lfb_exec_ops;
 
 /* An executor object. The constructor pushes it empty (lfb_exec_new)
@@ -287,7 +312,48 @@ int lfb_proc_worker(int qfd, int cfd);
 /* The optional timeout argument at idx: -1 when absent; misuse raises. */
 double lfb_opt_timeout(lua_State *L, int idx, const char *fname);
 
-/* luaopen_concurrent_futures and the rest of the public API. */
-#include "../include/luafutures.h"
+/* ---- the host's side (hooks.c, embed.c) ----------------------------------- */
+
+/* Adds package.preload entries for the registered host modules (L has
+ * the package library); may raise for memory. */
+void lfb_preload_host_modules(lua_State *L);
+void lfb_hooks_get(luafutures_hooks *out); /* a copy of the current hooks */
+/* Reports what cannot be raised: the host's report hook, else stderr
+ * ("luafutures: " and a newline added). Any thread, no lock held. */
+void lfb_report(const char *fmt, ...);
+/* A new state with the allocator of h (luaL_newstate's without one). */
+lua_State *lfb_new_state(const luafutures_hooks *h);
+
+/* Interrupts: a slot for the state's main thread, taken when its context
+ * is made and given back when it is collected. */
+lfb_slot *lfb_slot_take(lua_State *L);
+void lfb_slot_give(lfb_slot *s);
+/* The flag waits of this state watch (NULL: none). */
+const _Atomic int *lfb_stop_flag(lfb_ctx *ctx);
+/* Raises "interrupted!" if the state was interrupted (consuming it). */
+void lfb_check_interrupt(lua_State *L, lfb_ctx *ctx);
+/* Raises "interrupted!", consuming the request: for a wait that returned
+ * LF_EINTR. */
+int lfb_raise_interrupt(lua_State *L, lfb_ctx *ctx);
+/* A host's interrupt hook (bin/luafutures: lua.c's) that raising from a
+ * wait removes, so that one SIGINT raises once. */
+extern lua_Hook lfb_interrupt_hook;
+/* Called (when set) after a wait raised an interrupt: bin/luafutures
+ * re-arms its SIGINT handler there. */
+extern void (*lfb_interrupt_rearm)(void);
+/* Forgets an interrupt request of L's state (the host raised it itself). */
+void lfb_interrupt_clear(lua_State *L);
+/* Blocks until `seconds` pass, running callbacks; LF_EINTR when
+ * interrupted (futures.sleep). */
+int lfb_pause(lua_State *L, lfb_ctx *ctx, double seconds);
+/* Shuts pool down and waits for it in a way an interrupt can cut short
+ * (LF_EINTR; the pool goes on stopping), or with `timeout` (LF_ETIMEDOUT;
+ * < 0: none); 0, or LF_ESELF from one of the pool's own workers. */
+int lfb_shutdown_wait(lua_State *L, lfb_ctx *ctx, const lfb_exec_ops *ops,
+                      void *pool, int cancel, double timeout);
+/* Remembers the executor object on top as one its state created (for
+ * luafutures_shutdown_all). */
+void lfb_exec_remember(lua_State *L);
+
 
 #endif

@@ -66,6 +66,10 @@ static int step(lua_State *L, mapiter *it) {
     }
     char why[400];
     int rc = lfb_await(L, ctx, f, timeout, why, sizeof why);
+    if (rc == LF_EINTR) { /* ^C: the calls not started yet are not wanted */
+      release(it, 1);
+      return lfb_raise_interrupt(L, ctx);
+    }
     if (rc == LF_ETIMEDOUT) { /* the map is over: cancel what has not started */
       release(it, 1);
       return lfb_raise(L, "TimeoutError", "map did not finish within %f seconds",

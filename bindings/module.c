@@ -19,6 +19,8 @@ static const char CTX[] = "luafutures.ctx";
 
 static int ctx_gc(lua_State *L) {
   lfb_ctx *ctx = lua_touserdata(L, 1);
+  lfb_slot_give(ctx->slot);
+  ctx->slot = NULL;
   if (ctx->inbox) {
     lf_inbox_close(ctx->inbox);
     lf_inbox_unref(ctx->inbox);
@@ -49,6 +51,14 @@ void lfb_stack_fail(const char *file, int line, int want, int got) {
 }
 #endif
 
+lfb_ctx *lfb_ctx_find(lua_State *L) {
+  lfb_ctx *ctx = NULL;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, CTX) == LUA_TUSERDATA)
+    ctx = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return ctx;
+}
+
 lfb_ctx *lfb_ctx_push(lua_State *L) {
   LFB_STACK_BEGIN(L);
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, CTX) == LUA_TUSERDATA) {
@@ -61,6 +71,9 @@ lfb_ctx *lfb_ctx_push(lua_State *L) {
   strcpy(ctx->name, "MainThread");
   ctx->inbox = lf_inbox_new();
   if (ctx->inbox == NULL) luaL_error(L, "not enough memory");
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  ctx->slot = lfb_slot_take(lua_tothread(L, -1)); /* NULL: no interrupts */
+  lua_pop(L, 1);
   lua_createtable(L, 0, 1);
   lua_pushcfunction(L, ctx_gc);
   lua_setfield(L, -2, "__gc");
@@ -90,8 +103,10 @@ static int m_sleep(lua_State *L) {
   lua_Number s = luaL_checknumber(L, 1);
   luaL_argcheck(L, s >= 0, 1, "non-negative number expected");
   lfb_ctx *ctx = lfb_ctx_of(L);
+  lfb_check_interrupt(L, ctx);
   lfb_poll(L, ctx);
-  lf_sleep((double)s);
+  if (s > 0 && lfb_pause(L, ctx, (double)s) == LF_EINTR)
+    return lfb_raise_interrupt(L, ctx);
   lfb_poll(L, ctx);
   return 0;
 }
@@ -117,7 +132,18 @@ static int m_cpu_count(lua_State *L) {
 }
 
 static int m_poll(lua_State *L) {
-  lua_pushinteger(L, lfb_poll(L, lfb_ctx_of(L)));
+  lfb_ctx *ctx = lfb_ctx_of(L);
+  lfb_check_interrupt(L, ctx);
+  lua_pushinteger(L, lfb_poll(L, ctx));
+  return 1;
+}
+
+/* futures.notify_fd(): luafutures_notify_fd for a Lua event loop. */
+static int m_notify_fd(lua_State *L) {
+  lfb_ctx *ctx = lfb_ctx_of(L);
+  int fd = ctx->inbox ? lf_inbox_notify_fd(ctx->inbox) : -1;
+  if (fd < 0) return luaL_error(L, "cannot make the notify file descriptor");
+  lua_pushinteger(L, fd);
   return 1;
 }
 
@@ -128,6 +154,7 @@ static const luaL_Reg funcs[] = {
     {"getpid", m_getpid},
     {"cpu_count", m_cpu_count},
     {"poll", m_poll},
+    {"notify_fd", m_notify_fd},
     {NULL, NULL},
 };
 

@@ -24,10 +24,10 @@
  * once, by the state that opens the module first, before any pool exists.
  */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "lfb_mpi.h"
+#include "remote.h"
 
 const lf_mpi *lfb_mpi;
 int lfb_mpi_rank, lfb_mpi_size;
@@ -38,9 +38,9 @@ enum { MODE_UNKNOWN, MODE_POOL, MODE_COMM };
 static int mode;
 
 #define OPENER "luafutures.mpi_open"
-#define NCAUSES (LF_PROC_PROTOCOL + 1)
 
-static const char *const cause_text[NCAUSES] = {
+/* By enum lf_proc_cause, as remote.h. */
+static const char *const cause_text[LFB_NCAUSES] = {
     [0] = "not enough memory",
     [LF_PROC_DIED] = "an MPI worker rank left without a goodbye, the "
                      "executor is not usable anymore",
@@ -57,44 +57,11 @@ static const char *const cause_text[NCAUSES] = {
                          "executor is not usable anymore",
 };
 
-static const char *cause_message(int cause) {
-  return cause_text[cause > 0 && cause < NCAUSES ? cause : 0];
-}
-
-/* What a pool keeps of its creator: the broken errors, and the hello
- * until the pool has copied it. */
-typedef struct mcfg {
-  lf_payload *canned[NCAUSES];
-  lf_payload *hello;
-} mcfg;
-
-static void mcfg_release(void *ud) {
-  mcfg *c = ud;
-  for (int i = 0; i < NCAUSES; i++) lf_payload_free(c->canned[i]);
-  lf_payload_free(c->hello);
-  free(c);
-}
-
-/* The detail names the rank and what it did. */
-static lf_payload *mpi_broken(void *ud, int cause, const char *detail) {
-  mcfg *c = ud;
-  if (*detail) {
-    char m[400];
-    snprintf(m, sizeof m, "%s (%s)", cause_message(cause), detail);
-    lf_payload *p = lfb_error_payload("BrokenExecutor", m);
-    if (p != NULL) return p;
-  }
-  return lfb_outcome_copy(c->canned[cause > 0 && cause < NCAUSES ? cause : 0]);
-}
-
-static const lf_proc_hooks mpi_hooks = {NULL, mpi_broken, mcfg_release};
+static const lf_proc_hooks mpi_hooks = {NULL, lfb_remote_broken,
+                                        lfb_remote_release};
 
 /* ---- operations ------------------------------------------------------------ */
 
-static int o_submit(void *p, lf_future *f) { return lf_procpool_submit(p, f); }
-static int o_shutdown(void *p, int wait, int cancel) {
-  return lf_procpool_shutdown(p, wait, cancel);
-}
 /* The ranks an MPICommExecutor frees must know no task can follow, so its
  * shutdown waits whatever it is told; then they are released. */
 static int o_comm_shutdown(void *p, int wait, int cancel) {
@@ -102,54 +69,26 @@ static int o_comm_shutdown(void *p, int wait, int cancel) {
   lfb_mpi->release();
   return 0;
 }
-static int o_status(void *p) { return lf_procpool_status(p); }
-static size_t o_nworkers(void *p) { return lf_procpool_nworkers(p); }
-static size_t o_max_workers(void *p) { return lf_procpool_max_workers(p); }
 static const char *o_host(void *p) { return lfb_mpi_host; }
-static void o_unref(void *p) { lf_procpool_unref(p); }
 static const char *o_broken_message(void *p) {
-  return cause_message(lf_procpool_cause(p));
-}
-static void o_failure(void *p, char *buf, size_t len) {
-  lf_procpool_detail(p, buf, len);
+  return lfb_remote_cause(cause_text, p);
 }
 
 static const lfb_exec_ops pool_ops = {
     "MPIPoolExecutor", "BrokenExecutor", 0, "host", o_host,
-    o_submit, o_shutdown, o_status, o_nworkers, o_max_workers,
-    o_broken_message, o_unref, o_failure,
+    lfb_remote_submit, lfb_remote_shutdown, lfb_remote_status,
+    lfb_remote_nworkers, lfb_remote_max_workers, o_broken_message,
+    lfb_remote_unref, lfb_remote_failure, NULL, /* shutdown(wait) blocks */
 };
 
 static const lfb_exec_ops comm_ops = {
     "MPICommExecutor", "BrokenExecutor", 0, "host", o_host,
-    o_submit, o_comm_shutdown, o_status, o_nworkers, o_max_workers,
-    o_broken_message, o_unref, o_failure,
+    lfb_remote_submit, o_comm_shutdown, lfb_remote_status,
+    lfb_remote_nworkers, lfb_remote_max_workers, o_broken_message,
+    lfb_remote_unref, lfb_remote_failure, NULL, /* shutdown(wait) blocks */
 };
 
 /* ---- constructors ------------------------------------------------------------ */
-
-/* The hello (lfb_mpi.h) into c: paths, the initializer (at fn, fn + 1) as
- * bytes and flags, isolate. What raises leaves its allocation in c. */
-static void encode_hello(lua_State *L, mcfg *c, int fn, int isolate) {
-  c->hello = lfb_encode_init(L, fn, 0);
-  lfb_push_paths(L);
-  if (c->hello) lua_pushlstring(L, c->hello->data, c->hello->len);
-  else lua_pushnil(L);
-  lua_pushinteger(L, c->hello ? c->hello->flags : 0);
-  lua_pushboolean(L, isolate);
-  lf_payload_free(c->hello);
-  c->hello = NULL;
-  int top = lua_gettop(L), rc = 0;
-  lfb_enc e;
-  lfb_enc_init(&e, L);
-  e.handles_ok = 0;
-  for (int i = top - LFB_MPI_HELLO_VALUES + 1; i <= top && rc == 0; i++)
-    rc = lfb_enc_value(&e, L, i);
-  if (rc == 0) c->hello = lfb_enc_finish(&e, L);
-  else lfb_enc_free(&e, L);
-  if (c->hello == NULL) luaL_error(L, "not enough memory");
-  lua_settop(L, top - LFB_MPI_HELLO_VALUES);
-}
 
 /* Reads (opts | max_workers) at 1, the kind's own names in `known`; the
  * initializer and initargs are pushed. */
@@ -177,32 +116,22 @@ static int no_workers(lua_State *L, const char *what) {
                    what);
 }
 
-/* The executor of kind ops, its options read. */
+/* The executor of kind ops, its options read. Its hello (lfb_mpi.h) ends
+ * with isolate. */
 static int make(lua_State *L, const lfb_exec_ops *ops, lua_Integer max,
                 int isolate) {
   int fn = lua_gettop(L) - 1; /* initializer initargs */
   lfb_executor *ex = lfb_exec_new(L, ops);
-  mcfg *c = calloc(1, sizeof *c);
-  if (c == NULL) return luaL_error(L, "not enough memory");
-  lfb_exec_hold(ex, c, mcfg_release);
-  for (int i = 0; i < NCAUSES; i++) {
-    c->canned[i] = lfb_outcome_canned(L, "BrokenExecutor", cause_text[i]);
-    if (c->canned[i] == NULL) return luaL_error(L, "not enough memory");
-  }
-  encode_hello(L, c, fn, isolate);
+  lua_pushboolean(L, isolate);
+  lfb_remote *c = lfb_remote_new(L, ex, "BrokenExecutor", cause_text, fn, 1);
   /* A rank answers a hello after the task it runs for another executor,
    * however long: no limit unless LUAFUTURES_WORKER_TIMEOUT sets one. */
-  const char *wt = getenv("LUAFUTURES_WORKER_TIMEOUT");
-  double answer = wt && strtod(wt, NULL) > 0 ? strtod(wt, NULL) : 1e9;
   lf_proc_config cfg = {(size_t)max, 0, LF_START_SPAWN, "",
-                        c->hello->data, c->hello->len, answer};
+                        c->hello->data, c->hello->len,
+                        lfb_remote_answer_timeout(1e9)};
   int err = 0;
   ex->pool = lf_mpipool_new(lfb_mpi, &cfg, &mpi_hooks, c, &err);
-  if (ex->pool == NULL) return luaL_error(L, "not enough memory");
-  ex->held = NULL; /* the pool's now */
-  lf_payload_free(c->hello); /* copied */
-  c->hello = NULL;
-  return 1;
+  return lfb_remote_adopt(L, ex, c);
 }
 
 static int m_pool(lua_State *L) {

@@ -16,7 +16,9 @@
 
 #define OPENER "luafutures.mpi_open" /* bindings/mpi.c puts it there */
 
-/* Visible: the rest of the build hides what the header does not name. */
+/* Visible: the rest of the build hides what the header does not name.
+ * No header declares it: only Lua's require looks it up. */
+int luaopen_concurrent_futures_mpi(lua_State *L);
 __attribute__((visibility("default"))) int luaopen_concurrent_futures_mpi(
     lua_State *L) {
 #ifdef LFB_NO_MPI /* the stub a build without mpicc installs */

@@ -132,7 +132,7 @@ static void hello(lua_State *L, served *s, lf_payload *h) {
                           : NULL;
     const char *path = lua_tostring(L, -5), *cpath = lua_tostring(L, -4);
     lfb_wconf c = {worker_name, NULL, path ? path : "", cpath ? cpath : "",
-                   init, 1};
+                   init, 1, 0, NULL, 0, {0}};
     int why = LFB_W_NOMEM;
     s->W = ib && !init ? NULL : lfb_worker_new(&c, &why);
     lf_payload_free(init);

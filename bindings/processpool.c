@@ -10,7 +10,8 @@
  * a hello first: the creator's package.path and package.cpath and the
  * initializer. The errors that fail the futures of a broken pool are
  * encoded when the pool is made, one per cause, since the runtime's
- * manager thread that needs them has no Lua state.
+ * manager thread that needs them has no Lua state; remote.c does both for
+ * this file and for the MPI executors, from this file's texts.
  *
  * The worker executable is found by the `worker` option, then the
  * LUAFUTURES_WORKER environment variable, then beside the module: dladdr()
@@ -34,16 +35,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../runtime/lf_proc.h"
-#include "lfb.h"
+#include "remote.h"
 
 #define WORKER_EXE "luafutures-worker"
-#define NCAUSES (LF_PROC_PROTOCOL + 1)
 
 static const char *const methods_names[] = {"spawn", "fork", NULL};
 
-/* By enum lf_proc_cause; 0: no cause (a result that found no memory). */
-static const char *const cause_text[NCAUSES] = {
+/* By enum lf_proc_cause, as remote.h. */
+static const char *const cause_text[LFB_NCAUSES] = {
     [0] = "not enough memory",
     [LF_PROC_DIED] = "a child process terminated abruptly, the process pool "
                      "is not usable anymore",
@@ -60,24 +59,6 @@ static const char *const cause_text[NCAUSES] = {
                          "pool is not usable anymore",
 };
 
-static const char *cause_message(int cause) {
-  return cause_text[cause > 0 && cause < NCAUSES ? cause : 0];
-}
-
-/* What the pool keeps of its creator: the broken errors, and the hello
- * until the pool has copied it. */
-typedef struct pcfg {
-  lf_payload *canned[NCAUSES];
-  lf_payload *hello;
-} pcfg;
-
-static void pcfg_release(void *ud) {
-  pcfg *c = ud;
-  for (int i = 0; i < NCAUSES; i++) lf_payload_free(c->canned[i]);
-  lf_payload_free(c->hello);
-  free(c);
-}
-
 /* ---- the runtime's hooks -------------------------------------------------- */
 
 static int fork_main(void *ud, int qfd, int cfd) {
@@ -85,21 +66,8 @@ static int fork_main(void *ud, int qfd, int cfd) {
   return lfb_proc_worker(qfd, cfd);
 }
 
-/* The runtime's detail names the worker and what it did; without memory
- * for that message, the canned one without the detail. */
-static lf_payload *proc_broken(void *ud, int cause, const char *detail) {
-  pcfg *c = ud;
-  const lf_payload *canned = c->canned[cause > 0 && cause < NCAUSES ? cause : 0];
-  if (*detail) {
-    char m[400];
-    snprintf(m, sizeof m, "%s (%s)", cause_message(cause), detail);
-    lf_payload *p = lfb_error_payload("BrokenProcessPool", m);
-    if (p != NULL) return p;
-  }
-  return lfb_outcome_copy(canned);
-}
-
-static const lf_proc_hooks proc_hooks = {fork_main, proc_broken, pcfg_release};
+static const lf_proc_hooks proc_hooks = {fork_main, lfb_remote_broken,
+                                         lfb_remote_release};
 
 /* ---- operations ----------------------------------------------------------- */
 
@@ -111,28 +79,19 @@ static int p_submit(void *p, lf_future *f) {
   fflush(NULL);
   return lf_procpool_submit(p, f);
 }
-static int p_shutdown(void *p, int wait, int cancel) {
-  return lf_procpool_shutdown(p, wait, cancel);
-}
-static int p_status(void *p) { return lf_procpool_status(p); }
-static size_t p_nworkers(void *p) { return lf_procpool_nworkers(p); }
-static size_t p_max_workers(void *p) { return lf_procpool_max_workers(p); }
 static const char *p_method(void *p) {
   return methods_names[lf_procpool_start_method(p)];
 }
-static void p_unref(void *p) { lf_procpool_unref(p); }
 static const char *p_broken_message(void *p) {
-  return cause_message(lf_procpool_cause(p));
-}
-static void p_failure(void *p, char *buf, size_t len) {
-  lf_procpool_detail(p, buf, len);
+  return lfb_remote_cause(cause_text, p);
 }
 
 /* as thread_ops: tasks leave the process, so no handles */
 static const lfb_exec_ops proc_ops = {
     LFB_PROCPOOL, "BrokenProcessPool", 0, "start_method", p_method,
-    p_submit, p_shutdown, p_status, p_nworkers, p_max_workers,
-    p_broken_message, p_unref, p_failure,
+    p_submit, lfb_remote_shutdown, lfb_remote_status, lfb_remote_nworkers,
+    lfb_remote_max_workers, p_broken_message, lfb_remote_unref,
+    lfb_remote_failure, lfb_remote_ref,
 };
 
 /* ---- finding the worker executable --------------------------------------- */
@@ -205,6 +164,7 @@ typedef struct popts {
   lua_Integer max, max_tasks;
   int method;
   const char *worker; /* NULL: look for it; the string stays in opts */
+  unsigned libs;
 } popts;
 
 static int read_method(lua_State *L) {
@@ -219,8 +179,9 @@ static int read_method(lua_State *L) {
 static void read_table(lua_State *L, popts *o) {
   static const char *const known[] = {
       "max_workers", "initializer", "initargs", "max_tasks_per_child",
-      "start_method", "worker", NULL};
+      "start_method", "worker", "libs", NULL};
   lfb_check_options(L, 1, known);
+  o->libs = lfb_libs_option(L, 1);
   if (lua_getfield(L, 1, "max_tasks_per_child") != LUA_TNIL) {
     luaL_argcheck(L, lfb_getint(L, -1, &o->max_tasks), 1,
                   "'max_tasks_per_child' must be an integer");
@@ -244,6 +205,7 @@ static void read_options(lua_State *L, popts *o) {
   o->max_tasks = 0;
   o->method = LF_START_SPAWN;
   o->worker = NULL;
+  o->libs = LFB_LIBS_ALL;
   if (lua_istable(L, 1)) read_table(L, o);
   lfb_exec_args(L, &o->max, 100000);
 }
@@ -272,31 +234,6 @@ static void resolve_worker(lua_State *L, const popts *o, char *exe,
             exe[0] ? exe : WORKER_EXE, exe[0] ? strerror(e) : "not found");
 }
 
-/* The hello every worker reads first, kept in c: paths, then the
- * initializer (at fn, fn + 1) as bytes and their flags. Whatever raises
- * here leaves its allocation in c, which the executor object holds. */
-static void encode_hello(lua_State *L, pcfg *c, int fn) {
-  c->hello = lfb_encode_init(L, fn, 0);
-  if (c->hello) lua_pushlstring(L, c->hello->data, c->hello->len);
-  else lua_pushnil(L);
-  lua_pushinteger(L, c->hello ? c->hello->flags : 0);
-  lf_payload_free(c->hello);
-  c->hello = NULL;
-  lfb_push_paths(L);
-  int top = lua_gettop(L); /* ... bytes flags path cpath */
-  lfb_enc e;
-  lfb_enc_init(&e, L);
-  e.handles_ok = 0;
-  int rc = lfb_enc_value(&e, L, top - 1);
-  if (rc == 0) rc = lfb_enc_value(&e, L, top);
-  if (rc == 0) rc = lfb_enc_value(&e, L, top - 3);
-  if (rc == 0) rc = lfb_enc_value(&e, L, top - 2);
-  if (rc == 0) c->hello = lfb_enc_finish(&e, L);
-  else lfb_enc_free(&e, L);
-  if (c->hello == NULL) luaL_error(L, "not enough memory");
-  lua_settop(L, top - 4);
-}
-
 static int m_processpool(lua_State *L) {
   popts o;
   read_options(L, &o);
@@ -304,25 +241,15 @@ static int m_processpool(lua_State *L) {
   char exe[PATH_MAX + 64] = "";
   resolve_worker(L, &o, exe, sizeof exe);
   lfb_executor *ex = lfb_exec_new(L, &proc_ops);
-  pcfg *c = calloc(1, sizeof *c);
-  if (c == NULL) return luaL_error(L, "not enough memory");
-  lfb_exec_hold(ex, c, pcfg_release);
-  for (int i = 0; i < NCAUSES; i++) {
-    c->canned[i] = lfb_outcome_canned(L, "BrokenProcessPool", cause_text[i]);
-    if (c->canned[i] == NULL) return luaL_error(L, "not enough memory");
-  }
-  encode_hello(L, c, fn);
-  /* How long a new worker may take to answer: LUAFUTURES_WORKER_TIMEOUT
-   * seconds, for machines slower than any we know (0: the default). */
-  const char *wt = getenv("LUAFUTURES_WORKER_TIMEOUT");
+  lua_pushinteger(L, (lua_Integer)o.libs); /* the hello's extra value */
+  lfb_remote *c = lfb_remote_new(L, ex, "BrokenProcessPool", cause_text, fn, 1);
   lf_proc_config cfg = {(size_t)o.max, (size_t)o.max_tasks, o.method, exe,
-                        c->hello->data, c->hello->len, wt ? strtod(wt, NULL) : 0};
+                        c->hello->data, c->hello->len,
+                        lfb_remote_answer_timeout(0)};
   int err = 0;
   ex->pool = lf_procpool_new(&cfg, &proc_hooks, c, &err);
-  if (ex->pool == NULL) return luaL_error(L, "not enough memory");
-  ex->held = NULL; /* the pool's now */
-  lf_payload_free(c->hello); /* copied */
-  c->hello = NULL;
+  lfb_remote_adopt(L, ex, c);
+  lfb_exec_remember(L);
   return 1;
 }
 

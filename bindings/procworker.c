@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../runtime/lf_proc.h"
@@ -22,7 +23,8 @@ typedef struct hello {
   size_t len;
 } hello;
 
-/* Decodes the hello: path, cpath, initializer bytes (or nil), their flags. */
+/* Decodes the hello: path, cpath, initializer bytes (or nil), their
+ * flags, the mask of the standard libraries. */
 static int read_hello(lua_State *L) {
   hello *h = lua_touserdata(L, 1);
   lf_payload *p = lf_payload_new(h->data, h->len, NULL, 0, 0);
@@ -30,9 +32,9 @@ static int read_hello(lua_State *L) {
   lua_settop(L, 0);
   lfb_dec d;
   lfb_dec_init_remote(&d, p);
-  int rc = lfb_dec_protected(&d, L, 4);
+  int rc = lfb_dec_protected(&d, L, 5);
   lf_payload_free(p);
-  return rc == 0 ? 4 : lua_error(L);
+  return rc == 0 ? 5 : lua_error(L);
 }
 
 static int make_nomem(lua_State *L) {
@@ -77,7 +79,7 @@ static int worker_life(lua_State *L, int qfd, int cfd, size_t max_tasks) {
 }
 
 /* Builds the worker's state from the hello in L; 0 or an LFB_W_* code. */
-static int setup_from_hello(lua_State *L) {
+static int setup_from_hello(lua_State *L, const luafutures_hooks *h) {
   char *path = strdup(luaL_optstring(L, 1, ""));
   char *cpath = strdup(luaL_optstring(L, 2, ""));
   size_t ilen = 0;
@@ -86,10 +88,11 @@ static int setup_from_hello(lua_State *L) {
       ibytes ? lf_payload_new(ibytes, ilen, NULL, 0,
                               (uint32_t)lua_tointeger(L, 4))
              : NULL;
+  unsigned libs = (unsigned)lua_tointeger(L, 5);
   lua_settop(L, 0);
   char label[48];
   snprintf(label, sizeof label, "process %ld", (long)getpid());
-  lfb_wconf c = {"MainThread", label, path, cpath, init, 1};
+  lfb_wconf c = {"MainThread", label, path, cpath, init, 1, libs, NULL, 0, *h};
   int rc = path && cpath && (ibytes == NULL || init)
                ? lfb_worker_setup(L, &c)
                : LFB_W_NOMEM;
@@ -103,7 +106,9 @@ int lfb_proc_worker(int qfd, int cfd) {
   char *h;
   size_t hlen, max_tasks;
   if (lf_proc_child_start(qfd, cfd, &h, &hlen, &max_tasks) != 0) return 3;
-  lua_State *L = luaL_newstate();
+  luafutures_hooks hooks;
+  lfb_hooks_get(&hooks); /* a host's worker executable may have set them */
+  lua_State *L = lfb_new_state(&hooks);
   if (L == NULL) {
     free(h);
     return 4;
@@ -111,13 +116,13 @@ int lfb_proc_worker(int qfd, int cfd) {
   hello hl = {h, hlen};
   lua_pushcfunction(L, read_hello);
   lua_pushlightuserdata(L, &hl);
-  int ok = lua_pcall(L, 1, 4, 0) == LUA_OK;
+  int ok = lua_pcall(L, 1, 5, 0) == LUA_OK;
   free(h);
   if (!ok) {
     lua_close(L);
     return 4;
   }
-  int rc = setup_from_hello(L);
+  int rc = setup_from_hello(L, &hooks);
   if (rc == LFB_W_INITFAILED) {
     fflush(stdout);
     lf_proc_child_initfailed(cfd);
@@ -134,4 +139,23 @@ int lfb_proc_worker(int qfd, int cfd) {
   fflush(stdout);
   if (rc == 0) lf_proc_child_bye(cfd);
   return rc;
+}
+
+static int is_socket(int fd) {
+  struct stat st;
+  return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+/* The pool hands a spawned worker its task queue on fd 3 and its own
+ * channel on fd 4 (runtime/lf_proc.h); run by hand, it says what it is. */
+int luafutures_worker_main(int argc, char **argv) {
+  (void)argc;
+  if (!is_socket(LF_PROC_QFD) || !is_socket(LF_PROC_CFD)) {
+    fprintf(stderr,
+            "%s: runs the tasks of a ProcessPoolExecutor, which starts it; "
+            "it is not run by hand\n",
+            argv && argv[0] ? argv[0] : "luafutures-worker");
+    return 2;
+  }
+  return lfb_proc_worker(LF_PROC_QFD, LF_PROC_CFD);
 }

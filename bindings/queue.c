@@ -16,6 +16,7 @@
  * here holds a lock; the runtime's are taken and released inside each
  * call, and every payload is freed before anything is raised.
  */
+#include <stdatomic.h>
 #include <string.h>
 
 #include "lfb.h"
@@ -150,6 +151,8 @@ static int run_call(lua_State *L, qcall *c, double timeout) {
   if (c->op == op_get && timeout < 0) c->mine = held_here(L, c->q);
   lf_waiter *w = lf_waiter_new();
   if (w == NULL) return LF_ENOMEM;
+  const _Atomic int *stop = lfb_stop_flag(ctx); /* an interrupt ends it */
+  lf_waiter_set_stop(w, stop);
   lf_waiter *prev = ctx->inbox ? lf_inbox_set_waiter(ctx->inbox, w) : NULL;
   double deadline = lf_now() + timeout;
   for (;;) {
@@ -157,10 +160,19 @@ static int run_call(lua_State *L, qcall *c, double timeout) {
     if (timeout >= 0 && left < 0) left = 0;
     rc = c->op(c, left, w);
     if (rc != LF_EKICKED) break;
+    if (stop && atomic_load(stop)) {
+      rc = LF_EINTR;
+      break;
+    }
     poll_holding(L, ctx, c, w, prev);
   }
   if (ctx->inbox) lf_inbox_set_waiter(ctx->inbox, prev);
   lf_waiter_free(w);
+  if (rc == LF_EINTR) {
+    lf_payload_free(c->item); /* a put's item is not the queue's */
+    c->item = NULL;
+    return lfb_raise_interrupt(L, ctx);
+  }
   if (rc == 0 && c->op == op_put) c->item = NULL; /* the queue's now */
   poll_holding(L, ctx, c, NULL, NULL);
   return rc;

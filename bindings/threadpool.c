@@ -31,7 +31,10 @@ static const char *const canned_text[NCANNED] = {
 typedef struct tcfg {
   char *path, *cpath;
   lf_payload *init; /* initializer and its arguments, or NULL */
+  unsigned libs;     /* the standard libraries of each worker state */
   _Atomic int cause; /* 0, or why the pool broke: LFB_W_* */
+  _Atomic int why_set; /* why[] is written, by the worker that set cause */
+  char why[300];     /* the initializer's error, for the Broken* message */
   lf_payload *canned[NCANNED];
 } tcfg;
 
@@ -48,17 +51,27 @@ static void cfg_release(void *ud) {
 
 static void *w_init(void *ud, const char *name) {
   tcfg *cfg = ud;
-  lfb_wconf c = {name, NULL, cfg->path, cfg->cpath, cfg->init, 0};
-  int why = 0;
-  lua_State *W = lfb_worker_new(&c, &why);
+  char why[sizeof cfg->why] = "";
+  lfb_wconf c = {name, NULL, cfg->path, cfg->cpath, cfg->init, 0, cfg->libs,
+                 why, sizeof why, {0}};
+  int rc = 0;
+  lua_State *W = lfb_worker_new(&c, &rc);
   /* No memory for the state: no initializer failed, so the pool stays;
    * the worker tries again before each task and fails it meanwhile. */
-  if (W == NULL && why == LFB_W_NOMEM) return lf_pool_nomem();
+  if (W == NULL && rc == LFB_W_NOMEM) return lf_pool_nomem();
   if (W == NULL) {
     int none = 0;
-    atomic_compare_exchange_strong(&cfg->cause, &none, why);
+    if (atomic_compare_exchange_strong(&cfg->cause, &none, rc)) {
+      memcpy(cfg->why, why, sizeof why);
+      atomic_store(&cfg->why_set, 1);
+    }
   }
   return W;
+}
+
+/* What the initializer's failure said, or NULL. */
+static const char *why_of(tcfg *cfg) {
+  return atomic_load(&cfg->why_set) && cfg->why[0] ? cfg->why : NULL;
 }
 
 static lf_payload *w_run(void *wctx, lf_future *f, lf_payload *task,
@@ -77,6 +90,13 @@ static int canned_index(tcfg *cfg) {
 
 static lf_payload *thread_broken(void *ud) {
   tcfg *cfg = ud;
+  const char *why = why_of(cfg);
+  if (why) { /* the message says what the initializer said */
+    char m[sizeof cfg->why + 100];
+    snprintf(m, sizeof m, "%s (%s)", canned_text[canned_index(cfg)], why);
+    lf_payload *p = lfb_error_payload("BrokenThreadPool", m);
+    if (p) return p;
+  }
   return lfb_outcome_copy(cfg->canned[canned_index(cfg)]);
 }
 
@@ -95,6 +115,11 @@ static size_t t_nworkers(void *p) { return lf_pool_nworkers(p); }
 static size_t t_max_workers(void *p) { return lf_pool_max_workers(p); }
 static const char *t_prefix(void *p) { return lf_pool_prefix(p); }
 static void t_unref(void *p) { lf_pool_unref(p); }
+static void t_ref(void *p) { lf_pool_ref(p); }
+static void t_failure(void *p, char *buf, size_t len) {
+  const char *why = p ? why_of(lf_pool_ud(p)) : NULL;
+  snprintf(buf, len, "%s", why ? why : "");
+}
 static const char *t_broken_message(void *p) {
   return canned_text[canned_index(lf_pool_ud(p))];
 }
@@ -103,7 +128,7 @@ static const char *t_broken_message(void *p) {
 static const lfb_exec_ops thread_ops = {
     LFB_THREADPOOL, "BrokenThreadPool", 1, "prefix", t_prefix,
     t_submit, t_shutdown, t_status, t_nworkers, t_max_workers,
-    t_broken_message, t_unref, NULL,
+    t_broken_message, t_unref, t_failure, t_ref,
 };
 
 void lfb_executor_push(lua_State *L, lf_pool *p) {
@@ -130,19 +155,23 @@ void lfb_executor_push(lua_State *L, lf_pool *p) {
 typedef struct topts {
   lua_Integer max;
   const char *prefix; /* NULL: the default one; its string stays on the stack */
+  unsigned libs;
 } topts;
 
 /* Reads the arguments of ThreadPoolExecutor(opts | max_workers); the
  * initializer and initargs of a table are pushed, or two nils. */
 static void read_options(lua_State *L, topts *o) {
   static const char *const known[] = {"max_workers", "thread_name_prefix",
-                                      "initializer", "initargs", NULL};
+                                      "initializer", "initargs", "libs",
+                                      NULL};
   o->max = lfb_default_max_workers > 0 ? lfb_default_max_workers
                                        : lf_cpu_count() + 4;
   if (lfb_default_max_workers <= 0 && o->max > 32) o->max = 32;
   o->prefix = NULL;
+  o->libs = LFB_LIBS_ALL;
   if (lua_istable(L, 1)) {
     lfb_check_options(L, 1, known);
+    o->libs = lfb_libs_option(L, 1);
     if (lua_getfield(L, 1, "thread_name_prefix") != LUA_TNIL) {
       o->prefix = lfb_optstring(L, 1, "thread_name_prefix");
       if (*o->prefix == '\0') o->prefix = NULL; /* as Python: the default */
@@ -165,6 +194,7 @@ static int m_threadpool(lua_State *L) {
   tcfg *cfg = calloc(1, sizeof *cfg);
   nomem_if(L, cfg == NULL);
   lfb_exec_hold(ex, cfg, cfg_release);
+  cfg->libs = o.libs;
   cfg->init = lfb_encode_init(L, fn, 1);
   for (int i = 0; i < NCANNED; i++) {
     cfg->canned[i] = lfb_outcome_canned(
@@ -188,6 +218,7 @@ static int m_threadpool(lua_State *L) {
   nomem_if(L, ex->pool == NULL);
   ex->held = NULL; /* the pool's now */
   lfb_proxy_remember(L, ex->pool, -1);
+  lfb_exec_remember(L);
   return 1;
 }
 

@@ -138,6 +138,7 @@ static void dset_add(dset *d, lf_future *f) {
 static int block(lua_State *L, lfb_ctx *ctx, wbox *b, const dset *d,
                  char *why, size_t len) {
   size_t nset = d->n <= MAXSET ? d->n : 0;
+  lf_waiter_set_stop(b->w, lfb_stop_flag(ctx));
   if (ctx->inbox && b->inbox == NULL) {
     b->inbox = ctx->inbox;
     b->prev = lf_inbox_set_waiter(ctx->inbox, b->w);
@@ -245,6 +246,7 @@ static int wait_loop(lua_State *L, lfb_ctx *ctx, wbox *b, wstate *ws,
 /* futures.wait(fs, [timeout], [return_when]) or wait(fs, {...}) */
 static int m_wait(lua_State *L) {
   lfb_ctx *ctx = lfb_ctx_of(L);
+  lfb_check_interrupt(L, ctx);
   double timeout;
   wstate ws = {0};
   wait_args(L, &timeout, &ws.mode);
@@ -267,6 +269,7 @@ static int m_wait(lua_State *L) {
   int rc = wait_loop(L, ctx, b, &ws, why, sizeof why);
   unblock(L, ctx, b);
   wbox_release(b);
+  if (rc == LF_EINTR) return lfb_raise_interrupt(L, ctx);
   if (rc == LF_EDEADLK) return lfb_raise(L, "DeadlockError", "%s", why);
   lua_newtable(L);
   lua_newtable(L); /* fs list box done not_done */
@@ -293,6 +296,7 @@ static int ac_next(lua_State *L) {
   if (b->w == NULL) return ac_end(L);
   lfb_ctx *ctx = lfb_ctx_push(L);
   lua_pop(L, 1);
+  lfb_check_interrupt(L, ctx);
   lf_future *f = lf_waiter_pop(b->w);
   if (f == NULL) {
     lua_Integer left = 0;
@@ -319,6 +323,7 @@ static int ac_next(lua_State *L) {
     char why[400];
     int rc = block(L, ctx, b, &d, why, sizeof why);
     unblock(L, ctx, b);
+    if (rc == LF_EINTR) return lfb_raise_interrupt(L, ctx); /* it goes on */
     if (rc == LF_ETIMEDOUT || rc == LF_EDEADLK) {
       /* The iteration is over: it keeps none of the futures. */
       wbox_release(b);

@@ -3,12 +3,13 @@
  * in it, the same for a thread worker and a process worker.
  *
  * A worker state is built once, on the thread that will use it, in steps
- * that each have one function here: the state itself (new_state: where a
- * host allocator will plug in), the standard libraries (open_libs, from
- * one table of names, so an executor option can choose them), the
- * creator's package.path and package.cpath, this module and the worker's
- * name (where host modules and a "state created" hook will go), then the
- * initializer. It runs every task of that worker and persists between
+ * that each have one function here: the state itself (with the host's
+ * allocator, hooks.c), the standard libraries the executor's `libs` names
+ * (open_libs), the creator's package.path and package.cpath, the host's
+ * registered modules in package.preload, this module and the worker's
+ * name, the host's state_created hook, then the initializer (decoded in a
+ * frame of its own, so a value that cannot be decoded there is told apart
+ * from an initializer that fails). It runs every task of that worker and persists between
  * them; lfb_worker_close ends it.
  *
  * A task payload is: u32 calls, the function, then per call u32 n and n
@@ -36,6 +37,21 @@ static int task_msgh(lua_State *L) {
   lua_rawsetp(L, LUA_REGISTRYINDEX, TBKEY);
   lua_settop(L, 1);
   return 1;
+}
+
+/* Decodes the initializer and its arguments (the decoder at argument 1)
+ * onto the stack, in a frame of its own so that a value that cannot be
+ * decoded here is told apart from an initializer that fails. */
+static int decode_init(lua_State *L) {
+  lfb_dec *d = lua_touserdata(L, 1);
+  lua_settop(L, 0);
+  lua_pushnil(L); /* the refs of this frame */
+  d->refs = 1;
+  uint32_t n = lfb_dec_count(d, L);
+  lfb_checkstack(L, n, "too many 'initargs'");
+  for (uint32_t i = 0; i < n; i++) lfb_dec_value(d, L);
+  lua_remove(L, 1);
+  return (int)n;
 }
 
 /* ---- running a task ------------------------------------------------------- */
@@ -130,7 +146,8 @@ lf_payload *lfb_worker_run(lua_State *L, lf_future *f, lf_payload *task,
 
 /* ---- building a state ----------------------------------------------------- */
 
-/* The standard libraries, by the names an executor option will use. */
+/* The standard libraries, by the names of the executor option `libs`;
+ * bit i of a mask is stdlibs[i]. */
 static const luaL_Reg stdlibs[] = {
     {LUA_GNAME, luaopen_base},          {LUA_LOADLIBNAME, luaopen_package},
     {LUA_COLIBNAME, luaopen_coroutine}, {LUA_TABLIBNAME, luaopen_table},
@@ -139,32 +156,73 @@ static const luaL_Reg stdlibs[] = {
     {LUA_UTF8LIBNAME, luaopen_utf8},    {LUA_DBLIBNAME, luaopen_debug},
     {NULL, NULL},
 };
+/* "base" and "package" (bits 0, 1): the module cannot work without them. */
+#define ALWAYS 3u
 
-static void open_libs(lua_State *L) {
-  for (const luaL_Reg *lib = stdlibs; lib->func; lib++) {
-    luaL_requiref(L, lib->name, lib->func, 1);
+static void open_libs(lua_State *L, unsigned mask) {
+  mask = mask ? mask | ALWAYS : LFB_LIBS_ALL;
+  for (int i = 0; stdlibs[i].func; i++) {
+    if (!(mask & (1u << i))) continue;
+    /* lua.c's names: the base library is "_G" in package.loaded */
+    luaL_requiref(L, stdlibs[i].name, stdlibs[i].func, 1);
     lua_pop(L, 1);
   }
 }
 
+unsigned lfb_libs_option(lua_State *L, int arg) {
+  if (lua_getfield(L, arg, "libs") == LUA_TNIL) {
+    lua_pop(L, 1);
+    return LFB_LIBS_ALL;
+  }
+  if (!lua_istable(L, -1))
+    luaL_argerror(L, arg, "'libs' must be an array of library names");
+  unsigned mask = ALWAYS;
+  lua_Integer n = luaL_len(L, -1);
+  for (lua_Integer k = 1; k <= n; k++) {
+    lua_geti(L, -1, k);
+    const char *name = lua_tostring(L, -1);
+    int i = 0;
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      /* "base" is what a user writes; "_G" is the name in package.loaded */
+      if (strcmp(name, "base") == 0) name = LUA_GNAME;
+      while (stdlibs[i].func && strcmp(stdlibs[i].name, name) != 0) i++;
+    }
+    if (lua_type(L, -1) != LUA_TSTRING || stdlibs[i].func == NULL)
+      luaL_argerror(L, arg,
+                    lua_pushfstring(L, "unknown library '%s' in 'libs'",
+                                    luaL_tolstring(L, -1, NULL)));
+    mask |= 1u << i;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return mask;
+}
+
 typedef struct setupargs {
   const lfb_wconf *c;
-  int in_init; /* the initializer is running: a failure is its own */
+  int in_init; /* 1: decoding the initializer, 2: running it */
 } setupargs;
 
-/* Reports the initializer's error (at the top) on stderr, as Python's
- * module does: the pool breaks, and this is where its user learns why. */
-static void report_init(lua_State *L, const lfb_wconf *c) {
+/* Reports the initializer's error (at the top), as Python's module does:
+ * the pool breaks, and this is where its user learns why. The message is
+ * also kept in c->why, for the Broken* error. */
+static void report_init(lua_State *L, const lfb_wconf *c, int decoding) {
   lua_rawgetp(L, LUA_REGISTRYINDEX, TBKEY);
-  const char *msg = lua_isstring(L, -1) ? lua_tostring(L, -1)
-                                        : lfb_tostring_safe(L, -2);
+  const char *msg = !decoding && lua_isstring(L, -1)
+                        ? lua_tostring(L, -1)
+                        : lfb_tostring_safe(L, -2);
+  const char *what = decoding ? "cannot decode the initializer or its "
+                                "initargs in"
+                              : "exception in initializer of";
   if (c->label)
-    fprintf(stderr, "luafutures: exception in initializer of %s: %s\n",
-            c->label, msg);
+    lfb_report("%s %s: %s", what, c->label, msg);
   else
-    fprintf(stderr, "luafutures: exception in initializer of '%s': %s\n",
-            c->name, msg);
-  fflush(stderr);
+    lfb_report("%s '%s': %s", what, c->name, msg);
+  if (c->why) {
+    lua_pushvalue(L, decoding ? -2 : -1);
+    snprintf(c->why, c->whylen, "%s%s", decoding ? "cannot decode: " : "",
+             lfb_tostring_safe(L, -1));
+  }
 }
 
 static int run_init(lua_State *L, setupargs *sa) {
@@ -172,14 +230,16 @@ static int run_init(lua_State *L, setupargs *sa) {
   lua_pushcfunction(L, task_msgh);
   lfb_dec d;
   (sa->c->remote ? lfb_dec_init_remote : lfb_dec_init)(&d, sa->c->init);
-  lua_pushnil(L);
-  d.refs = 2;
-  uint32_t n = lfb_dec_count(&d, L);
-  lfb_checkstack(L, n, "too many 'initargs'");
-  for (uint32_t i = 0; i < n; i++) lfb_dec_value(&d, L);
   sa->in_init = 1;
-  if (lua_pcall(L, (int)n - 1, 0, 1) != LUA_OK) {
-    report_init(L, sa->c);
+  lua_pushcfunction(L, decode_init);
+  lua_pushlightuserdata(L, &d);
+  if (lua_pcall(L, 1, LUA_MULTRET, 1) != LUA_OK) {
+    report_init(L, sa->c, 1);
+    return lua_error(L);
+  }
+  sa->in_init = 2;
+  if (lua_pcall(L, lua_gettop(L) - 2, 0, 1) != LUA_OK) { /* msgh fn args */
+    report_init(L, sa->c, 0);
     return lua_error(L);
   }
   return 0;
@@ -188,18 +248,22 @@ static int run_init(lua_State *L, setupargs *sa) {
 static int setup(lua_State *L) {
   setupargs *sa = lua_touserdata(L, 1);
   const lfb_wconf *c = sa->c;
-  open_libs(L);
+  open_libs(L, c->libs);
   lua_getglobal(L, "package");
   lua_pushstring(L, c->path);
   lua_setfield(L, -2, "path");
   lua_pushstring(L, c->cpath);
   lua_setfield(L, -2, "cpath");
   lua_pop(L, 1);
+  lfb_preload_host_modules(L);
   luaL_requiref(L, LFB_MODNAME, luaopen_concurrent_futures, 0);
   lua_pop(L, 1);
   lfb_ctx *ctx = lfb_ctx_push(L);
   snprintf(ctx->name, sizeof ctx->name, "%s", c->name);
+  ctx->closing = c->hooks.state_closing;
+  ctx->closing_ud = c->hooks.ud;
   lua_pop(L, 1);
+  if (c->hooks.state_created) c->hooks.state_created(c->hooks.ud, L, c->name);
   return c->init ? run_init(L, sa) : 0;
 }
 
@@ -215,20 +279,23 @@ int lfb_worker_setup(lua_State *L, const lfb_wconf *c) {
   return sa.in_init ? LFB_W_INITFAILED : LFB_W_NOMEM;
 }
 
-static lua_State *new_state(void) { return luaL_newstate(); }
-
-lua_State *lfb_worker_new(const lfb_wconf *c, int *why) {
-  lua_State *L = new_state();
+lua_State *lfb_worker_new(lfb_wconf *c, int *why) {
+  lfb_hooks_get(&c->hooks); /* the state keeps the hooks it was made with */
+  lua_State *L = lfb_new_state(&c->hooks);
   if (L == NULL) {
     *why = LFB_W_NOMEM;
     return NULL;
   }
   *why = lfb_worker_setup(L, c);
   if (*why != 0) {
-    lua_close(L);
+    lfb_worker_close(L);
     return NULL;
   }
   return L;
 }
 
-void lfb_worker_close(lua_State *L) { lua_close(L); }
+void lfb_worker_close(lua_State *L) {
+  lfb_ctx *ctx = lfb_ctx_find(L);
+  if (ctx && ctx->closing) ctx->closing(ctx->closing_ud, L);
+  lua_close(L);
+}

@@ -47,8 +47,8 @@ LUAFUTURES_API void luafutures_preload(lua_State *L);
 /* A host module that every worker state of this process gets: it is
  * in package.preload there (so `require(name)` works in a task) and its
  * C functions travel by name like those of package.loaded. Process-wide,
- * for states created afterwards. The name is copied. Returns 0, or -1 when
- * out of memory. */
+ * for states created afterwards. The name is copied. Returns 0, -1 when
+ * out of memory, or -2 for a NULL or empty name or a NULL function. */
 LUAFUTURES_API int luafutures_register(const char *name, lua_CFunction openf);
 
 typedef struct luafutures_hooks {
@@ -62,29 +62,38 @@ typedef struct luafutures_hooks {
   void *ud;
 } luafutures_hooks;
 
-/* Installs the hooks for worker states created afterwards. *h is copied:
- * the caller keeps ownership of it; ud is passed back to every hook. */
+/* Installs the hooks for worker states created afterwards (a state keeps
+ * the allocator and state_closing it was made with; report applies at
+ * once). *h is copied: the caller keeps ownership of it; ud is passed back
+ * to every hook. NULL clears them. Thread-safe. */
 LUAFUTURES_API void luafutures_set_hooks(const luafutures_hooks *h);
 
 /* Runs the done callbacks pending in L's state, each protected (an error
- * is reported, never raised); returns how many ran. */
+ * is reported, never raised); returns how many ran, or -1 (reported) when
+ * even the protected call failed. 0 for a state that never loaded the
+ * module. */
 LUAFUTURES_API int luafutures_poll(lua_State *L);
 
 /* How many done callbacks wait in L's state; nothing runs. */
 LUAFUTURES_API int luafutures_pending(lua_State *L);
 
-/* A file descriptor, owned by the module (never close it), that is
- * readable while callbacks are pending in L's state: for poll(2) or an
- * event loop. */
+/* A file descriptor (an eventfd), owned by the module (never close it),
+ * that is readable exactly while callbacks are pending in L's state: for
+ * poll(2) or an event loop. -1 when L never loaded the module or no
+ * descriptor could be made. */
 LUAFUTURES_API int luafutures_notify_fd(lua_State *L);
 
 /* Every executor L's state created: cancel what is queued if asked, wait
- * at most `timeout` seconds (< 0: no limit); 0, or -2 when time ran out. */
+ * at most `timeout` seconds (< 0: no limit); 0, or -2 when time ran out
+ * (or an interrupt cut it short): then lua_close does not wait for what
+ * still runs. -1 (reported) when the call itself failed. */
 LUAFUTURES_API int luafutures_shutdown_all(lua_State *L, int cancel_futures,
                                            double timeout);
 
 /* Async-signal-safe: the state's next runtime entry, and any wait it is
- * blocked in now, raises "interrupted!" within 50 ms. */
+ * blocked in now, raises "interrupted!" within 50 ms (10 ms here). L is
+ * the state luaL_newstate returned; one that never loaded the module is
+ * ignored. */
 LUAFUTURES_API void luafutures_interrupt(lua_State *L);
 
 /* The main of a process worker, for a host that builds its own worker

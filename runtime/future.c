@@ -12,13 +12,24 @@
  * completion never allocates under a lock.
  *
  * An inbox is a FIFO of items posted from any thread to the thread that
- * owns it; its mutex guards the list and the waiter to kick.
+ * owns it; its mutex guards the list, its count, the waiter to kick and
+ * the notify eventfd's counter (non-zero exactly while items wait, so an
+ * event loop that polls it sees the list's state, not a stale edge).
+ *
+ * A waiter may watch a stop flag that a signal handler sets: a handler
+ * cannot signal a condition variable, so such a waiter sleeps in slices of
+ * STOP_SLICE seconds and looks at the flag between them.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "internal.h"
+
+/* How late a stop flag may be seen: well inside the 50 ms of the API. */
+#define STOP_SLICE 0.01
 
 struct lf_wnode {
   lf_waiter *w;
@@ -41,6 +52,7 @@ struct lf_waiter {
   size_t head, n, cap, nwatched;
   int kicked;
   lf_wnode *nodes;
+  const _Atomic int *stop; /* a wait ends with LF_EINTR once it is set */
 };
 
 /* ---- futures ------------------------------------------------------------ */
@@ -393,15 +405,20 @@ int lf_waiter_wait_for(lf_waiter *w, double timeout,
   lf__lock(&w->mu);
   double deadline = timeout >= 0 ? lf_now() + timeout : 0;
   while (w->n == 0 && !w->kicked) {
-    if (timeout < 0) {
-      lf__cond_wait(&w->cv, &w->mu);
-    } else {
-      double left = deadline - lf_now();
-      if (left <= 0 || lf__cond_timedwait(&w->cv, &w->mu, left)) {
-        if (w->n == 0 && !w->kicked) rc = LF_ETIMEDOUT;
-        break;
-      }
+    if (w->stop && atomic_load(w->stop)) {
+      rc = LF_EINTR;
+      break;
     }
+    double left = timeout >= 0 ? deadline - lf_now() : -1;
+    if (timeout >= 0 && left <= 0) {
+      rc = LF_ETIMEDOUT;
+      break;
+    }
+    if (w->stop && (left < 0 || left > STOP_SLICE)) left = STOP_SLICE;
+    if (left < 0)
+      lf__cond_wait(&w->cv, &w->mu);
+    else
+      lf__cond_timedwait(&w->cv, &w->mu, left);
   }
   if (rc == 0 && w->n == 0 && w->kicked) rc = LF_EKICKED;
   w->kicked = 0;
@@ -412,6 +429,12 @@ int lf_waiter_wait_for(lf_waiter *w, double timeout,
     lf__unlock(&lf__graph_mu);
   }
   return rc;
+}
+
+void lf_waiter_set_stop(lf_waiter *w, const _Atomic int *flag) {
+  lf__lock(&w->mu);
+  w->stop = flag;
+  lf__unlock(&w->mu);
 }
 
 void lf_waiter_free(lf_waiter *w) {
@@ -445,13 +468,23 @@ struct lf_inbox {
   lf_item *head, *tail;
   lf_waiter *waiter;
   int closed;
-  _Atomic int pending;
+  int efd; /* the notify eventfd, or -1 until asked for */
+  _Atomic int pending; /* items waiting */
 };
+
+/* Makes the eventfd readable (on) or not; the inbox lock is held. */
+static void notify_set(lf_inbox *b, int on) {
+  if (b->efd < 0) return;
+  uint64_t v = 1;
+  ssize_t n = on ? write(b->efd, &v, sizeof v) : read(b->efd, &v, sizeof v);
+  (void)n; /* an eventfd of ours: it cannot fail but for a full counter */
+}
 
 lf_inbox *lf_inbox_new(void) {
   lf_inbox *b = lf__calloc(1, sizeof *b);
   if (b == NULL) return NULL;
   atomic_init(&b->refs, 1);
+  b->efd = -1;
   LF__CHECK(pthread_mutex_init(&b->mu, NULL));
   return b;
 }
@@ -468,6 +501,7 @@ static void drop_items(lf_item *it) {
 void lf_inbox_unref(lf_inbox *b) {
   if (b == NULL || atomic_fetch_sub(&b->refs, 1) != 1) return;
   drop_items(b->head);
+  if (b->efd >= 0) close(b->efd);
   pthread_mutex_destroy(&b->mu);
   lf__free(b);
 }
@@ -485,7 +519,7 @@ void lf_inbox_post(lf_inbox *b, lf_item *it) {
   else
     b->head = it;
   b->tail = it;
-  atomic_store(&b->pending, 1);
+  if (atomic_fetch_add(&b->pending, 1) == 0) notify_set(b, 1);
   if (b->waiter) lf_waiter_kick(b->waiter);
   lf__unlock(&b->mu);
 }
@@ -494,12 +528,23 @@ lf_item *lf_inbox_take(lf_inbox *b) {
   lf__lock(&b->mu);
   lf_item *it = b->head;
   b->head = b->tail = NULL;
-  atomic_store(&b->pending, 0);
+  if (atomic_exchange(&b->pending, 0) != 0) notify_set(b, 0);
   lf__unlock(&b->mu);
   return it;
 }
 
 int lf_inbox_pending(lf_inbox *b) { return atomic_load(&b->pending); }
+
+int lf_inbox_notify_fd(lf_inbox *b) {
+  lf__lock(&b->mu);
+  if (b->efd < 0) {
+    b->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (b->efd >= 0 && atomic_load(&b->pending)) notify_set(b, 1);
+  }
+  int fd = b->efd < 0 ? LF_ENOMEM : b->efd;
+  lf__unlock(&b->mu);
+  return fd;
+}
 
 lf_waiter *lf_inbox_set_waiter(lf_inbox *b, lf_waiter *w) {
   lf__lock(&b->mu);
@@ -516,6 +561,7 @@ void lf_inbox_close(lf_inbox *b) {
   b->closed = 1;
   lf_item *it = b->head;
   b->head = b->tail = NULL;
+  if (atomic_exchange(&b->pending, 0) != 0) notify_set(b, 0);
   b->waiter = NULL;
   lf__unlock(&b->mu);
   drop_items(it);

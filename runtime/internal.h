@@ -11,12 +11,16 @@
  *   lock                       file        guards
  *   1  pool join_mu            pool.c      joining a pool's workers
  *      procpool join_mu        proc.c      joining the process pool's manager
+ *                                          (the struct: procpool.h)
  *   2  lf__graph_mu            deadlock.c  the workers' recorded waits
  *   3  pool mu                 pool.c      ready queue, workers, status
  *      procpool mu             proc.c      everything of a process pool but
  *                                          the manager's read buffers
  *   4  pool in_mu              pool.c      incoming list (and the status,
  *                                          written under both mu and in_mu)
+ *      lf__mpi.mu              mpi_link.c  the MPI link (mpi_link.h) and
+ *                                          every MPI transport's state
+ *                                          (transport_mpi.c); a leaf
  *   5  future stripe           base.c      a future's fields (lf__stripe)
  *   6  inbox mu                future.c    an inbox's items and its waiter
  *      queue mu                queue.c     a queue's items, its blocked
@@ -37,9 +41,11 @@
  * nested. Thread pool mu and procpool mu are never held together. A
  * queue's mu is taken with no other runtime lock held and nests only the
  * waiter lock (kicking a blocked caller); no payload is freed under it.
- * Transports (transport_unix.c, transport_mpi.c) have no lock of their own:
- * the MPI link's one thread owns its state and hands messages over through
- * atomics, so nothing of it nests in the locks above.
+ * transport_unix.c has no lock of its own: the procpool mu covers it. The
+ * MPI transports share the link's lock, lf__mpi.mu: the pool core calls
+ * its transport under procpool mu, so it nests there (procpool mu ->
+ * lf__mpi.mu) and nowhere else; the MPI thread takes no other lock, and
+ * the link calls nothing back with it held. mpipool.c has no lock.
  */
 #ifndef LF_INTERNAL_H
 #define LF_INTERNAL_H

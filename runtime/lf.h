@@ -29,7 +29,8 @@
   X(ESPAWN, -11, "cannot start a worker process")                       \
   X(EEMPTY, -12, "queue is empty")                                       \
   X(EFULL, -13, "queue is full")                                         \
-  X(EQSHUTDOWN, -14, "queue is shut down")
+  X(EQSHUTDOWN, -14, "queue is shut down")                                \
+  X(EINTR, -15, "interrupted!")
 
 enum {
 #define LF__ENUM(name, code, text) LF_##name = code,
@@ -195,6 +196,10 @@ int lf_waiter_wait_for(lf_waiter *w, double timeout,
                        lf_future *const *targets, size_t ntargets, int all,
                        char *why, size_t whylen);
 void lf_waiter_kick(lf_waiter *w);
+/* Makes w's waits return LF_EINTR once *flag is non-zero, seen within 10
+ * ms: a signal handler may set it (it cannot signal a condition variable).
+ * NULL: no flag. The flag stays the caller's and must outlive the wait. */
+void lf_waiter_set_stop(lf_waiter *w, const _Atomic int *flag);
 
 /* How the deadlock messages (`why` above) name a future, in the host's own
  * words: writes the text for f, whose state is `state` (pending or
@@ -221,8 +226,12 @@ void lf_inbox_ref(lf_inbox *b);
 void lf_inbox_unref(lf_inbox *b);
 /* Posts `it`; if the inbox is closed the item is dropped (run with NULL). */
 void lf_inbox_post(lf_inbox *b, lf_item *it);
-/* Whether items wait (a hint, read without the lock). */
+/* How many items wait (read without the lock: exact for the owner, a hint
+ * for others). */
 int lf_inbox_pending(lf_inbox *b);
+/* An eventfd, made on the first call and owned by the inbox, that is
+ * readable exactly while items wait; LF_ENOMEM when none can be made. */
+int lf_inbox_notify_fd(lf_inbox *b);
 /* Takes every posted item, oldest first, as a list. */
 lf_item *lf_inbox_take(lf_inbox *b);
 /* Sets the waiter a post should kick (NULL: none); returns the previous. */

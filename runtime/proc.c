@@ -3,7 +3,9 @@
  * the ids of those sent and not answered, the send-ahead window, the
  * workers' bookkeeping, breaking, and the manager thread. How tasks reach
  * the workers and answers come back is the transport's business
- * (transport.h; transport_unix.c is the one lf_procpool_new uses).
+ * (transport.h; transport_unix.c is the one lf_procpool_new uses). The
+ * pool object, its making, freeing and queries are procpool.c's
+ * (procpool.h shows it to both files).
  *
  * Flow control. At most `window` tasks are out (sent and not answered):
  * one per accepting worker plus up to two more each (eight in all), so a
@@ -36,58 +38,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#include "internal.h"
-#include "lf_proc.h"
-#include "procq.h"
-#include "transport.h"
-
-typedef struct wproc {
-  lf__tw *tw;
-  long num;         /* its pid (or rank), for messages */
-  int accepting;    /* may still take tasks */
-  int bye, ready;
-  double born;      /* when it started (lf_now) */
-  size_t nresults;  /* answers it gave */
-  size_t nheld;     /* tasks sent to it alone, unanswered */
-} wproc;
-
-typedef struct done {
-  lf_future *f;
-  lf_payload *res; /* NULL: fail it with the broken payload */
-  int failed;
-  int nomem;       /* res NULL because its copy had no memory */
-} done;
-
-struct lf_procpool {
-  lf_obj obj;
-  pthread_mutex_t mu, join_mu;
-  lf__ring q;       /* futures not yet sent */
-  lf__ids ids;      /* futures sent and not answered, and to whom */
-  wproc **w;
-  size_t nw, wcap, naccepting;
-  size_t nleaving;  /* of nw: said goodbye, not yet reaped (no slot) */
-  size_t max, max_tasks;
-  double answer_timeout;
-  int method;
-  char *exe;
-  char *hello;
-  size_t hello_len;
-  lf__tp *tp;       /* NULL before the first submit and once closed */
-  lf__tp *(*open)(const lf__tp_config *cfg, int *err);
-  int qopen;        /* the transport still takes tasks */
-  int started, joined;
-  pthread_t manager;
-  int status, cause;
-  char detail[192]; /* why it broke; set once */
-  char spawn_why[160]; /* why the last worker could not start */
-  /* completions collected under the lock, run after it */
-  done *dl;
-  size_t ndl, dlcap;
-  lf_proc_hooks hooks;
-  void *ud;
-};
-
-static void pool_destroy(lf_obj *o);
+#include "procpool.h"
 
 /* ---- completions ---------------------------------------------------------- */
 
@@ -477,52 +428,7 @@ static int start_locked(lf_procpool *p) {
   return 0;
 }
 
-/* ---- the public side ------------------------------------------------------ */
-
-lf_procpool *lf__procpool_new_on(const lf_proc_config *cfg,
-                                 const lf_proc_hooks *hooks, void *ud,
-                                 lf__tp *(*open)(const lf__tp_config *, int *),
-                                 int *err) {
-  lf__cells_ready();
-  lf_procpool *p = lf__calloc(1, sizeof *p);
-  char *exe = lf__strdup(cfg->worker_path ? cfg->worker_path : "");
-  char *hello = lf__malloc(cfg->hello_len + 1);
-  if (p == NULL || exe == NULL || hello == NULL) {
-    lf__free(p);
-    lf__free(exe);
-    lf__free(hello);
-    *err = LF_ENOMEM;
-    return NULL;
-  }
-  if (cfg->hello_len) memcpy(hello, cfg->hello, cfg->hello_len);
-  atomic_init(&p->obj.refs, 1);
-  p->obj.destroy = pool_destroy;
-  LF__CHECK(pthread_mutex_init(&p->mu, NULL));
-  LF__CHECK(pthread_mutex_init(&p->join_mu, NULL));
-  p->max = cfg->max_workers ? cfg->max_workers : 1;
-  p->max_tasks = cfg->max_tasks_per_child;
-  p->answer_timeout = cfg->answer_timeout > 0 ? cfg->answer_timeout : 30;
-  p->method = cfg->start_method;
-  p->exe = exe;
-  p->hello = hello;
-  p->hello_len = cfg->hello_len;
-  p->open = open;
-  p->status = LF_POOL_RUNNING;
-  p->hooks = *hooks;
-  p->ud = ud;
-  *err = 0;
-  return p;
-}
-
-lf_procpool *lf_procpool_new(const lf_proc_config *cfg,
-                             const lf_proc_hooks *hooks, void *ud, int *err) {
-  return lf__procpool_new_on(cfg, hooks, ud, lf__tp_unix_new, err);
-}
-
-void lf_procpool_ref(lf_procpool *p) { lf_obj_ref(&p->obj); }
-void lf_procpool_unref(lf_procpool *p) {
-  if (p) lf_obj_unref(&p->obj);
-}
+/* ---- submitting and shutting down ------------------------------------------ */
 
 int lf_procpool_submit(lf_procpool *p, lf_future *f) {
   lf__lock(&p->mu);
@@ -579,53 +485,3 @@ int lf_procpool_shutdown(lf_procpool *p, int wait, int cancel_futures) {
   }
   return 0;
 }
-
-static void pool_destroy(lf_obj *o) {
-  lf_procpool *p = (lf_procpool *)o;
-  lf_procpool_shutdown(p, 1, 1);
-  if (p->hooks.release) p->hooks.release(p->ud);
-  while (p->q.len > 0) /* never started: no manager ran */
-    lf_future_unref(lf__ring_pop(&p->q));
-  lf__ring_free(&p->q);
-  lf__ids_free(&p->ids);
-  lf__free(p->w);
-  lf__free(p->dl);
-  lf__free(p->exe);
-  lf__free(p->hello);
-  pthread_mutex_destroy(&p->mu);
-  pthread_mutex_destroy(&p->join_mu);
-  lf__free(p);
-}
-
-int lf_procpool_status(lf_procpool *p) {
-  lf__lock(&p->mu);
-  int s = p->status;
-  lf__unlock(&p->mu);
-  return s;
-}
-
-int lf_procpool_cause(lf_procpool *p) {
-  lf__lock(&p->mu);
-  int c = p->cause;
-  lf__unlock(&p->mu);
-  return c;
-}
-
-size_t lf_procpool_detail(lf_procpool *p, char *buf, size_t len) {
-  lf__lock(&p->mu);
-  const char *d = p->status == LF_POOL_BROKEN ? p->detail : p->spawn_why;
-  size_t n = strlen(d);
-  if (len) snprintf(buf, len, "%s", d);
-  lf__unlock(&p->mu);
-  return n;
-}
-
-size_t lf_procpool_nworkers(lf_procpool *p) {
-  lf__lock(&p->mu);
-  size_t n = p->nw;
-  lf__unlock(&p->mu);
-  return n;
-}
-
-size_t lf_procpool_max_workers(lf_procpool *p) { return p->max; }
-int lf_procpool_start_method(lf_procpool *p) { return p->method; }

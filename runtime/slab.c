@@ -176,6 +176,7 @@ size_t lf__slab_chunks(lf__slab *s) {
 #endif
 #endif
 
+#ifndef CELLS_FROM_MALLOC /* else malloc serves, and none of this is used */
 /* The process's one slab of futures, never freed. */
 #ifndef CELLS_FROM_MALLOC /* else the slab is never made */
 static lf__slab cells;
