@@ -178,7 +178,6 @@ size_t lf__slab_chunks(lf__slab *s) {
 
 #ifndef CELLS_FROM_MALLOC /* else malloc serves, and none of this is used */
 /* The process's one slab of futures, never freed. */
-#ifndef CELLS_FROM_MALLOC /* else the slab is never made */
 static lf__slab cells;
 static pthread_once_t cells_once = PTHREAD_ONCE_INIT;
 
