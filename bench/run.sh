@@ -12,7 +12,9 @@
 #   --check   exit 1 when a checked target is missed (W1 >= 15x Python,
 #             W4 median <= 1/5 of Python's, W3 thread map >= 3x Python's
 #             process map, W2 >= 5x Python, Q1 queue >= 5x Python's
-#             queue.Queue, Q2 queue round trip median < 5 us); a skipped
+#             queue.Queue, Q2 queue round trip median < 5 us, W8 main-
+#             thread CPU per task of as_completed and of the drain loop
+#             within 1.5x from 10^3 to 10^5 tasks); a skipped
 #             workload does not fail, one that errors does
 #   --reps N  whole-process runs per workload and side (default 3)
 #
@@ -31,7 +33,7 @@ while [ $# -gt 0 ]; do
     --check) CHECK=1 ;;
     --reps) shift; REPS=${1:?--reps needs a number} ;;
     --reps=*) REPS=${1#--reps=} ;;
-    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option '$1'" >&2; exit 2 ;;
   esac
   shift
@@ -100,6 +102,7 @@ for rep in $(seq 1 "$REPS"); do
   echo "  run $rep of $REPS ..." >&2
   both W1  "bench/lua/w1.lua"          "bench/py/w1.py"
   job W1nt lua env LUAFUTURES_DEADLOCK_CHECK=0 "$LUA" bench/lua/w1.lua
+  job W1c lua "$LUA" bench/lua/w1.lua 100000 closure
   if [ $HAVE_LUV = 1 ]; then
     UV_THREADPOOL_SIZE=2 job W1 luv "$LUA" bench/lua/luv_w1.lua
   fi
@@ -116,8 +119,11 @@ for rep in $(seq 1 "$REPS"); do
   both W7t "bench/lua/w7.lua thread"   "bench/py/w7.py thread"
   both W7s "bench/lua/w7.lua spawn"    "bench/py/w7.py spawn"
   both W7f "bench/lua/w7.lua fork"     "bench/py/w7.py process"
-  both Q1  "bench/lua/queue.lua throughput" "bench/py/queue.py throughput"
-  both Q2  "bench/lua/queue.lua roundtrip"  "bench/py/queue.py roundtrip"
+  both Q1  "bench/lua/queue.lua throughput" "bench/py/queues.py throughput"
+  both Q2  "bench/lua/queue.lua roundtrip"  "bench/py/queues.py roundtrip"
+  both W8a "bench/lua/w8.lua as_completed" "bench/py/w8.py as_completed"
+  # Python's drain loop is O(n) per wait: past 4 minutes at 10^5, so 10^4.
+  both W8d "bench/lua/w8.lua drain"    "bench/py/w8.py drain 10000"
   both M1p "bench/lua/m1.lua pending"  "bench/py/m1.py pending"
   both M1t "bench/lua/m1.lua thread"   "bench/py/m1.py thread"
   both M1s "bench/lua/m1.lua spawn"    "bench/py/m1.py spawn"
@@ -217,6 +223,8 @@ target() {
 }
 
 row "W1 thread pool(2), 100k submit+result, tasks/s" W1.tasks_per_s W1.tasks_per_s up "%.0f" W1.luv_tasks_per_s ">= 15x, > luv"
+row "W1 main-thread CPU per task, ns" W1.main_cpu_ns_per_task "" none "%.0f" "" "<= 400"
+row "W1 with a one-upvalue closure, tasks/s" W1c.tasks_per_s "" none "%.0f"
 row "W2 process pool(2), 20k submit+result, tasks/s" W2.tasks_per_s W2.tasks_per_s up "%.0f" "" ">= 5x"
 row "W3 map 1M chunksize 1000, thread pool, items/s (Py: $PY_W3T items)" W3t.thread_items_per_s W3t.thread_items_per_s up "%.0f"
 row "W3 map 1M chunksize 1000, process pool, items/s" W3p.process_items_per_s W3p.process_items_per_s up "%.0f" "" ">= 2x"
@@ -239,6 +247,12 @@ row "W7 process pool(2) cycle, fork, ms" W7f.fork_ms W7f.fork_ms down "%.2f"
 row "Q1 Queue, 1 producer + 1 consumer thread, 1M ints, items/s" Q1.items_per_s Q1.items_per_s up "%.0f" "" ">= 5x"
 row "Q2 Queue round trip main <-> worker, median us" Q2.median_us Q2.median_us down "%.2f" "" "< 5 us"
 row "Q2 Queue round trip, p99 us" Q2.p99_us Q2.p99_us down "%.2f"
+row "W8 as_completed, 10^3 tasks of 100 us, main-thread CPU ns/task" W8a.as_completed_ns_1000 W8a.as_completed_ns_1000 down "%.0f"
+row "W8 as_completed, 10^5 tasks, main-thread CPU ns/task" W8a.as_completed_ns_100000 W8a.as_completed_ns_100000 down "%.0f" "" ">= 3x"
+row "W8 as_completed growth 10^3 -> 10^5 (per-task CPU ratio)" W8a.as_completed_growth W8a.as_completed_growth none "%.2f" "" "<= 1.5"
+row "W8 drain loop wait(FIRST_COMPLETED), 10^4 tasks, ns/task" W8d.drain_ns_10000 W8d.drain_ns_10000 down "%.0f"
+row "W8 drain loop, 10^5 tasks, ns/task (Py: not run)" W8d.drain_ns_100000 W8d.drain_ns_100000 down "%.0f"
+row "W8 drain loop growth 10^3 -> 10^5" W8d.drain_growth W8d.drain_growth none "%.2f" "" "<= 1.5"
 row "M1 100k pending futures, peak RSS above bare interpreter, MiB" M1p.pending_mib M1p.pending_mib down "%.1f" "" "<= 20 MiB"
 row "M1 RSS per idle thread worker, KiB" M1t.thread_worker_kib M1t.thread_worker_kib down "%.0f"
 row "M1 RSS per idle worker process (spawn), KiB" M1s.process_worker_rss_kib M1s.process_worker_rss_kib down "%.0f"
@@ -271,6 +285,9 @@ if [ $HAVE_LUV = 1 ]; then
   target "W1 thread tasks/s ahead of luv new_work" 0 \
     "$(a=$(lv W1.tasks_per_s); b=$(get luv W1.luv_tasks_per_s); isnum "$a" && isnum "$b" && calc "$a / $b" || echo "$a")" "x > 1"
 fi
+target "W1 one-upvalue closure tasks/s within 10% of a plain function" 0 \
+  "$(a=$(lv W1c.tasks_per_s); b=$(lv W1.tasks_per_s); isnum "$a" && isnum "$b" && calc "$a / $b" || echo "$a")" "x >= 0.9"
+target "W1 main-thread CPU per task <= 400 ns" 0 "$(lv W1.main_cpu_ns_per_task)" "x <= 400"
 target "W2 process tasks/s >= 5x Python" 1 "$(rel W2.tasks_per_s W2.tasks_per_s)" "x >= 5"
 target "W3 thread map items/s >= 3x Python process map" 1 "$(rel W3t.thread_items_per_s W3p.process_items_per_s)" "x >= 3"
 target "W3 process map items/s >= 2x Python process map" 0 "$(rel W3p.process_items_per_s W3p.process_items_per_s)" "x >= 2"
@@ -284,6 +301,9 @@ target "Q2 queue round trip median < 5 us" 1 "$(lv Q2.median_us)" "x < 5"
 target "W5 thread pool speedup >= 1.85x" 0 "$(lv W5.thread_speedup)" "x >= 1.85"
 target "W5 process pool speedup (spawn) >= 1.85x" 0 "$(lv W5.spawn_speedup)" "x >= 1.85"
 target "W7 thread pool cycle <= 0.2 ms" 0 "$(lv W7t.thread_ms)" "x <= 0.2"
+target "W8 as_completed main-thread CPU/task growth 10^3 -> 10^5 <= 1.5" 1 "$(lv W8a.as_completed_growth)" "x <= 1.5"
+target "W8 as_completed main-thread CPU at 10^5 <= 1/3 of Python's" 0 "$(rel W8a.as_completed_ns_100000 W8a.as_completed_ns_100000)" "x <= 0.334"
+target "W8 drain loop main-thread CPU/task growth 10^3 -> 10^5 <= 1.5" 1 "$(lv W8d.drain_growth)" "x <= 1.5"
 target "M1 100k pending futures <= 20 MiB" 0 "$(lv M1p.pending_mib)" "x <= 20"
 
 echo

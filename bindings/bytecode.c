@@ -25,7 +25,11 @@ typedef struct walk {
   const unsigned char *p;
   size_t left;
   const char *why; /* set at the first fault */
+  lfb_spans *spans; /* where the outermost prototype's parts lie, or NULL */
+  const unsigned char *start;
 } walk;
+
+#define OFFSET(w) ((size_t)((w)->p - (w)->start))
 
 #define MAXPROTODEPTH 200 /* the parser's own limit of nested functions */
 
@@ -106,9 +110,15 @@ static size_t function(walk *w, int depth) {
   constants(w);
   size_t nups = count(w);
   if (nups > w->left / 3) return (size_t)fault(w, "truncated bytecode");
+  lfb_spans *sp = depth == 0 ? w->spans : NULL;
+  if (sp) sp->upvals = OFFSET(w);
   bytes(w, nups * 3);       /* instack, idx, kind */
   n = count(w);             /* nested prototypes */
-  for (size_t i = 0; i < n && w->why == NULL; i++) function(w, depth + 1);
+  for (size_t i = 0; i < n && w->why == NULL; i++) {
+    if (sp && i == 0) sp->child = OFFSET(w);
+    function(w, depth + 1);
+    if (sp && i == 0) sp->child_end = OFFSET(w);
+  }
   n = count(w);             /* lineinfo */
   bytes(w, n);
   n = count(w);             /* abslineinfo */
@@ -141,16 +151,25 @@ static size_t header(unsigned char *h) {
   return sizeof fixed + sizeof i + sizeof x;
 }
 
-const char *lfb_bytecode_check(const char *code, size_t len) {
+const char *lfb_bytecode_spans(const char *code, size_t len, lfb_spans *sp) {
   unsigned char h[64];
   size_t hlen = header(h);
   if (len < hlen + 1 || memcmp(code, h, hlen) != 0)
     return "not bytecode of this Lua";
-  walk w = {(const unsigned char *)code + hlen, len - hlen, NULL};
+  if (sp) {
+    memset(sp, 0, sizeof *sp);
+    sp->proto = hlen + 1;
+  }
+  walk w = {(const unsigned char *)code + hlen, len - hlen, NULL, sp,
+            (const unsigned char *)code};
   unsigned nups = byte(&w); /* the closure's */
   size_t pnups = function(&w, 0);
   if (w.why) return w.why;
   if (pnups != nups) return "wrong upvalue count";
   if (w.left != 0) return "bytes after the bytecode";
   return NULL;
+}
+
+const char *lfb_bytecode_check(const char *code, size_t len) {
+  return lfb_bytecode_spans(code, len, NULL);
 }

@@ -30,8 +30,11 @@
  * decoded values must be cached to keep their identity. */
 #define LFB_HASREFS 1u
 
-/* Tables and functions nest at most this deep, in both directions. */
-#define LFB_MAXDEPTH 200
+/* Tables and functions nest at most this deep, in both directions: deep
+ * enough for a linked list of 10,000 cells; the C recursion it allows
+ * (two frames a level, a few hundred bytes) fits the default 8 MiB stack
+ * of the threads that encode and decode. */
+#define LFB_MAXDEPTH 10000
 
 /* ---- encoder (encode.c) --------------------------------------------------- */
 
@@ -40,8 +43,16 @@ typedef struct lfb_enc {
   size_t len, cap;
   lf_obj **objs;
   uint32_t nobjs, capobjs;
-  int cache;     /* stack index of the reference cache, or 0 */
+  int cache;     /* stack index of a slot kept for the stack's shape, or 0 */
   int nrefs;     /* references assigned */
+  /* The reference cache: lua_topointer of each table and function seen ->
+   * its reference number. The first few in the inline arrays, scanned;
+   * beyond, an open-addressing hash of rcap slots (malloc'd). */
+  const void **rkeys;
+  int *rids;
+  uint32_t rcap;
+  const void *irkeys[8];
+  int irids[8];
   int names;     /* stack index of the names index, or 0 */
   int names_checked; /* package.loaded was checked for changes */
   int depth;
@@ -82,7 +93,7 @@ void lfb_enc_pusherror(lfb_enc *e, lua_State *L);
 typedef struct lfb_dec {
   const lf_payload *p;
   size_t pos;
-  int refs; /* stack index of the id -> value table, or 0 */
+  int refs; /* stack index of the refs slot (decode.c), or 0 */
   int nrefs;
   int remote;    /* the bytes came from another process */
   int bad;       /* a read went past the end (or skip met garbage) */
@@ -162,6 +173,20 @@ int lfb_blob_is(const lf_obj *o);
 /* NULL when the Lua binary chunk is one Lua's loader can read safely, else
  * what is wrong with it (bytecode.c). */
 const char *lfb_bytecode_check(const char *code, size_t len);
+/* The same check, noting where the parts of the outermost prototype lie
+ * (offsets into code): the prototype itself, its upvalue descriptors (3
+ * bytes each) and its first nested prototype (0, 0: none). */
+typedef struct lfb_spans {
+  size_t proto, upvals, child, child_end;
+} lfb_spans;
+const char *lfb_bytecode_spans(const char *code, size_t len, lfb_spans *sp);
+/* lua_dump of the Lua function at idx into a malloc'd buffer the caller
+ * frees; NULL when out of memory. */
+char *lfb_dump(lua_State *L, int idx, int strip, size_t *len);
+/* Pushes a function that returns a new closure of b's function, its
+ * upvalues fresh and nil, each time it is called (closure.c); -1 and
+ * nothing pushed when it cannot, and then the caller loads b itself. */
+int lfb_closure_factory(lua_State *L, const lfb_blob *b);
 
 /* Registry keys of the per-state caches (names.c). */
 extern const char lfb_NAMES[], lfb_FNCACHE[], lfb_LOADED[];

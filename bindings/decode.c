@@ -3,7 +3,8 @@
  * of its parts).
  *
  * The decoder rebuilds what encode.c wrote: shared references and cycles
- * through the refs table (id -> value, at d->refs on the caller's stack),
+ * through the refs slot (at d->refs on the caller's stack: the first
+ * value, or from the second on an id -> value table),
  * functions from their blob (loaded once per state and kept in registry
  * lfb_LOADED) or from inline bytecode, names through names.c, handles
  * through handles.c. Decoding may raise.
@@ -157,10 +158,21 @@ static lf_obj *payload_obj(lua_State *L, lfb_dec *d, const char *what) {
   return lf_payload_objs(d->p)[i];
 }
 
+/* The refs slot holds the first reference itself, and a table only from
+ * the second on: a task whose one closure is its only reference (the
+ * usual submit of a closure) makes no table. */
 static void ref_store(lfb_dec *d, lua_State *L) {
   if (d->refs == 0) return; /* the caller expects no shared references */
-  if (lua_isnil(L, d->refs)) {
-    lua_newtable(L);
+  if (d->nrefs == 0) {
+    lua_pushvalue(L, -1);
+    lua_replace(L, d->refs);
+    d->nrefs = 1;
+    return;
+  }
+  if (d->nrefs == 1) {
+    lua_createtable(L, 4, 0);
+    lua_pushvalue(L, d->refs);
+    lua_rawseti(L, -2, 1);
     lua_replace(L, d->refs);
   }
   lua_pushvalue(L, -1);
@@ -210,19 +222,25 @@ static void load_code(lua_State *L, const char *code, size_t len,
   if (ar.nups != nups) corrupt(L, "wrong upvalue count");
 }
 
-/* A function whose upvalues are all _ENV, from a blob: the state's own copy,
- * loaded once and kept in lfb_LOADED. Pushes it. */
-static void dec_shared_function(lua_State *L, lfb_blob *b, unsigned nups) {
+/* The state's own function for blob b (lfb_LOADED, bounded): pushes it
+ * and returns 1, or returns 0 and pushes nothing. */
+static int loaded_get(lua_State *L, lfb_blob *b) {
   lua_rawgetp(L, LUA_REGISTRYINDEX, lfb_LOADED);           /* loaded */
-  if (lua_rawgetp(L, -1, b) == LUA_TUSERDATA) {            /* loaded box */
-    lua_getiuservalue(L, -1, 1);
-    lua_replace(L, -3);
-    lua_pop(L, 1);
-    return;
+  if (lua_rawgetp(L, -1, b) != LUA_TUSERDATA) {            /* loaded box */
+    lua_pop(L, 2);
+    return 0;
   }
+  lua_getiuservalue(L, -1, 1);
+  lua_replace(L, -3);
   lua_pop(L, 1);
+  return 1;
+}
+
+/* Keeps the function on top as the state's own for b; it stays on top. */
+static void loaded_put(lua_State *L, lfb_blob *b) {
   lfb_ctx *ctx = lfb_ctx_push(L);
   lua_pop(L, 1);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, lfb_LOADED); /* fn loaded */
   if (++ctx->nloaded > 1000) { /* bound the cache: start afresh */
     lua_pop(L, 1);
     lua_newtable(L);
@@ -230,18 +248,38 @@ static void dec_shared_function(lua_State *L, lfb_blob *b, unsigned nups) {
     lua_rawsetp(L, LUA_REGISTRYINDEX, lfb_LOADED);
     ctx->nloaded = 1;
   }
-  load_code(L, b->data, b->len, nups);                     /* loaded fn */
+  lfb_blob_push_box(L, b); /* loaded -> box keeps the blob alive while cached */
+  lua_pushvalue(L, -3);
+  lua_setiuservalue(L, -2, 1);
+  lua_rawsetp(L, -2, b);
+  lua_pop(L, 1);
+}
+
+/* A function whose upvalues are all _ENV, from a blob: the state's own copy,
+ * loaded once. Pushes it. */
+static void dec_shared_function(lua_State *L, lfb_blob *b, unsigned nups) {
+  if (loaded_get(L, b)) return;
+  load_code(L, b->data, b->len, nups);
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
   for (unsigned i = 1; i <= nups; i++) {
     lua_pushvalue(L, -1);
     lua_setupvalue(L, -3, (int)i);
   }
   lua_pop(L, 1);
-  lfb_blob_push_box(L, b); /* loaded -> box keeps the blob alive while cached */
-  lua_pushvalue(L, -2);
-  lua_setiuservalue(L, -2, 1);
-  lua_rawsetp(L, -3, b);
-  lua_remove(L, -2);
+  loaded_put(L, b);
+}
+
+/* A new closure of a blob's function with nil upvalues, from the state's
+ * factory for it (closure.c): the prototype is loaded once. Returns 0 when
+ * there is no factory, and the caller loads the code. */
+static int dec_closure(lua_State *L, lfb_blob *b, unsigned nups) {
+  if (nups != (unsigned)b->nups) return 0; /* load_code says it is corrupt */
+  if (!loaded_get(L, b)) {
+    if (lfb_closure_factory(L, b) != 0) return 0;
+    loaded_put(L, b);
+  }
+  lua_call(L, 0, 1);
+  return 1;
 }
 
 static void dec_function(lfb_dec *d, lua_State *L) {
@@ -267,6 +305,11 @@ static void dec_function(lfb_dec *d, lua_State *L) {
   if (d->bad) corrupt(L, "truncated");
   if (allenv && b) {
     dec_shared_function(L, b, nups);
+    return;
+  }
+  if (b && !allenv && dec_closure(L, b, nups)) {
+    ref_store(d, L);
+    dec_upvalues(d, L, nups);
     return;
   }
   load_code(L, code, len, nups);
@@ -421,7 +464,10 @@ static void dec_one(lfb_dec *d, lua_State *L) {
       if (d->bad) corrupt(L, "truncated");
       if (d->refs == 0 || id == 0 || id > (uint32_t)d->nrefs)
         corrupt(L, "a reference to nothing");
-      lua_rawgeti(L, d->refs, id);
+      if (d->nrefs == 1)
+        lua_pushvalue(L, d->refs);
+      else
+        lua_rawgeti(L, d->refs, id);
       break;
     }
     case T_CFUNC:

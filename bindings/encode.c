@@ -25,6 +25,11 @@
 #define LFB_CODEC_PARTS
 #include "lfb.h"
 
+/* The recursion runs enc -> enc_table -> enc once a level, 10,000 levels
+ * deep: what has buffers of its own stays out of line, so those two frames
+ * stay small (about 100 bytes, a few hundred with AddressSanitizer). */
+#define LFB_NOINLINE __attribute__((noinline))
+
 enum { P_FIELD, P_INDEX, P_UPVAL, P_KEY, P_META };
 
 static const char BLOB[] = "luafutures.blob";
@@ -78,9 +83,22 @@ static int dump_writer(lua_State *L, const void *p, size_t sz, void *ud) {
   return 0;
 }
 
+char *lfb_dump(lua_State *L, int idx, int strip, size_t *len) {
+  dumpbuf d = {0};
+  lua_pushvalue(L, idx);
+  int rc = lua_dump(L, dump_writer, &d, strip);
+  lua_pop(L, 1);
+  if (rc != 0 || d.oom) {
+    free(d.p);
+    return NULL;
+  }
+  *len = d.len;
+  return d.p;
+}
+
 /* The blob of the Lua function at idx, from the state's cache or dumped
  * now. NULL when out of memory. */
-static lfb_blob *function_blob(lua_State *L, int idx) {
+LFB_NOINLINE static lfb_blob *function_blob(lua_State *L, int idx) {
   lua_rawgetp(L, LUA_REGISTRYINDEX, lfb_FNCACHE);
   lua_pushvalue(L, idx);
   if (lua_rawget(L, -2) == LUA_TUSERDATA) {
@@ -90,10 +108,8 @@ static lfb_blob *function_blob(lua_State *L, int idx) {
   }
   lua_pop(L, 1);
   dumpbuf d = {0};
-  lua_pushvalue(L, idx);
-  lua_dump(L, dump_writer, &d, 0);
-  lua_pop(L, 1);
-  lfb_blob *b = d.oom ? NULL : malloc(sizeof *b + d.len);
+  d.p = lfb_dump(L, idx, 0, &d.len);
+  lfb_blob *b = d.p == NULL ? NULL : malloc(sizeof *b + d.len);
   if (b == NULL) {
     free(d.p);
     lua_pop(L, 1);
@@ -131,6 +147,9 @@ void lfb_enc_init(lfb_enc *e, lua_State *L) {
   e->objs = e->iobjs;
   e->nobjs = 0;
   e->capobjs = sizeof e->iobjs / sizeof e->iobjs[0];
+  e->rkeys = e->irkeys;
+  e->rids = e->irids;
+  e->rcap = 0;
   e->nrefs = 0;
   e->names_checked = 0;
   e->depth = 0;
@@ -233,7 +252,7 @@ static void path_key(lua_State *L, char *out, size_t cap, int idx, int first) {
 }
 
 /* Writes "cannot transfer argument #2 (field 'a.b'): reason" into e->err. */
-static int fail(lfb_enc *e, lua_State *L, const char *reason) {
+LFB_NOINLINE static int fail(lfb_enc *e, lua_State *L, const char *reason) {
   char path[200] = "";
   int n = e->npath < 16 ? e->npath : 16, infield = 0;
   for (int i = 0; i < n; i++) {
@@ -295,22 +314,84 @@ static void push_name(lfb_enc *e, lua_State *L, int idx, int refresh) {
   }
 }
 
-/* The reference number of the value at idx, or 0 (then it is recorded). */
+static void refs_clear(lfb_enc *e) {
+  if (e->rkeys != e->irkeys) {
+    free(e->rkeys);
+    free(e->rids);
+  }
+  e->rkeys = e->irkeys;
+  e->rids = e->irids;
+  e->rcap = 0;
+  e->nrefs = 0;
+}
+
+static uint32_t slot_of(const void *p, uint32_t cap) {
+  uint64_t h = (uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15u;
+  return (uint32_t)(h >> 32) & (cap - 1);
+}
+
+/* The hash's slot for p: where p is, or the free one where it goes. */
+static uint32_t find(const lfb_enc *e, const void *p) {
+  uint32_t i = slot_of(p, e->rcap);
+  while (e->rkeys[i] != NULL && e->rkeys[i] != p) i = (i + 1) & (e->rcap - 1);
+  return i;
+}
+
+/* Moves the references into a hash twice as large (or the first hash,
+ * from the inline arrays); -1 when out of memory. */
+static int refs_grow(lfb_enc *e) {
+  uint32_t cap = e->rcap ? e->rcap * 2 : 64;
+  const void **okeys = e->rkeys;
+  int *oids = e->rids;
+  uint32_t n = e->rcap ? e->rcap : (uint32_t)e->nrefs;
+  e->rkeys = calloc(cap, sizeof *e->rkeys);
+  e->rids = malloc(cap * sizeof *e->rids);
+  if (e->rkeys == NULL || e->rids == NULL) {
+    free(e->rkeys);
+    free(e->rids);
+    e->rkeys = okeys;
+    e->rids = oids;
+    return -1;
+  }
+  e->rcap = cap;
+  for (uint32_t j = 0; j < n; j++) {
+    if (okeys[j] == NULL) continue;
+    uint32_t i = find(e, okeys[j]);
+    e->rkeys[i] = okeys[j];
+    e->rids[i] = oids[j];
+  }
+  if (okeys != e->irkeys) {
+    free(okeys);
+    free(oids);
+  }
+  return 0;
+}
+
+/* The reference number of the table or function at idx, or 0 (then it is
+ * recorded), or -1 when out of memory. Keyed by lua_topointer: the values
+ * are reachable from the stack for the whole encode, so no address is
+ * reused while the cache lives. */
 static int cache_ref(lfb_enc *e, lua_State *L, int idx) {
-  if (lua_isnil(L, e->cache)) {
-    lua_newtable(L);
-    lua_replace(L, e->cache);
+  const void *p = lua_topointer(L, idx);
+  if (e->rcap == 0) {
+    for (int i = 0; i < e->nrefs; i++)
+      if (e->irkeys[i] == p) return e->irids[i];
+    if (e->nrefs < (int)(sizeof e->irkeys / sizeof e->irkeys[0])) {
+      e->irkeys[e->nrefs] = p;
+      e->irids[e->nrefs] = e->nrefs + 1;
+      e->flags |= LFB_HASREFS;
+      return (e->nrefs++, 0);
+    }
+    if (refs_grow(e) != 0) return -1;
   }
-  lua_pushvalue(L, idx);
-  if (lua_rawget(L, e->cache) == LUA_TNUMBER) {
-    int id = (int)lua_tointeger(L, -1);
-    lua_pop(L, 1);
-    return id;
+  uint32_t i = find(e, p);
+  if (e->rkeys[i] == p) return e->rids[i];
+  if ((uint32_t)e->nrefs + 1 > e->rcap / 2) {
+    if (refs_grow(e) != 0) return -1;
+    i = find(e, p);
   }
-  lua_pop(L, 1);
-  lua_pushvalue(L, idx);
-  lua_pushinteger(L, ++e->nrefs);
-  lua_rawset(L, e->cache);
+  e->rkeys[i] = p;
+  e->rids[i] = ++e->nrefs;
   e->flags |= LFB_HASREFS;
   return 0;
 }
@@ -333,6 +414,7 @@ static int enc_table(lfb_enc *e, lua_State *L, int idx) {
     return enc_named(e, L, T_NAMED);
   lua_pop(L, 1);
   int id = cache_ref(e, L, idx);
+  if (id < 0) return oom(e);
   if (id) {
     lfb_enc_u8(e, T_REF);
     lfb_enc_u32(e, (uint32_t)id);
@@ -391,7 +473,7 @@ static int enc_table(lfb_enc *e, lua_State *L, int idx) {
   return 0;
 }
 
-static int enc_function(lfb_enc *e, lua_State *L, int idx) {
+LFB_NOINLINE static int enc_function(lfb_enc *e, lua_State *L, int idx) {
   if (lua_iscfunction(L, idx)) {
     push_name(e, L, idx, 0);
     if (lua_isnil(L, -1)) { /* a module loaded since the index was built? */
@@ -411,6 +493,7 @@ static int enc_function(lfb_enc *e, lua_State *L, int idx) {
    * every receiver resolves it to the one function it loaded. */
   if (!allenv) {
     int id = cache_ref(e, L, idx);
+    if (id < 0) return oom(e);
     if (id) {
       lfb_enc_u8(e, T_REF);
       lfb_enc_u32(e, (uint32_t)id);
@@ -447,7 +530,7 @@ static int enc_function(lfb_enc *e, lua_State *L, int idx) {
 
 /* A handle (a row of handles.c): its class's tag and the index of its
  * runtime object among the payload's objects, which hold a reference. */
-static int enc_handle(lfb_enc *e, lua_State *L, int idx) {
+LFB_NOINLINE static int enc_handle(lfb_enc *e, lua_State *L, int idx) {
   const lfb_handle_type *h = lfb_handle_of(L, idx);
   if (h == NULL) return fail(e, L, lfb_hint_userdata(L, idx));
   lf_obj *o = h->get ? h->get(L, idx) : NULL;
@@ -546,9 +629,8 @@ int lfb_enc_value(lfb_enc *e, lua_State *L, int idx) {
 }
 
 void lfb_enc_reset_refs(lfb_enc *e, lua_State *L) {
-  lua_pushnil(L);
-  lua_replace(L, e->cache);
-  e->nrefs = 0;
+  (void)L;
+  refs_clear(e);
 }
 
 static void enc_release(lfb_enc *e, lua_State *L, int keep_objs) {
@@ -559,6 +641,7 @@ static void enc_release(lfb_enc *e, lua_State *L, int keep_objs) {
   e->buf = e->ibuf;
   e->objs = e->iobjs;
   e->nobjs = 0;
+  refs_clear(e);
   if (L && e->cache) lua_settop(L, e->cache - 1);
 }
 

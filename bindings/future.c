@@ -44,12 +44,24 @@ static void set_cached(lua_State *L, int idx) { /* value on top, popped */
 
 /* ---- objects -------------------------------------------------------------- */
 
+/* The class's metatable is also kept under this address: a check looks it
+ * up by pointer, not by name (every result() and submit checks a Future,
+ * and a name costs a string hash and compare). */
+const char lfb_FUTURE_MT[] = "luafutures.Future";
+
 lfb_future *lfb_future_test(lua_State *L, int idx) {
-  return luaL_testudata(L, idx, LFB_FUTURE);
+  lfb_future *fu = lua_touserdata(L, idx);
+  if (lua_type(L, idx) != LUA_TUSERDATA || !lua_getmetatable(L, idx))
+    return NULL; /* mt */
+  lua_rawgetp(L, LUA_REGISTRYINDEX, lfb_FUTURE_MT);
+  int ok = lua_rawequal(L, -1, -2);
+  lua_pop(L, 2);
+  return ok ? fu : NULL;
 }
 
 lfb_future *lfb_future_check(lua_State *L, int idx) {
-  lfb_future *fu = luaL_checkudata(L, idx, LFB_FUTURE);
+  lfb_future *fu = lfb_future_test(L, idx);
+  if (fu == NULL) fu = luaL_checkudata(L, idx, LFB_FUTURE); /* raises */
   if (fu->f == NULL) luaL_argerror(L, idx, "Future is collected");
   return fu;
 }
@@ -57,7 +69,9 @@ lfb_future *lfb_future_check(lua_State *L, int idx) {
 static lfb_future *newbox(lua_State *L, lf_future *f) {
   lfb_future *fu = lua_newuserdatauv(L, sizeof *fu, 0);
   fu->f = f;
-  luaL_setmetatable(L, LFB_FUTURE);
+  fu->cached = 0;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, lfb_FUTURE_MT);
+  lua_setmetatable(L, -2);
   return fu;
 }
 
@@ -155,15 +169,16 @@ static int finished(lua_State *L, int idx, lfb_future *fu, int want) {
   }
   const lf_payload *p = lf_future_result(fu->f, NULL);
   if (!(p->flags & LFB_HASREFS) && want == WANT_VALUES) {
-    if (get_cached(L, idx) != LUA_TTABLE) {
+    /* Only set_result caches plain values: most futures skip the lookup. */
+    int cached = fu->cached && get_cached(L, idx) == LUA_TTABLE;
+    if (fu->cached) lua_pop(L, 1);
+    if (!cached) {
       /* Plain values: decode straight onto the stack, no table. */
-      lua_pop(L, 1);
       int top = lua_gettop(L);
       int n = push_outcome(L, p);
       if (!lua_toboolean(L, top + 2)) return lfb_reraise(L);
       return n - 1;
     }
-    lua_pop(L, 1);
   }
   outcome_table(L, idx, fu);
   int t = lua_gettop(L);
@@ -433,6 +448,7 @@ static int f_set(lua_State *L, int ok) {
   lua_setfield(L, 2, "ok");
   lua_pushvalue(L, 2);
   set_cached(L, 1);
+  fu->cached = 1;
   if (lf_future_finish(fu->f, p, !ok) != 0) {
     lua_pushnil(L);
     set_cached(L, 1);
@@ -523,6 +539,8 @@ static int describe(const lf_future *f, int state, char *buf, size_t len) {
 void lfb_open_future(lua_State *L) {
   lf_set_describe(describe);
   luaL_newmetatable(L, LFB_FUTURE); /* mod mt */
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, lfb_FUTURE_MT);
   lfb_setfuncs(L, meta);
   lua_newtable(L);
   lfb_setfuncs(L, methods);

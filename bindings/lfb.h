@@ -175,8 +175,10 @@ lf_payload *lfb_worker_run(lua_State *L, lf_future *f, lf_payload *task,
 
 typedef struct lfb_future {
   lf_future *f;
+  int cached; /* set_result put an outcome in the results cache */
 } lfb_future;
 #define LFB_FUTURE "Future"
+extern const char lfb_FUTURE_MT[]; /* registry key (address): its metatable */
 
 /* What one kind of pool does for the executor class (executor.c), which
  * writes shutdown, __close, __gc, __tostring, refusals and map once. */

@@ -9,6 +9,8 @@
  * kicks, so done callbacks keep running. The caller's own Future objects
  * are handed back: a table maps each runtime future to its object.
  */
+#include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,53 +20,89 @@ static const char *const modes[] = {"FIRST_COMPLETED", "FIRST_EXCEPTION",
                                     "ALL_COMPLETED", NULL};
 enum { FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED };
 
-static void add(lua_State *L, int list, int seen, int *n) {
-  lfb_future *fu = lua_touserdata(L, -1);
-  if (lua_rawgetp(L, seen, fu->f) == LUA_TNIL) {
-    lua_pushboolean(L, 1);
-    lua_rawsetp(L, seen, fu->f);
-    lua_pushvalue(L, -2);
-    lua_rawseti(L, list, ++*n);
+/* Whether the list at `list` (n objects) holds one runtime future twice:
+ * an open-addressing set of their pointers, in a userdata the collector
+ * frees, costs far less than a table of those seen, and a list without
+ * duplicates, the usual one, needs nothing more. */
+static int has_duplicates(lua_State *L, int list, int n) {
+  size_t cap = 16;
+  while (cap < 2 * (size_t)n) cap *= 2;
+  lf_future **set = lua_newuserdatauv(L, cap * sizeof *set, 0);
+  memset(set, 0, cap * sizeof *set);
+  int dup = 0;
+  for (int i = 1; i <= n && !dup; i++) {
+    lua_rawgeti(L, list, i);
+    lf_future *f = ((lfb_future *)lua_touserdata(L, -1))->f;
+    lua_pop(L, 1);
+    size_t h = (size_t)(((uint64_t)(uintptr_t)f * 0x9E3779B97F4A7C15u) >> 32);
+    for (h &= cap - 1; set[h] != NULL && set[h] != f; h = (h + 1) & (cap - 1)) {
+    }
+    dup = set[h] == f;
+    set[h] = f;
   }
   lua_pop(L, 1);
+  return dup;
+}
+
+/* Replaces the list at `list` by one without its duplicates, in order. */
+static int drop_duplicates(lua_State *L, int list, int n) {
+  lua_createtable(L, n, 0); /* out */
+  lua_createtable(L, 0, n); /* out seen */
+  int m = 0;
+  for (int i = 1; i <= n; i++) {
+    lfb_future *fu = (lua_rawgeti(L, list, i), lua_touserdata(L, -1));
+    if (lua_rawgetp(L, -2, fu->f) == LUA_TNIL) {
+      lua_pushboolean(L, 1);
+      lua_rawsetp(L, -4, fu->f);
+      lua_pushvalue(L, -2);
+      lua_rawseti(L, -5, ++m);
+    }
+    lua_pop(L, 2);
+  }
+  lua_pop(L, 1);
+  lua_replace(L, list);
+  return m;
+}
+
+/* The live Future at idx, or NULL. */
+static lfb_future *future_at(lua_State *L, int idx) {
+  lfb_future *fu = lfb_future_test(L, idx);
+  return fu && fu->f ? fu : NULL;
 }
 
 /* Collects the futures of the table at idx (an array, else its keys) into
  * a new array, pushed, without duplicates and in order. Returns how many. */
 static int collect(lua_State *L, int idx, const char *fname) {
   luaL_checktype(L, idx, LUA_TTABLE);
-  lua_newtable(L); /* list */
-  lua_newtable(L); /* seen */
-  int list = lua_gettop(L) - 1, seen = list + 1, n = 0;
   lua_Integer len = (lua_Integer)lua_rawlen(L, idx);
+  lua_createtable(L, len > 0 && len < INT_MAX ? (int)len : 0, 0); /* list */
+  int list = lua_gettop(L), n = 0;
   if (len > 0) {
     for (lua_Integer i = 1; i <= len; i++) {
       lua_rawgeti(L, idx, i);
-      lfb_future *fu = lfb_future_test(L, -1);
-      if (fu == NULL || fu->f == NULL)
+      lfb_future *fu = future_at(L, -1);
+      if (fu == NULL)
         return luaL_error(L,
                           "bad argument #1 to '%s' (Future expected at index "
                           "%d, got %s)",
                           fname, (int)i, luaL_typename(L, -1));
-      add(L, list, seen, &n);
-      lua_pop(L, 1);
+      lua_rawseti(L, list, ++n);
     }
   } else {
     lua_pushnil(L);
     while (lua_next(L, idx)) {
-      lfb_future *fu = lfb_future_test(L, -2);
-      if (fu == NULL || fu->f == NULL)
+      lfb_future *fu = future_at(L, -2);
+      if (fu == NULL)
         return luaL_error(L,
                           "bad argument #1 to '%s' (Future expected as key, "
                           "got %s)",
                           fname, luaL_typename(L, -2));
       lua_pop(L, 1);
       lua_pushvalue(L, -1);
-      add(L, list, seen, &n);
-      lua_pop(L, 1);
+      lua_rawseti(L, list, ++n);
     }
   }
-  lua_pop(L, 1);
+  if (n > 1 && has_duplicates(L, list, n)) n = drop_duplicates(L, list, n);
   return n;
 }
 
@@ -74,7 +112,9 @@ typedef struct wbox {
   lf_inbox *inbox; /* kicking this waiter while set */
   lf_waiter *prev;
   double deadline; /* < 0: none */
-  int total;
+  int total;       /* as_completed: futures in all */
+  int left;        /* as_completed: not handed back yet */
+  int scan;        /* as_completed: list entries before it are done */
 } wbox;
 
 static const char WBOX[] = "luafutures.waiter";
@@ -214,12 +254,32 @@ static void saw_done(wstate *ws, lf_future *f) {
   ws->done++;
 }
 
+static int satisfied(const wstate *ws) {
+  return ws->pending == 0 || (ws->mode == FIRST_COMPLETED && ws->done > 0) ||
+         (ws->mode == FIRST_EXCEPTION && ws->failed);
+}
+
+/* Watches the unfinished futures of the list at 2, counted again: one
+ * that finished since the first look is seen here instead. */
+static void watch_pending(lua_State *L, wbox *b, wstate *ws) {
+  ws->pending = ws->done = ws->failed = 0;
+  ws->last = NULL;
+  for (int i = 1; i <= ws->n; i++) {
+    lf_future *f = nth(L, i);
+    if (lf_future_done(f)) {
+      saw_done(ws, f);
+      continue;
+    }
+    if (lf_waiter_watch(b->w, f) != 0) luaL_error(L, "not enough memory");
+    ws->pending++;
+    ws->last = f;
+  }
+}
+
 /* Blocks until the wait is satisfied; 0, LF_ETIMEDOUT or LF_EDEADLK. */
 static int wait_loop(lua_State *L, lfb_ctx *ctx, wbox *b, wstate *ws,
                      char *why, size_t len) {
-  while (ws->pending > 0) {
-    if (ws->mode == FIRST_COMPLETED && ws->done > 0) break;
-    if (ws->mode == FIRST_EXCEPTION && ws->failed) break;
+  while (!satisfied(ws)) {
     /* A wait for all is doomed by any one future that can never finish:
      * checking one at a time finds it once the others are done. A wait
      * that may end at the first completion (or failure) is doomed only if
@@ -260,19 +320,21 @@ static int m_wait(lua_State *L) {
     if (lf_future_done(f)) {
       saw_done(&ws, f);
     } else {
-      if (lf_waiter_watch(b->w, f) != 0) return luaL_error(L, "not enough memory");
       ws.pending++;
       ws.last = f;
     }
   }
+  /* A drain loop calls this with a long list of which one is often done
+   * already: then it returns without watching (or locking) any future. */
+  if (!satisfied(&ws)) watch_pending(L, b, &ws);
   char why[400];
   int rc = wait_loop(L, ctx, b, &ws, why, sizeof why);
   unblock(L, ctx, b);
   wbox_release(b);
   if (rc == LF_EINTR) return lfb_raise_interrupt(L, ctx);
   if (rc == LF_EDEADLK) return lfb_raise(L, "DeadlockError", "%s", why);
-  lua_newtable(L);
-  lua_newtable(L); /* fs list box done not_done */
+  lua_createtable(L, ws.done, 0);
+  lua_createtable(L, ws.n - ws.done, 0); /* fs list box done not_done */
   int nd = 0, nn = 0;
   for (int i = 1; i <= ws.n; i++) {
     lua_rawgeti(L, 2, i);
@@ -290,7 +352,55 @@ static int ac_end(lua_State *L) {
   return 1;
 }
 
-/* Upvalues of the iterator: 1 the box, 2 runtime future -> object. */
+/* The object at index i of the iterator's list, NULL once handed back. */
+static lfb_future *list_at(lua_State *L, int i) {
+  lua_rawgeti(L, lua_upvalueindex(3), i);
+  lfb_future *fu = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return fu;
+}
+
+/* What a blocked as_completed tells the deadlock check: the next one may
+ * be any of those left, so it is doomed only if all are. Futures at the
+ * front of the list (upvalue 3) that are done stay done, so the scan
+ * starts past them: the whole iteration scans the list once, plus at most
+ * MAXSET entries per block. */
+static void ac_dset(lua_State *L, wbox *b, dset *d) {
+  for (; b->scan <= b->total; b->scan++) {
+    lfb_future *fu = list_at(L, b->scan);
+    if (fu && !lf_future_done(fu->f)) break;
+  }
+  for (int i = b->scan; i <= b->total && d->n <= MAXSET; i++) {
+    lfb_future *fu = list_at(L, i);
+    if (fu) dset_add(d, fu->f);
+  }
+}
+
+/* Blocks for the next completion; on a timeout or a deadlock the iteration
+ * is over and keeps none of the futures, and this raises. */
+static void ac_block(lua_State *L, lfb_ctx *ctx, wbox *b) {
+  dset d = {.n = 0, .all = 0};
+  if (checkable(b)) ac_dset(L, b, &d);
+  char why[400];
+  int rc = block(L, ctx, b, &d, why, sizeof why);
+  unblock(L, ctx, b);
+  if (rc == LF_EINTR) lfb_raise_interrupt(L, ctx); /* the iteration goes on */
+  if (rc != LF_ETIMEDOUT && rc != LF_EDEADLK) return;
+  int left = b->left;
+  wbox_release(b);
+  lua_pushnil(L);
+  lua_replace(L, lua_upvalueindex(2));
+  lua_pushnil(L);
+  lua_replace(L, lua_upvalueindex(3));
+  if (rc == LF_EDEADLK) lfb_raise(L, "DeadlockError", "%s", why);
+  lfb_raise(L, "TimeoutError", "%d (of %d) futures unfinished", left,
+            b->total);
+}
+
+/* Upvalues of the iterator: 1 the box, 2 runtime future -> its index in
+ * 3, the list of objects, where one handed back becomes false (the
+ * iterator keeps no future it has yielded). The box counts those not
+ * handed back yet, so a call never walks what is left. */
 static int ac_next(lua_State *L) {
   wbox *b = lua_touserdata(L, lua_upvalueindex(1));
   if (b->w == NULL) return ac_end(L);
@@ -299,53 +409,24 @@ static int ac_next(lua_State *L) {
   lfb_check_interrupt(L, ctx);
   lf_future *f = lf_waiter_pop(b->w);
   if (f == NULL) {
-    lua_Integer left = 0;
-    lua_pushnil(L);
-    while (lua_next(L, lua_upvalueindex(2))) {
-      left++;
-      lua_pop(L, 1);
-    }
-    if (left == 0) {
+    if (b->left == 0) {
       wbox_release(b);
       return ac_end(L);
     }
-    /* The next one may be any of those left: doomed only if all are. */
-    dset d = {.n = 0, .all = 0};
-    if (checkable(b)) {
-      int top = lua_gettop(L);
-      lua_pushnil(L);
-      while (d.n <= MAXSET && lua_next(L, lua_upvalueindex(2))) {
-        dset_add(&d, (lf_future *)lua_touserdata(L, -2));
-        lua_pop(L, 1);
-      }
-      lua_settop(L, top);
-    }
-    char why[400];
-    int rc = block(L, ctx, b, &d, why, sizeof why);
-    unblock(L, ctx, b);
-    if (rc == LF_EINTR) return lfb_raise_interrupt(L, ctx); /* it goes on */
-    if (rc == LF_ETIMEDOUT || rc == LF_EDEADLK) {
-      /* The iteration is over: it keeps none of the futures. */
-      wbox_release(b);
-      lua_pushnil(L);
-      while (lua_next(L, lua_upvalueindex(2))) {
-        lua_pop(L, 1);
-        lua_pushvalue(L, -1);
-        lua_pushnil(L);
-        lua_rawset(L, lua_upvalueindex(2));
-      }
-      if (rc == LF_EDEADLK) return lfb_raise(L, "DeadlockError", "%s", why);
-      return lfb_raise(L, "TimeoutError", "%d (of %d) futures unfinished",
-                       (int)left, b->total);
-    }
+    ac_block(L, ctx, b);
     f = lf_waiter_pop(b->w);
     if (f == NULL) return luaL_error(L, "as_completed: woke with nothing");
   }
   /* Hand back the caller's object, and forget it. */
+  b->left--;
   lua_rawgetp(L, lua_upvalueindex(2), f);
+  lua_Integer i = lua_tointeger(L, -1);
   lua_pushnil(L);
   lua_rawsetp(L, lua_upvalueindex(2), f);
   lf_future_unref(f);
+  lua_rawgeti(L, lua_upvalueindex(3), i);
+  lua_pushboolean(L, 0);
+  lua_rawseti(L, lua_upvalueindex(3), i);
   return 1;
 }
 
@@ -357,17 +438,21 @@ static int m_as_completed(lua_State *L) {
   lfb_poll(L, lfb_ctx_of(L));
   wbox *b = wbox_new(L); /* fs list box */
   b->deadline = timeout >= 0 ? lf_now() + timeout : -1;
-  b->total = n;
+  b->total = b->left = n;
+  b->scan = 1;
   lua_createtable(L, 0, n); /* fs list box map */
   for (int i = 1; i <= n; i++) {
     lua_rawgeti(L, 2, i);
     lf_future *f = ((lfb_future *)lua_touserdata(L, -1))->f;
+    lua_pop(L, 1);
+    lua_pushinteger(L, i);
     lua_rawsetp(L, 4, f);
     if (lf_waiter_watch(b->w, f) != 0) return luaL_error(L, "not enough memory");
   }
   lua_pushvalue(L, 3);
   lua_pushvalue(L, 4);
-  lua_pushcclosure(L, ac_next, 2);
+  lua_pushvalue(L, 2);
+  lua_pushcclosure(L, ac_next, 3);
   lua_pushnil(L);
   lua_pushnil(L);
   lua_pushvalue(L, 3); /* to-be-closed: breaking out frees the waiter */

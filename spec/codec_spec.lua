@@ -129,9 +129,18 @@ describe("values between states", function()
 
     it("refuses tables nested too deep without crashing", function()
       local t = {}
-      for _ = 1, 300 do t = {t} end
+      for _ = 1, 10001 do t = {t} end
       local err = support.error_of(ex.submit, ex, print, t)
       assert.is_true(futures.TransferError:is(err))
+      assert.matches("nested too deep", err.message)
+    end)
+
+    it("carries tables nested 10,000 deep both ways", function()
+      local function deep(n) local t = {} for _ = 2, n do t = {t} end return t end
+      local function depth(t) local n = 1 while t[1] do n = n + 1 t = t[1] end return n end
+      assert.equal(10000, ex:submit(depth, deep(10000)):result())
+      assert.equal(10000, depth(ex:submit(deep, 10000):result()))
+      local err = support.error_of(function() return ex:submit(deep, 10001):result() end)
       assert.matches("nested too deep", err.message)
     end)
   end)

@@ -58,6 +58,8 @@ cyclic[1] = {x = "inner"}
 local shared = {1, 2, 3}
 local function counter_from(n) return function() n = n + 1 return n end end
 local Point = setmetatable({}, {__index = function() return "meta" end})
+local deep = {}
+for _ = 2, 10000 do deep = {deep} end -- 10,000 tables deep: the codec's limit
 
 local CASES = {
   {"integers stay integers", function(a, b) return a + b, math.type(a + b) end, {1, 2}},
@@ -73,6 +75,13 @@ local CASES = {
   {"modules by name", function(s) return s.upper("x"), s == string end, {string}},
   {"copied metatables", function(p) return p.anything end, {Point}},
   {"nested tables", function(t) return t.a.b.c, #t.list end, {{a = {b = {c = "deep"}}, list = {1, 2, 3}}}},
+  {"tables nested 10,000 deep, both ways", function(t)
+    local n = 1
+    while t[1] do n, t = n + 1, t[1] end
+    local r = {}
+    for _ = 2, n do r = {r} end
+    return n, r
+  end, {deep}},
   {"error strings", function() error("bad input", 0) end, {}},
   {"error tables", function() error({code = 7}) end, {}},
   {"error classes", function() error(require("concurrent.futures").TimeoutError("slow")) end, {}},

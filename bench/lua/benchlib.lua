@@ -33,6 +33,19 @@ function M.quantile(sorted, q)
   return sorted[k]
 end
 
+-- The main thread's CPU time so far in ns (Linux: the first field of
+-- /proc/<pid>/task/<pid>/schedstat, time on a CPU), as getrusage's
+-- RUSAGE_THREAD would give it from that thread.
+function M.main_cpu_ns()
+  local fh = assert(io.open("/proc/self/stat"))
+  local pid = fh:read("n")
+  fh:close()
+  fh = assert(io.open("/proc/self/task/" .. pid .. "/schedstat"))
+  local ns = fh:read("n")
+  fh:close()
+  return ns
+end
+
 function M.emit(id, ...)
   print(id .. " " .. table.concat({...}, " "))
   io.stdout:flush()

@@ -4,7 +4,7 @@ throughput [N=1000000]: one producer thread puts N small integers, one
 consumer thread takes them; items/s.
 roundtrip [N=20000]: the main thread puts i, a second thread gets it and puts
 it back on a second queue, the main thread gets it; median and p99, us.
-Usage: python3 bench/py/queue.py throughput|roundtrip [N]
+Usage: python3 bench/py/queues.py throughput|roundtrip [N]
 """
 import os
 import sys
@@ -88,7 +88,7 @@ def main():
     elif mode == "roundtrip":
         roundtrip(n or 20_000)
     else:
-        sys.exit("usage: queue.py throughput|roundtrip [N]")
+        sys.exit("usage: queues.py throughput|roundtrip [N]")
 
 
 if __name__ == "__main__":
