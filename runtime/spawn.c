@@ -33,6 +33,16 @@ extern char **environ;
 #ifndef LF__ASAN
 #define LF__ASAN 0
 #endif
+#if defined(__SANITIZE_THREAD__)
+#define LF__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define LF__TSAN 1
+#endif
+#endif
+#ifndef LF__TSAN
+#define LF__TSAN 0
+#endif
 
 int lf__high_fd(int fd) {
   if (fd < 0 || fd > LF_PROC_CFD) return fd;
@@ -62,12 +72,14 @@ static void child_after_fork(const lf__spawn_spec *s, int chfd) {
   if (dup2(s->qfd, LF_PROC_QFD) < 0 || dup2(chfd, LF_PROC_CFD) < 0)
     _exit(127);
   closefrom(LF_PROC_CFD + 1);
-#if LF__ASAN
-  /* GCC 12's AddressSanitizer does not hold its allocator's lock across
-   * fork(), so a child forked while another thread allocates can block in
-   * malloc forever (glibc's malloc, in a plain build, is fork-safe). A
-   * sanitized child therefore becomes the worker executable at once, before
-   * it allocates anything; without one it goes on as in a plain build. */
+#if LF__ASAN || LF__TSAN
+  /* GCC 12's AddressSanitizer and ThreadSanitizer do not hold their
+   * allocators' locks across fork(), so a child forked while another thread
+   * allocates can block in malloc forever (glibc's malloc, in a plain
+   * build, is fork-safe; TSan itself only expects exec after such a fork).
+   * A sanitized child therefore becomes the worker executable at once,
+   * before it allocates anything; without one it goes on as in a plain
+   * build. */
   if (s->exe[0]) {
     char *argv[] = {(char *)s->exe, NULL};
     execv(s->exe, argv);

@@ -123,7 +123,7 @@ static int short_of_memory(lf__rd *r, char **at, size_t *room) {
 
 int lf__rd_room(lf__rd *r, char **at, size_t *room) {
   if (r->skip) return scratch(r, at, room);
-  *at = r->buf + r->len;
+  *at = r->buf ? r->buf + r->len : NULL; /* NULL + 0 is undefined in C */
   *room = r->cap - r->len;
   if (*room >= READ_CHUNK / 2) return 0;
   size_t cap = r->cap ? r->cap * 2 : READ_CHUNK;

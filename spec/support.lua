@@ -10,6 +10,25 @@ local support = {futures = futures}
 -- are pending there (AddressSanitizer runs them).
 support.children_ok = os.getenv("LUAFUTURES_SANITIZE") ~= "thread"
 
+-- The sanitizer this suite runs under ("address", "thread") or nil: the
+-- runtime make test preloads names it.
+local preload = os.getenv("LD_PRELOAD") or ""
+support.sanitizer = os.getenv("LUAFUTURES_SANITIZE")
+  or (preload:find("libasan") and "address")
+  or (preload:find("libtsan") and "thread") or nil
+
+-- GCC 12's ASan and TSan runtimes do not hold their allocators' locks
+-- across fork(): a forked child that allocates can block forever when
+-- another thread of the parent was allocating at that moment. A sanitized
+-- fork worker therefore execs the worker executable at once; one that has
+-- none runs Lua in the forked child, which only a plain run does safely.
+-- fork_ok says whether such a child may be forked here; FORK_LIMIT is the
+-- reason a spec that needs one is pending.
+support.fork_ok = support.sanitizer == nil
+support.FORK_LIMIT = "a forked child running Lua can hang in the "
+  .. (support.sanitizer == "thread" and "ThreadSanitizer" or "AddressSanitizer")
+  .. "'s allocator, which is not fork-safe: the plain run covers it"
+
 -- A gate is an unbound future: a task blocks on gate:result(), the test
 -- opens it with gate:set_result(true).
 function support.gate() return futures.Future() end
