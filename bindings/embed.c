@@ -174,10 +174,20 @@ int lfb_shutdown_wait(lua_State *L, lfb_ctx *ctx, const lfb_exec_ops *ops,
    * operation nobody else may wait on the pool's behalf. */
   if (ops->ref == NULL || (void *)lf_current_pool() == pool)
     return ops->shutdown(pool, 1, 0);
-  pthread_t t;
-  lf_future *f = start_joiner(ops, pool, &t);
-  if (f == NULL) return ops->shutdown(pool, 1, 0);
   char why[200];
+  /* A pool that says when it has stopped is waited for as a future, then
+   * joined at once: no thread of our own to start (W7). */
+  lf_future *f = ops->stopped ? ops->stopped(pool) : NULL;
+  if (f != NULL) {
+    int rc = lfb_await(L, ctx, f, timeout, why, sizeof why);
+    if (rc == LF_EDEADLK) rc = 0; /* an unbound future: never provable */
+    if (rc == 0 && lf_future_done(f)) rc = ops->shutdown(pool, 1, 0);
+    lf_future_unref(f); /* else the pool goes on stopping on its own */
+    return rc;
+  }
+  pthread_t t;
+  f = start_joiner(ops, pool, &t);
+  if (f == NULL) return ops->shutdown(pool, 1, 0);
   int rc = lfb_await(L, ctx, f, timeout, why, sizeof why);
   if (rc == LF_EDEADLK) rc = 0; /* an unbound future: never provable */
   if (rc == 0 && lf_future_done(f))

@@ -235,6 +235,9 @@ typedef struct lfb_exec_ops {
    * thread; NULL: its shutdown(wait) blocks the caller, uninterruptible. */
   void (*ref)(void *pool);
   void (*stats)(void *pool, lfb_stats *out); /* ex:stats() */
+  /* After shutdown(pool, 0, ...): a future done once the pool has stopped,
+   * as lf_pool_stopped; NULL (or a NULL op): wait on a joining thread. */
+  lf_future *(*stopped)(void *pool);
 } lfb_exec_ops;
 
 /* An executor object. The constructor pushes it empty (lfb_exec_new)

@@ -90,7 +90,7 @@ static const lfb_exec_ops pool_ops = {
     lfb_remote_submit, lfb_remote_shutdown, lfb_remote_status,
     lfb_remote_nworkers, lfb_remote_max_workers, o_broken_message,
     lfb_remote_unref, lfb_remote_failure, NULL, /* shutdown(wait) blocks */
-    o_stats,
+    o_stats, NULL,
 };
 
 static const lfb_exec_ops comm_ops = {
@@ -98,7 +98,7 @@ static const lfb_exec_ops comm_ops = {
     lfb_remote_submit, o_comm_shutdown, lfb_remote_status,
     lfb_remote_nworkers, lfb_remote_max_workers, o_broken_message,
     lfb_remote_unref, lfb_remote_failure, NULL, /* shutdown(wait) blocks */
-    o_stats,
+    o_stats, NULL,
 };
 
 /* ---- constructors ------------------------------------------------------------ */

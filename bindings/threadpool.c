@@ -125,6 +125,7 @@ static size_t t_max_workers(void *p) { return lf_pool_max_workers(p); }
 static const char *t_prefix(void *p) { return lf_pool_prefix(p); }
 static void t_unref(void *p) { lf_pool_unref(p); }
 static void t_ref(void *p) { lf_pool_ref(p); }
+static lf_future *t_stopped(void *p) { return lf_pool_stopped(p); }
 static void t_failure(void *p, char *buf, size_t len) {
   const char *why = p ? why_of(lf_pool_ud(p)) : NULL;
   snprintf(buf, len, "%s", why ? why : "");
@@ -144,7 +145,7 @@ static void t_stats(void *p, lfb_stats *s) {
 static const lfb_exec_ops thread_ops = {
     LFB_THREADPOOL, "BrokenThreadPool", 1, "prefix", t_prefix,
     t_submit, t_shutdown, t_status, t_nworkers, t_max_workers,
-    t_broken_message, t_unref, t_failure, t_ref, t_stats,
+    t_broken_message, t_unref, t_failure, t_ref, t_stats, t_stopped,
 };
 
 void lfb_executor_push(lua_State *L, lf_pool *p) {

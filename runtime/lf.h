@@ -287,6 +287,12 @@ int lf_pool_submit(lf_pool *p, lf_future *f);
  * LF_ESELF when `wait` is asked from one of the pool's own workers (the
  * others are still told to stop). Idempotent. */
 int lf_pool_shutdown(lf_pool *p, int wait, int cancel_futures);
+/* After lf_pool_shutdown(p, 0, ...): a future (the caller's reference)
+ * done once every worker has stopped, its state closed, so that a caller
+ * can wait for that as for any future and then join at once; NULL when
+ * the pool is still running, out of memory or another caller holds it
+ * (then lf_pool_shutdown(p, 1, 0) waits). */
+lf_future *lf_pool_stopped(lf_pool *p);
 
 enum lf_pool_status { LF_POOL_RUNNING, LF_POOL_SHUTDOWN, LF_POOL_BROKEN };
 int lf_pool_status(lf_pool *p);

@@ -51,6 +51,8 @@ struct lf_pool {
   lf_worker **workers;
   size_t nworkers, cap, max, nexited;
   size_t nstarting; /* workers started, not yet past init (under mu) */
+  size_t nalive;    /* workers started, not yet past fini (under mu) */
+  lf_future *stopped; /* lf_pool_stopped's, done when nalive drops to 0 */
   _Atomic size_t nsleeping;
   _Atomic size_t nfree;     /* workers not running a task */
   _Atomic size_t nworkers_a; /* nworkers, for submit's lock-free check */
@@ -247,6 +249,14 @@ static void *worker_main(void *arg) {
   lf__unlock(&p->mu);
   if (wctx && wctx != &nomem_mark) p->hooks.fini(wctx);
   lf__self = NULL;
+  lf__lock(&p->mu);
+  lf_future *stopped = --p->nalive == 0 ? p->stopped : NULL;
+  if (stopped) p->stopped = NULL;
+  lf__unlock(&p->mu);
+  if (stopped) {
+    lf_future_finish(stopped, NULL, 0);
+    lf_future_unref(stopped);
+  }
   atomic_fetch_sub(&live_threads, 1);
   return NULL;
 }
@@ -279,6 +289,7 @@ static int start_worker_locked(lf_pool *p) {
     return LF_ETHREAD;
   }
   w->started = 1;
+  p->nalive++;
   /* The graph lock is not needed: the deadlock check copies the list under
    * this pool lock. */
   p->workers[p->nworkers++] = w;
@@ -421,9 +432,31 @@ int lf_pool_shutdown(lf_pool *p, int wait, int cancel_futures) {
   return wait ? join_workers(p) : 0;
 }
 
+lf_future *lf_pool_stopped(lf_pool *p) {
+  lf_future *f = lf_future_new();
+  if (f == NULL) return NULL;
+  lf__lock(&p->mu);
+  if (p->status == LF_POOL_RUNNING || p->nalive == 0 || p->stopped) {
+    lf_future *was = p->stopped;
+    int now = p->status != LF_POOL_RUNNING && p->nalive == 0;
+    lf__unlock(&p->mu);
+    if (was || !now) { /* a second waiter, or not stopping: let it join */
+      lf_future_unref(f);
+      return NULL;
+    }
+    lf_future_finish(f, NULL, 0);
+    return f;
+  }
+  lf_future_ref(f);
+  p->stopped = f;
+  lf__unlock(&p->mu);
+  return f;
+}
+
 static void pool_destroy(lf_obj *o) {
   lf_pool *p = (lf_pool *)o;
   lf_pool_shutdown(p, 1, 1);
+  lf_future_unref(p->stopped); /* NULL: the last worker finished it */
   /* Wait out any deadlock check that may still read this pool. */
   lf__lock(&lf__graph_mu);
   lf__unlock(&lf__graph_mu);

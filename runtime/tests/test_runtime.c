@@ -74,7 +74,8 @@ static lf_payload *h_run(void *w, lf_future *f, lf_payload *p, int *failed) {
   return lf_future_payload_new(f, v, t.op == OP_BIG ? sizeof v : sizeof v[0],
                                NULL, 0, 0);
 }
-static void h_fini(void *w) {}
+static _Atomic int finis; /* worker states closed */
+static void h_fini(void *w) { finis++; }
 static lf_payload *h_broken(void *ud) { return int_payload(-1); }
 static const lf_pool_hooks hooks = {h_init, h_run, h_fini, NULL, h_broken};
 
@@ -205,6 +206,32 @@ static void test_shutdown_cancels_queued(void) {
   open_gate();
   ASSERT_EQ(lf_pool_shutdown(p, 1, 0), 0);
   ASSERT_EQ(lf_future_state(blocker), LF_FINISHED);
+  lf_future_unref(blocker);
+  lf_pool_unref(p);
+}
+
+/* lf_pool_stopped: done once every worker's fini has run, not before. */
+static void test_stopped_future(void) {
+  int err;
+  lf_pool *p = lf_pool_new(1, "T", &hooks, NULL, &err);
+  lf_future *blocker = submit(p, OP_BLOCK, 0);
+  wait_blocked(1);
+  ASSERT(lf_pool_stopped(p) == NULL); /* still running */
+  ASSERT_EQ(lf_pool_shutdown(p, 0, 0), 0);
+  lf_future *s = lf_pool_stopped(p);
+  ASSERT(s != NULL);
+  ASSERT(lf_pool_stopped(p) == NULL); /* one waiter at a time */
+  ASSERT(!lf_future_done(s));
+  ASSERT_EQ(finis, 0);
+  open_gate();
+  wait_done(s);
+  ASSERT_EQ(finis, 1);
+  ASSERT_EQ(lf_future_state(blocker), LF_FINISHED);
+  lf_future *again = lf_pool_stopped(p); /* stopped already: done now */
+  ASSERT(again != NULL && lf_future_done(again));
+  ASSERT_EQ(lf_pool_shutdown(p, 1, 0), 0);
+  lf_future_unref(again);
+  lf_future_unref(s);
   lf_future_unref(blocker);
   lf_pool_unref(p);
 }
@@ -485,6 +512,7 @@ static const test tests[] = {
     {"waiter_order_and_timeout", test_waiter_order_and_timeout},
     {"pool_runs_fifo_lazily", test_pool_runs_fifo_lazily},
     {"shutdown_cancels_queued", test_shutdown_cancels_queued},
+    {"stopped_future", test_stopped_future},
     {"broken_initializer", test_broken_initializer},
     {"deadlock_own_pool", test_deadlock_own_pool},
     {"deadlock_described", test_deadlock_described},
