@@ -267,7 +267,6 @@ void lfb_future_push_new(lua_State *L, lf_future *f) {
   LFB_STACK_BEGIN(L);
   lfb_future *fu = lua_newuserdatauv(L, sizeof *fu, 0);
   fu->f = f;
-  fu->cached = 0;
   lua_rawgetp(L, LUA_REGISTRYINDEX, lfb_FUTURE_MT); /* by address, as in
                                                      future.c: no string */
   lua_setmetatable(L, -2);

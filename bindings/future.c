@@ -69,7 +69,6 @@ lfb_future *lfb_future_check(lua_State *L, int idx) {
 static lfb_future *newbox(lua_State *L, lf_future *f) {
   lfb_future *fu = lua_newuserdatauv(L, sizeof *fu, 0);
   fu->f = f;
-  fu->cached = 0;
   lua_rawgetp(L, LUA_REGISTRYINDEX, lfb_FUTURE_MT);
   lua_setmetatable(L, -2);
   return fu;
@@ -170,8 +169,9 @@ static int finished(lua_State *L, int idx, lfb_future *fu, int want) {
   const lf_payload *p = lf_future_result(fu->f, NULL);
   if (!(p->flags & LFB_HASREFS) && want == WANT_VALUES) {
     /* Only set_result caches plain values: most futures skip the lookup. */
-    int cached = fu->cached && get_cached(L, idx) == LUA_TTABLE;
-    if (fu->cached) lua_pop(L, 1);
+    int mark = lf_future_mark(fu->f);
+    int cached = mark && get_cached(L, idx) == LUA_TTABLE;
+    if (mark) lua_pop(L, 1);
     if (!cached) {
       /* Plain values: decode straight onto the stack, no table. */
       int top = lua_gettop(L);
@@ -452,7 +452,7 @@ static int f_set(lua_State *L, int ok) {
   lua_setfield(L, 2, "ok");
   lua_pushvalue(L, 2);
   set_cached(L, 1);
-  fu->cached = 1;
+  lf_future_set_mark(fu->f);
   if (lf_future_finish(fu->f, p, !ok) != 0) {
     lua_pushnil(L);
     set_cached(L, 1);

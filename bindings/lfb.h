@@ -188,9 +188,10 @@ lf_payload *lfb_worker_run(lua_State *L, lf_future *f, lf_payload *task,
 
 /* ---- classes -------------------------------------------------------------- */
 
+/* One pointer, so that a Future userdata is a 48-byte block (M1); that
+ * set_result put an outcome in the results cache is the future's mark. */
 typedef struct lfb_future {
   lf_future *f;
-  int cached; /* set_result put an outcome in the results cache */
 } lfb_future;
 #define LFB_FUTURE "Future"
 extern const char lfb_FUTURE_MT[]; /* registry key (address): its metatable */
@@ -200,12 +201,13 @@ typedef struct lfb_stats {
   long queued, running, done, failed, cancelled, workers, busy;
 } lfb_stats;
 
-/* Counts a kind keeps for stats(), bumped by the done hook that
- * lfb_counts_track puts on every future it queued (stats.c): how each one
- * ended, whatever ended it (a worker, cancel, a broken pool, shutdown).
- * `started` and `ended` are the kind's own, where it sees tasks run. */
+/* Counts a kind keeps for stats(): ended_as is the runtime's tally of how
+ * every future it queued ended (lfb_counts_track, stats.c), whatever ended
+ * it (a worker, cancel, a broken pool, shutdown). `started` and `ended`
+ * are the kind's own, where it sees tasks run. */
 typedef struct lfb_counts {
-  _Atomic long submitted, done, failed, cancelled, started, ended;
+  _Atomic long submitted, started, ended;
+  lf_tally ended_as;
 } lfb_counts;
 /* After a kind queued f: counts it, now or when it is done. */
 void lfb_counts_track(lfb_counts *c, lf_future *f);

@@ -57,8 +57,34 @@ struct lf_waiter {
 
 /* ---- futures ------------------------------------------------------------ */
 
+static void tally(lf_future *f) {
+  lf_tally *t = f->tally;
+  f->tally = NULL;
+  int st = atomic_load_explicit(&f->state, memory_order_relaxed);
+  _Atomic long *n = st != LF_FINISHED ? &t->cancelled
+                    : f->failed      ? &t->failed
+                                     : &t->done;
+  atomic_fetch_add_explicit(n, 1, memory_order_relaxed);
+}
+
+void lf_future_tally(lf_future *f, lf_tally *t) {
+  pthread_mutex_t *m = lf__stripe(f);
+  lf__lock(m);
+  f->tally = t;
+  if (lf_future_done(f)) tally(f);
+  lf__unlock(m);
+}
+
+void lf_future_set_mark(lf_future *f) {
+  atomic_store_explicit(&f->mark, 1, memory_order_relaxed);
+}
+int lf_future_mark(lf_future *f) {
+  return atomic_load_explicit(&f->mark, memory_order_relaxed);
+}
+
 static void future_destroy(lf_obj *o) {
   lf_future *f = (lf_future *)o;
+  if (f->tally) tally(f); /* never finished: as cancelled */
   lf_payload_free(f->payload);
   /* Hooks that never ran are told to drop their argument. */
   for (lf_hook *h = f->hooks, *next; h; h = next) {
@@ -167,6 +193,7 @@ static void waiter_record_locked(lf_waiter *w, lf_future *f);
 void lf__future_complete_locked(lf_future *f, pthread_mutex_t *stripe) {
   /* Hooks first, still under the stripe: whoever is woken below, or sees
    * the future done and passes lf_future_sync(), finds them posted. */
+  if (f->tally) tally(f);
   lf_hook *hooks = f->hooks;
   f->hooks = NULL;
   for (lf_hook *h = hooks; h; h = h->next) h->fn(h->arg, f);

@@ -120,6 +120,7 @@ struct lf_future {
   unsigned char failed;     /* finished with an error */
   unsigned char bound;      /* submitted to a pool (not a bare Future()) */
   unsigned char room_used;  /* roombuf holds a payload */
+  _Atomic unsigned char mark; /* the host's bit (lf_future_mark) */
   lf_payload *payload;      /* pending: the task; finished: the result */
   lf_wnode *waiters;        /* waiters watching it */
   lf_hook *hooks;           /* done hooks, in order added */
@@ -127,7 +128,8 @@ struct lf_future {
   union {
     lf_pool *pool;          /* pending: the pool whose queue holds it */
     lf_worker *runner;      /* running: the worker running it */
-  } at;                     /* 64 bytes so far */
+  } at;
+  lf_tally *tally;          /* counts how it ends (lf_future_tally) */
   _Alignas(8) char roombuf[]; /* LF_FUTURE_ROOM bytes: a 120-byte cell */
 };
 

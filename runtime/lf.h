@@ -110,7 +110,7 @@ lf_future *lf_future_new(void);
  * little room of its own (LF_FUTURE_ROOM bytes, object pointers included):
  * a task that fits is stored there, and so is a result that fits once the
  * task is freed, so a small task costs one allocation, not three. */
-#define LF_FUTURE_ROOM 56
+#define LF_FUTURE_ROOM 48 /* the cell stays 120 bytes: M1 */
 lf_future *lf_future_new_task(const void *data, size_t len,
                               lf_obj *const *objs, uint32_t nobjs,
                               uint32_t flags);
@@ -157,6 +157,20 @@ void lf_future_set_task(lf_future *f, lf_payload *task);
  * and 1 is returned: the caller handles it itself. */
 typedef void (*lf_hook_fn)(void *arg, lf_future *f);
 int lf_future_add_hook(lf_future *f, lf_hook_fn fn, void *arg);
+
+/* How futures ended, counted by the runtime as each one ends (a future
+ * dropped unfinished counts as cancelled): what a pool's stats need, with
+ * no hook to allocate per future. */
+typedef struct lf_tally {
+  _Atomic long done, failed, cancelled;
+} lf_tally;
+/* Counts f in t when it ends, or now if it has; t must outlive f's end. */
+void lf_future_tally(lf_future *f, lf_tally *t);
+
+/* One bit a host keeps on a future (the binding: set_result cached an
+ * outcome): set with lf_future_set_mark, read with lf_future_mark. */
+void lf_future_set_mark(lf_future *f);
+int lf_future_mark(lf_future *f);
 
 /* Spins a few microseconds for f to be done, before a caller sleeps on it
  * (a sleep and a wake-up cost far more); returns whether it is done. */

@@ -144,6 +144,34 @@ static void test_hooks_in_order(void) {
   lf_future_unref(f);
 }
 
+/* A tally counts each future once, however it ends, tallied before or
+ * after the end; one dropped unfinished counts as cancelled. */
+static void test_tally(void) {
+  lf_tally t = {0};
+  lf_future *a = lf_future_new(), *b = lf_future_new(), *c = lf_future_new();
+  lf_future *d = lf_future_new(), *e = lf_future_new();
+  lf_future_tally(a, &t);
+  lf_future_tally(b, &t);
+  lf_future_tally(c, &t);
+  lf_future_tally(d, &t);
+  lf_future_finish(a, int_payload(1), 0);
+  lf_future_finish(b, int_payload(2), 1);
+  lf_future_cancel(c);
+  lf_future_cancel(c);
+  lf_future_finish(e, int_payload(3), 0);
+  lf_future_tally(e, &t); /* done already: counted now */
+  ASSERT_EQ(t.done, 2);
+  ASSERT_EQ(t.failed, 1);
+  ASSERT_EQ(t.cancelled, 1);
+  lf_future_unref(d); /* never finished */
+  ASSERT_EQ(t.cancelled, 2);
+  lf_future_unref(a);
+  lf_future_unref(b);
+  lf_future_unref(c);
+  lf_future_unref(e);
+  ASSERT_EQ(t.done + t.failed + t.cancelled, 5);
+}
+
 static void test_waiter_order_and_timeout(void) {
   lf_future *a = lf_future_new(), *b = lf_future_new(), *c = lf_future_new();
   lf_future_finish(c, int_payload(3), 0);
@@ -509,6 +537,7 @@ static void test_out_of_memory_big_result(void) { oom_each(OP_BIG); }
 static const test tests[] = {
     {"future_states", test_future_states},
     {"hooks_in_order", test_hooks_in_order},
+    {"tally", test_tally},
     {"waiter_order_and_timeout", test_waiter_order_and_timeout},
     {"pool_runs_fifo_lazily", test_pool_runs_fifo_lazily},
     {"shutdown_cancels_queued", test_shutdown_cancels_queued},
