@@ -202,15 +202,17 @@ typedef struct lfb_stats {
 } lfb_stats;
 
 /* Counts a kind keeps for stats(): ended_as is the runtime's tally of how
- * every future it queued ended (lfb_counts_track, stats.c), whatever ended
+ * every future it queued ended (lfb_counts_submit, stats.c), whatever ended
  * it (a worker, cancel, a broken pool, shutdown). `started` and `ended`
  * are the kind's own, where it sees tasks run. */
 typedef struct lfb_counts {
   _Atomic long submitted, started, ended;
   lf_tally ended_as;
 } lfb_counts;
-/* After a kind queued f: counts it, now or when it is done. */
-void lfb_counts_track(lfb_counts *c, lf_future *f);
+/* A kind's submit: lfb_counts_submit(c, f, kind_submit(pool, f)) after
+ * lf_future_tally(f, &c->ended_as), so that f is counted as it ends (the
+ * tally is set before any other thread sees f); returns rc. */
+int lfb_counts_submit(lfb_counts *c, lf_future *f, int rc);
 /* Fills s's done, failed and cancelled, and queued: what was submitted
  * and is neither done nor among s->running (set first), never < 0. */
 void lfb_counts_fill(const lfb_counts *c, lfb_stats *s);

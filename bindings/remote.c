@@ -98,9 +98,9 @@ int lfb_remote_adopt(lua_State *L, lfb_executor *ex, lfb_remote *c) {
 /* ---- the operations that are the pool's own -------------------------------- */
 
 int lfb_remote_submit(void *p, lf_future *f) {
-  int rc = lf_procpool_submit(p, f);
-  if (rc == 0) lfb_counts_track(&((lfb_remote *)lf_procpool_ud(p))->counts, f);
-  return rc;
+  lfb_counts *c = &((lfb_remote *)lf_procpool_ud(p))->counts;
+  lf_future_tally(f, &c->ended_as);
+  return lfb_counts_submit(c, f, lf_procpool_submit(p, f));
 }
 int lfb_remote_shutdown(void *p, int wait, int cancel) {
   return lf_procpool_shutdown(p, wait, cancel);

@@ -14,9 +14,10 @@
  */
 #include "lfb.h"
 
-void lfb_counts_track(lfb_counts *c, lf_future *f) {
-  atomic_fetch_add(&c->submitted, 1);
-  lf_future_tally(f, &c->ended_as);
+int lfb_counts_submit(lfb_counts *c, lf_future *f, int rc) {
+  if (rc == 0) atomic_fetch_add(&c->submitted, 1);
+  else lf_future_tally(f, NULL); /* refused: still only the caller's */
+  return rc;
 }
 
 void lfb_counts_fill(const lfb_counts *c, lfb_stats *s) {

@@ -112,9 +112,9 @@ static const lf_pool_hooks thread_hooks = {
 /* ---- operations ----------------------------------------------------------- */
 
 static int t_submit(void *p, lf_future *f) {
-  int rc = lf_pool_submit(p, f);
-  if (rc == 0) lfb_counts_track(&((tcfg *)lf_pool_ud(p))->counts, f);
-  return rc;
+  lfb_counts *c = &((tcfg *)lf_pool_ud(p))->counts;
+  lf_future_tally(f, &c->ended_as);
+  return lfb_counts_submit(c, f, lf_pool_submit(p, f));
 }
 static int t_shutdown(void *p, int wait, int cancel) {
   return lf_pool_shutdown(p, wait, cancel);

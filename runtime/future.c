@@ -67,13 +67,7 @@ static void tally(lf_future *f) {
   atomic_fetch_add_explicit(n, 1, memory_order_relaxed);
 }
 
-void lf_future_tally(lf_future *f, lf_tally *t) {
-  pthread_mutex_t *m = lf__stripe(f);
-  lf__lock(m);
-  f->tally = t;
-  if (lf_future_done(f)) tally(f);
-  lf__unlock(m);
-}
+void lf_future_tally(lf_future *f, lf_tally *t) { f->tally = t; }
 
 void lf_future_set_mark(lf_future *f) {
   atomic_store_explicit(&f->mark, 1, memory_order_relaxed);

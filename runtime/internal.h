@@ -14,11 +14,10 @@
  *                                          (the struct: procpool.h)
  *   2  lf__graph_mu            deadlock.c  the workers' recorded waits
  *   3  pool mu                 pool.c      ready queue, workers, status
+ *                                          (the incoming stack: no lock)
  *      procpool mu             proc.c      everything of a process pool but
  *                                          the manager's read buffers
- *   4  pool in_mu              pool.c      incoming list (and the status,
- *                                          written under both mu and in_mu)
- *      lf__mpi.mu              mpi_link.c  the MPI link (mpi_link.h) and
+ *   4  lf__mpi.mu              mpi_link.c  the MPI link (mpi_link.h) and
  *                                          every MPI transport's state
  *                                          (transport_mpi.c); a leaf
  *   5  future stripe           base.c      a future's fields (lf__stripe)
@@ -32,8 +31,7 @@
  *
  * Where they nest: join_mu -> mu (join_workers, then pthread_join with
  * join_mu only); graph -> pool mu, graph -> stripe, one at a time (the
- * deadlock check); pool mu -> in_mu (taking the incoming list, setting the
- * status, submit_starting); procpool mu -> stripe -> waiter (a completion
+ * deadlock check); procpool mu -> stripe -> waiter (a completion
  * under the lock when its list cannot grow, lf_future_start); stripe ->
  * inbox (a done hook posting) -> waiter (the post kicking it); stripe ->
  * waiter (lf__future_complete_locked, lf_waiter_watch). A waiter's thread

@@ -164,7 +164,8 @@ int lf_future_add_hook(lf_future *f, lf_hook_fn fn, void *arg);
 typedef struct lf_tally {
   _Atomic long done, failed, cancelled;
 } lf_tally;
-/* Counts f in t when it ends, or now if it has; t must outlive f's end. */
+/* Counts f in t when it ends (NULL: not at all); called before f is
+ * shared with another thread (a submit), no lock; t must outlive f. */
 void lf_future_tally(lf_future *f, lf_tally *t);
 
 /* One bit a host keeps on a future (the binding: set_result cached an

@@ -2,13 +2,15 @@
  * pool.c -- the thread pool: a FIFO of pending futures and lazily started
  * workers that run them through the host's hooks.
  *
- * Two locks keep submitters and workers apart. `in_mu` guards the incoming
- * list, the only thing a submit touches in the common case; `mu` guards the
- * ready queue, the worker list and the status. A worker whose ready queue
- * is empty moves the whole incoming list over (taking in_mu briefly, inside
- * mu), so order is kept and a submit rarely waits for a worker. The status
- * is written under both locks, so a submit that checks it under in_mu never
- * slips a future in after shutdown took the queues. A worker sleeping on
+ * A submit in the common case takes no lock: it pushes its future on the
+ * incoming stack (a compare-and-swap), the only thing it touches; `mu`
+ * guards the ready queue, the worker list and the status. A worker whose
+ * ready queue is empty takes the whole stack at once (an exchange, inside
+ * mu) and appends it reversed, so order is kept and a submit never waits
+ * for a worker. A submit counts itself in `nsubmitting` before it reads the
+ * status, and whoever changes the status waits for that count to drop to
+ * zero before taking the queues (both sides sequentially consistent), so
+ * no future slips in after shutdown took them. A worker sleeping on
  * `cv` is counted in `nsleeping`; it re-checks `nqueued` after counting
  * itself and a submit reads `nsleeping` after counting its future (both
  * sequentially consistent), so no wake-up is lost.
@@ -45,8 +47,8 @@ struct lf_pool {
   pthread_cond_t cv; /* workers sleep here waiting for futures */
   pthread_mutex_t join_mu;
   lf_future *qhead, *qtail; /* ready queue, under mu */
-  pthread_mutex_t in_mu;
-  lf_future *inhead, *intail; /* incoming list, under in_mu */
+  _Atomic(lf_future *) incoming; /* pushed by submits, newest first */
+  _Atomic int nsubmitting;  /* submits between their status check and push */
   _Atomic size_t nqueued;   /* futures in both lists */
   lf_worker **workers;
   size_t nworkers, cap, max, nexited;
@@ -85,7 +87,6 @@ lf_pool *lf_pool_new(size_t max_workers, const char *prefix,
   atomic_init(&p->obj.refs, 1);
   p->obj.destroy = pool_destroy;
   LF__CHECK(pthread_mutex_init(&p->mu, NULL));
-  LF__CHECK(pthread_mutex_init(&p->in_mu, NULL));
   LF__CHECK(pthread_mutex_init(&p->join_mu, NULL));
   lf__cond_init(&p->cv);
   p->max = max_workers ? max_workers : 1;
@@ -103,12 +104,19 @@ void lf_pool_unref(lf_pool *p) {
   if (p) lf_obj_unref(&p->obj);
 }
 
-/* Moves the incoming list to the end of the ready queue (mu held). */
+/* Moves the incoming stack to the end of the ready queue, oldest first
+ * (mu held). */
 static void take_incoming_locked(lf_pool *p) {
-  lf__lock(&p->in_mu);
-  lf_future *h = p->inhead, *t = p->intail;
-  p->inhead = p->intail = NULL;
-  lf__unlock(&p->in_mu);
+  if (atomic_load_explicit(&p->incoming, memory_order_relaxed) == NULL) return;
+  lf_future *f = atomic_exchange_explicit(&p->incoming, NULL,
+                                          memory_order_acquire);
+  lf_future *h = NULL, *t = f;
+  while (f) { /* reverse: the stack is newest first */
+    lf_future *next = f->next;
+    f->next = h;
+    h = f;
+    f = next;
+  }
   if (h == NULL) return;
   if (p->qtail)
     p->qtail->next = h;
@@ -126,11 +134,14 @@ static lf_future *take_queue_locked(lf_pool *p) {
   return q;
 }
 
-/* Sets the status under both locks (mu held): see the top of the file. */
+/* Sets the status (mu held), then waits out the submits that read the old
+ * one: they push in a few instructions, with no lock to wait for. */
 static void set_status_locked(lf_pool *p, int status) {
-  lf__lock(&p->in_mu);
-  p->status = status;
-  lf__unlock(&p->in_mu);
+  atomic_store(&p->status, status);
+  for (unsigned i = 1; atomic_load(&p->nsubmitting) != 0; i++) {
+    lf__relax();
+    if ((i & 63) == 0) sched_yield();
+  }
 }
 
 /* Fails every future of a taken queue with the pool's broken error. */
@@ -303,33 +314,31 @@ static int refused(int status) {
   return status == LF_POOL_BROKEN ? LF_EBROKEN : LF_ESHUTDOWN;
 }
 
-/* Appends f to the incoming list (in_mu held, status running). */
-static void append_incoming(lf_pool *p, lf_future *f) {
+/* Pushes f on the incoming stack (status seen running, by a submit
+ * counted in nsubmitting or under mu). */
+static void push_incoming(lf_pool *p, lf_future *f) {
   lf_future_ref(f);
   f->bound = 1; /* not yet visible to any other thread */
   f->at.pool = p;
-  f->next = NULL;
-  if (p->intail)
-    p->intail->next = f;
-  else
-    p->inhead = f;
-  p->intail = f;
+  lf_future *head = atomic_load_explicit(&p->incoming, memory_order_relaxed);
+  do f->next = head;
+  while (!atomic_compare_exchange_weak_explicit(
+      &p->incoming, &head, f, memory_order_release, memory_order_relaxed));
   p->nqueued++;
 }
 
-/* Takes f back out of the incoming list (mu held, no worker exists, so no
- * one else can have taken it). */
+/* Takes f back out of the queues (mu held, no worker exists, so no one
+ * else can have taken it). */
 static void unlink_incoming_locked(lf_pool *p, lf_future *f) {
-  lf__lock(&p->in_mu);
-  lf_future **at = &p->inhead, *prev = NULL;
+  take_incoming_locked(p);
+  lf_future **at = &p->qhead, *prev = NULL;
   while (*at != f) {
     prev = *at;
     at = &(*at)->next;
   }
   *at = f->next;
-  if (p->intail == f) p->intail = prev;
+  if (p->qtail == f) p->qtail = prev;
   p->nqueued--;
-  lf__unlock(&p->in_mu);
   f->next = NULL;
   f->at.pool = NULL;
   f->bound = 0;
@@ -342,15 +351,12 @@ static void unlink_incoming_locked(lf_pool *p, lf_future *f) {
  * rather than the submit, and a shutdown cannot come between the two. */
 static int submit_starting(lf_pool *p, lf_future *f) {
   lf__lock(&p->mu);
-  lf__lock(&p->in_mu);
   if (p->status != LF_POOL_RUNNING) {
     int status = p->status;
-    lf__unlock(&p->in_mu);
     lf__unlock(&p->mu);
     return refused(status);
   }
-  append_incoming(p, f);
-  lf__unlock(&p->in_mu);
+  push_incoming(p, f);
   int rc = 0;
   if (p->nqueued > p->nfree && p->nworkers < p->max) rc = start_worker_locked(p);
   if (rc != 0 && p->nworkers == 0) {
@@ -368,14 +374,14 @@ int lf_pool_submit(lf_pool *p, lf_future *f) {
   if (status != LF_POOL_RUNNING) return refused(status);
   /* Start a worker when more futures wait than workers are free. */
   if (p->nqueued + 1 > p->nfree && p->nworkers_a < p->max) return submit_starting(p, f);
-  lf__lock(&p->in_mu);
-  if (p->status != LF_POOL_RUNNING) {
-    status = p->status;
-    lf__unlock(&p->in_mu);
+  atomic_fetch_add(&p->nsubmitting, 1);
+  status = atomic_load(&p->status);
+  if (status != LF_POOL_RUNNING) {
+    atomic_fetch_sub(&p->nsubmitting, 1);
     return refused(status);
   }
-  append_incoming(p, f);
-  lf__unlock(&p->in_mu);
+  push_incoming(p, f);
+  atomic_fetch_sub(&p->nsubmitting, 1);
   if (p->nsleeping > 0) {
     lf__lock(&p->mu);
     lf__signal(&p->cv);
@@ -468,7 +474,6 @@ static void pool_destroy(lf_obj *o) {
   lf__free(p->workers);
   if (p->hooks.release) p->hooks.release(p->ud);
   pthread_mutex_destroy(&p->mu);
-  pthread_mutex_destroy(&p->in_mu);
   pthread_mutex_destroy(&p->join_mu);
   pthread_cond_destroy(&p->cv);
   lf__free(p->prefix);
