@@ -48,7 +48,6 @@ struct lf_pool {
   pthread_mutex_t join_mu;
   lf_future *qhead, *qtail; /* ready queue, under mu */
   _Atomic(lf_future *) incoming; /* pushed by submits, newest first */
-  _Atomic int nsubmitting;  /* submits between their status check and push */
   _Atomic size_t nqueued;   /* futures in both lists */
   lf_worker **workers;
   size_t nworkers, cap, max, nexited;
@@ -62,6 +61,11 @@ struct lf_pool {
   char *prefix;
   lf_pool_hooks hooks;
   void *ud;
+  /* Submits between their status check and their push: only submitters
+   * and status changes touch it, so it is kept off the lines that spinning
+   * workers read. */
+  char pad[64];
+  _Atomic int nsubmitting;
 };
 
 static _Atomic long live_pools, live_threads;
