@@ -28,22 +28,11 @@ static lfb_executor *self(lua_State *L) {
   return luaL_checkudata(L, 1, ops_of(L)->name);
 }
 
-/* The executor at 1 if its metatable is the kind's, found in the registry
- * by the ops' address (lfb_exec_open): no string to intern per call. */
-static lfb_executor *test_self(lua_State *L, const lfb_exec_ops *ops) {
-  lfb_executor *ex = lua_touserdata(L, 1);
-  if (lua_type(L, 1) != LUA_TUSERDATA || !lua_getmetatable(L, 1)) return NULL;
-  lua_rawgetp(L, LUA_REGISTRYINDEX, ops);
-  int ok = lua_rawequal(L, -1, -2);
-  lua_pop(L, 2);
-  return ok ? ex : NULL;
-}
-
 /* The executor at 1 of a method users call: without one, the likely slip
  * is ex.submit(f) for ex:submit(f), and the message says so. */
 static lfb_executor *self_of(lua_State *L, const char *method) {
   const char *name = ops_of(L)->name;
-  lfb_executor *ex = test_self(L, ops_of(L));
+  lfb_executor *ex = lfb_toclass(L, 1, ops_of(L));
   if (ex == NULL && lua_type(L, 1) != LUA_TUSERDATA)
     luaL_argerror(L, 1, lua_pushfstring(L, "%s expected, got %s; use ex:%s, "
                                         "not ex.%s", name, luaL_typename(L, 1),
@@ -241,7 +230,7 @@ void lfb_exec_open(lua_State *L, const lfb_exec_ops *ops,
                    const luaL_Reg *ctors) {
   luaL_newmetatable(L, ops->name); /* mod mt */
   lua_pushvalue(L, -1);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, ops); /* for test_self */
+  lua_rawsetp(L, LUA_REGISTRYINDEX, ops); /* for lfb_toclass */
   setfuncs_of(L, ops, meta);
   lua_newtable(L);
   setfuncs_of(L, ops, methods);

@@ -50,13 +50,7 @@ static void set_cached(lua_State *L, int idx) { /* value on top, popped */
 const char lfb_FUTURE_MT[] = "luafutures.Future";
 
 lfb_future *lfb_future_test(lua_State *L, int idx) {
-  lfb_future *fu = lua_touserdata(L, idx);
-  if (lua_type(L, idx) != LUA_TUSERDATA || !lua_getmetatable(L, idx))
-    return NULL; /* mt */
-  lua_rawgetp(L, LUA_REGISTRYINDEX, lfb_FUTURE_MT);
-  int ok = lua_rawequal(L, -1, -2);
-  lua_pop(L, 2);
-  return ok ? fu : NULL;
+  return lfb_toclass(L, idx, lfb_FUTURE_MT);
 }
 
 lfb_future *lfb_future_check(lua_State *L, int idx) {

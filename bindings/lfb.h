@@ -65,6 +65,10 @@ void lfb_setfuncs(lua_State *L, const luaL_Reg *l);
  * __index table of `methods`, all with the context as upvalue. */
 void lfb_newclass(lua_State *L, const char *name, const luaL_Reg *meta,
                   const luaL_Reg *methods);
+/* The userdata at idx if its metatable is the one kept in the registry
+ * under the address `key`, else NULL; a pointer compare where
+ * luaL_testudata interns a name (hot paths: submit, result, map steps). */
+void *lfb_toclass(lua_State *L, int idx, const void *key);
 
 /* Registry keys (addresses) of per-state tables. */
 extern const char lfb_PROXIES[], lfb_FNCACHE[], lfb_LOADED[], lfb_NAMES[];

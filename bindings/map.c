@@ -44,8 +44,11 @@ static void release(mapiter *it, int cancel) {
   it->finished = 1;
 }
 
+static const char ITER_MT = 0; /* its address keys the metatable */
+
 static mapiter *check_iter(lua_State *L, int idx) {
-  return luaL_checkudata(L, idx, LFB_MAPITER);
+  mapiter *it = lfb_toclass(L, idx, &ITER_MT); /* per item: no name lookup */
+  return it ? it : luaL_checkudata(L, idx, LFB_MAPITER);
 }
 
 /* Pushes `i, values...` of the next call, or raises its error. */
@@ -332,7 +335,7 @@ int lfb_map_on(lua_State *L, const lfb_exec_ops *ops, void *pool) {
 
 long lfb_map_track(lua_State *L, int idx, lfb_track_fn fn, void *ud,
                    long *done) {
-  mapiter *it = luaL_testudata(L, idx, LFB_MAPITER);
+  mapiter *it = lfb_toclass(L, idx, &ITER_MT);
   if (it == NULL) return -1;
   *done = 0;
   for (size_t c = 0; c < it->nchunks; c++) {
@@ -361,6 +364,8 @@ static const luaL_Reg methods[] = {
 
 void lfb_open_map(lua_State *L) {
   luaL_newmetatable(L, LFB_MAPITER);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &ITER_MT);
   lfb_setfuncs(L, meta);
   lua_newtable(L);
   lfb_setfuncs(L, methods);

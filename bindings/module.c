@@ -89,6 +89,16 @@ void lfb_setfuncs(lua_State *L, const luaL_Reg *l) {
   luaL_setfuncs(L, l, 1);
 }
 
+void *lfb_toclass(lua_State *L, int idx, const void *key) {
+  void *u = lua_touserdata(L, idx);
+  if (lua_type(L, idx) != LUA_TUSERDATA || !lua_getmetatable(L, idx))
+    return NULL; /* mt */
+  lua_rawgetp(L, LUA_REGISTRYINDEX, key);
+  int ok = lua_rawequal(L, -1, -2);
+  lua_pop(L, 2);
+  return ok ? u : NULL;
+}
+
 void lfb_newclass(lua_State *L, const char *name, const luaL_Reg *meta,
                   const luaL_Reg *methods) {
   luaL_newmetatable(L, name); /* mt */
