@@ -17,6 +17,8 @@
  *   file        answers every task with the raw bytes of a file, read
  *               afresh for each answer, with the payload flags
  *               FAKE_WORKER_FLAGS (a number; default 0)
+ *   replay      as file, but before each answer after the first it
+ *               answers the previous task again
  *
  * The mode is FAKE_WORKER_MODE, or else the part of the program's name
  * after its last '-' (the build links fake-<mode> names to it, since a
@@ -125,7 +127,11 @@ static void misbehave(const char *m, uint32_t id) {
     lf_proc_child_bye(LF_PROC_CFD);
     _exit(0);
   }
-  if (strcmp(m, "file") == 0) {
+  static int answered;
+  static uint32_t last;
+  if (strcmp(m, "replay") == 0 && answered++) misbehave("file", last);
+  last = id;
+  if (strcmp(m, "file") == 0 || strcmp(m, "replay") == 0) {
     size_t len = 0;
     char *s = slurp(&len);
     const char *flags = getenv("FAKE_WORKER_FLAGS");
