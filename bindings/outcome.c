@@ -150,6 +150,9 @@ const char *lfb_outcome_describe(const lf_payload *p, int *ok) {
  * so a small result still fits its future's room. Bytes from a worker
  * process are untrusted: a tail that does not add up is no stamp. */
 #define TIMES (8 + 8 + 4 + 4)
+/* Seconds a monotonic clock may read (some 31 years since boot): small
+ * enough that a difference of two, in nanoseconds, fits a long. */
+#define CLOCK_LIMIT 1e9
 
 void lfb_outcome_stamp(lfb_enc *e, const lfb_stamp *s) {
   size_t n = strnlen(s->worker, LFB_STAMP_NAME - 1);
@@ -188,7 +191,10 @@ int lfb_outcome_stamp_read(const lf_payload *p, lfb_stamp *s) {
   memcpy(&tid, at + n + 20, 4);
   s->pid = pid;
   s->tid = tid;
-  /* times that are not finite or not ordered are no times */
-  if (!(s->start <= s->end) || s->end - s->start > 1e9) s->timed = 0;
+  /* Times are lf_now() readings: from 0 to CLOCK_LIMIT, and ordered. The
+   * test is written so that NaN fails it; anything else (an infinity, a
+   * huge value) would overflow the trace's conversion to nanoseconds. */
+  if (!(0 <= s->start && s->start <= s->end && s->end <= CLOCK_LIMIT))
+    s->timed = 0;
   return 1;
 }

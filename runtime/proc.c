@@ -141,8 +141,8 @@ void lf__proc_break(lf_procpool *p, int cause, const char *fmt, ...) {
   if (p->qopen) p->tp->ops->close_queue(p->tp);
   p->qopen = 0;
   while (p->q.len > 0) lf__proc_add_done(p, lf__ring_pop(&p->q), NULL, 1);
-  for (uint32_t id = 0; id < p->ids.n; id++) {
-    lf_future *f = lf__proc_slot_take(p, id);
+  for (size_t s = 0; s < p->ids.n; s++) {
+    lf_future *f = lf__proc_slot_take(p, lf__ids_of_slot(&p->ids, s));
     if (f) lf__proc_add_done(p, f, NULL, 1);
   }
   for (size_t i = 0; i < p->nw; i++) {

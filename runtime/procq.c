@@ -33,49 +33,63 @@ void lf__ring_free(lf__ring *r) {
   *r = (lf__ring){0};
 }
 
+#define SLOT_MASK ((1u << LF__ID_SLOTBITS) - 1)
+
 int lf__ids_alloc(lf__ids *t, lf_future *f, void *owner, uint32_t *id) {
   if (t->nfree == 0) {
     size_t n = t->n ? t->n * 2 : 16;
+    if (n > (size_t)SLOT_MASK + 1) return LF_ENOMEM;
     lf_future **ns = lf__realloc(t->slot, n * sizeof *ns);
     if (ns == NULL) return LF_ENOMEM;
     t->slot = ns;
     void **no = lf__realloc(t->owner, n * sizeof *no);
     if (no == NULL) return LF_ENOMEM;
     t->owner = no;
+    uint32_t *ni = lf__realloc(t->id, n * sizeof *ni);
+    if (ni == NULL) return LF_ENOMEM;
+    t->id = ni;
     uint32_t *nf = lf__realloc(t->freeids, n * sizeof *nf);
     if (nf == NULL) return LF_ENOMEM;
     t->freeids = nf;
     for (size_t i = n; i > t->n; i--) {
       t->slot[i - 1] = NULL;
+      t->id[i - 1] = (uint32_t)(i - 1);
       t->freeids[t->nfree++] = (uint32_t)(i - 1);
     }
     t->n = n;
   }
-  *id = t->freeids[--t->nfree];
-  t->slot[*id] = f;
-  t->owner[*id] = owner;
+  uint32_t s = t->freeids[--t->nfree];
+  t->id[s] += SLOT_MASK + 1; /* the next use of the slot (it wraps) */
+  *id = t->id[s];
+  t->slot[s] = f;
+  t->owner[s] = owner;
   t->nout++;
   return 0;
 }
 
 lf_future *lf__ids_get(const lf__ids *t, uint32_t id, void **owner) {
-  if (id >= t->n || t->slot[id] == NULL) return NULL;
-  *owner = t->owner[id];
-  return t->slot[id];
+  uint32_t s = id & SLOT_MASK;
+  if (s >= t->n || t->slot[s] == NULL || t->id[s] != id) return NULL;
+  *owner = t->owner[s];
+  return t->slot[s];
 }
 
 lf_future *lf__ids_take(lf__ids *t, uint32_t id, void **owner) {
   lf_future *f = lf__ids_get(t, id, owner);
   if (f == NULL) return NULL;
-  t->slot[id] = NULL;
-  t->freeids[t->nfree++] = id;
+  uint32_t s = id & SLOT_MASK;
+  t->slot[s] = NULL;
+  t->freeids[t->nfree++] = s;
   t->nout--;
   return f;
 }
 
+uint32_t lf__ids_of_slot(const lf__ids *t, size_t s) { return t->id[s]; }
+
 void lf__ids_free(lf__ids *t) {
   lf__free(t->slot);
   lf__free(t->owner);
+  lf__free(t->id);
   lf__free(t->freeids);
   *t = (lf__ids){0};
 }

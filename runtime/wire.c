@@ -27,9 +27,13 @@ static void read_max(void) {
   char *end;
   errno = 0;
   unsigned long long v = strtoull(s, &end, 10);
+  /* K, M, G as the decoder reads them (bindings/decode.c), so that one
+   * setting bounds both the frame and the strings in it. */
+  int shift = *end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 0;
+  if (shift) end++;
   /* A frame's length field has 32 bits: larger limits mean no limit. */
   if (errno == 0 && *end == '\0' && v > 0)
-    max_message = v > UINT32_MAX ? UINT32_MAX : (size_t)v;
+    max_message = v > (UINT32_MAX >> shift) ? UINT32_MAX : (size_t)(v << shift);
 }
 
 size_t lf__wire_max_message(void) {

@@ -36,7 +36,8 @@ typedef struct lf__hdr {
 #define LF__MAX_MESSAGE_DEFAULT ((size_t)1 << 30)
 
 /* The largest payload a frame may carry: LUAFUTURES_MAX_MESSAGE (bytes, a
- * positive decimal integer; anything else means the default), read once. */
+ * positive decimal integer with an optional K, M or G suffix; anything
+ * else means the default), read once. */
 size_t lf__wire_max_message(void);
 
 /* What lf__wire_frame found at the start of a buffer. */

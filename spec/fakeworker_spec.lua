@@ -117,18 +117,81 @@ describe("a worker that breaks the protocol", function()
     assert.equal("true RuntimeError: cannot start a worker process (the task queue: Too many open files)", out)
   end)
 
-  it("LUAFUTURES_MAX_MESSAGE bounds what a worker may send", function()
+  -- The decoder reads K, M and G suffixes too: both limits are one setting.
+  for _, limit in ipairs{"65536", "64K"} do
+    it("LUAFUTURES_MAX_MESSAGE=" .. limit .. " bounds what a worker may send", function()
+      if not support.children_ok then pending("runs commands: not under ThreadSanitizer") end
+      local out, err, status = support.run_script([[
+        local futures = require("concurrent.futures")
+        local ex <close> = futures.ProcessPoolExecutor(1)
+        local small = ex:submit(function() return "ok" end):result()
+        local f = ex:submit(function() return string.rep("x", 1000000) end)
+        local ok, e = pcall(f.result, f)
+        io.write(small, " ", tostring(futures.BrokenProcessPool:is(e)), " ", tostring(e))
+      ]], "LUAFUTURES_MAX_MESSAGE=" .. limit)
+      assert.equal("", err)
+      assert.equal(0, status)
+      assert.matches("^ok true BrokenProcessPool: .*above the size limit", out)
+    end)
+  end
+end)
+
+-- The run stamp at the end of a result (outcome.c) is a worker's word too:
+-- times that are not a clock reading are no times, so the task is drawn as
+-- an instant in the main thread's row, as an untimed one is.
+describe("a worker's run stamp", function()
+  it("is believed only when its times are a clock reading", function()
     if not support.children_ok then pending("runs commands: not under ThreadSanitizer") end
-    local out, err, status = support.run_script([[
+    local path = fake("file")
+    local payload = os.tmpname()
+    local out, err, status = support.run_script(([[
       local futures = require("concurrent.futures")
-      local ex <close> = futures.ProcessPoolExecutor(1)
-      local small = ex:submit(function() return "ok" end):result()
-      local f = ex:submit(function() return string.rep("x", 1000000) end)
-      local ok, e = pcall(f.result, f)
-      io.write(small, " ", tostring(futures.BrokenProcessPool:is(e)), " ", tostring(e))
-    ]], "LUAFUTURES_MAX_MESSAGE=65536")
+      local cjson = require("cjson")
+      local worker, payload = %q, %q
+      -- One result, the integer i, then the stamp: name, start, end, pid,
+      -- tid, the name's length, timed.
+      local function answer(i, start, stop)
+        local f = assert(io.open(payload, "wb"))
+        f:write(string.pack("<I4BI4Bi4", 1, 1, 1, 4, i), "x",
+                string.pack("<ddi4i4BB", start, stop, 424242, 424243, 1, 1))
+        f:close()
+      end
+      local cases = {{"now", "now"}, {1e300, 1e300}, {math.huge, math.huge},
+                     {-math.huge, -math.huge}, {0/0, 0/0}, {-1e300, -1e300},
+                     {-1, -1}}
+      local trace = os.tmpname()
+      local before = futures.now()
+      futures.trace(trace)
+      local ex = futures.ProcessPoolExecutor{worker = worker, max_workers = 1}
+      for i, c in ipairs(cases) do
+        if c[1] == "now" then c = {futures.now(), futures.now()} end
+        answer(i, c[1], c[2])
+        assert(ex:submit(function() end):result() == i)
+      end
+      ex:shutdown()
+      futures.trace(false)
+      local span = (futures.now() - before) * 1e6
+      local f = assert(io.open(trace))
+      local doc = cjson.decode(f:read("a"))
+      f:close()
+      os.remove(trace)
+      for _, e in ipairs(doc.traceEvents) do
+        if e.cat == "task" then
+          io.write(e.args.id, " ", e.pid == 424242 and "stamp" or
+                   e.pid == futures.getpid() and "main" or "?", " ",
+                   tostring(e.ts >= 0 and e.ts <= span and e.dur >= 0 and
+                            e.dur <= span), "\n")
+        end
+      end
+    ]]):format(path, payload), "FAKE_WORKER_FILE=" .. payload .. " FAKE_WORKER_FLAGS=2")
+    os.remove(payload)
     assert.equal("", err)
     assert.equal(0, status)
-    assert.matches("^ok true BrokenProcessPool: .*above the size limit", out)
+    local lines = {}
+    for id, row, sane in out:gmatch("(%d+) (%S+) (%S+)\n") do
+      lines[#lines + 1] = row .. " " .. sane
+    end
+    assert.same({"stamp true", "main true", "main true", "main true",
+                 "main true", "main true", "main true"}, lines, out)
   end)
 end)

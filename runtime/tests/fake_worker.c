@@ -14,7 +14,11 @@
  *               file exists (at most 20 s)
  *   exit99      exits with status 99
  *   signal      kills itself with SIGKILL
- *   file        answers every task with the raw bytes of a file
+ *   file        answers every task with the raw bytes of a file, read
+ *               afresh for each answer, with the payload flags
+ *               FAKE_WORKER_FLAGS (a number; default 0)
+ *   replay      as file, but before each answer after the first it
+ *               answers the previous task again
  *
  * The mode is FAKE_WORKER_MODE, or else the part of the program's name
  * after its last '-' (the build links fake-<mode> names to it, since a
@@ -66,8 +70,9 @@ static void wait_gate(void) {
   for (int i = 0; i < 20000 && access(gate, F_OK) != 0; i++) usleep(1000);
 }
 
-static int reply_bytes(uint32_t id, const void *data, size_t len) {
-  lf_payload *r = lf_payload_new(data, len, NULL, 0, 0);
+static int reply_bytes(uint32_t id, const void *data, size_t len,
+                       uint32_t flags) {
+  lf_payload *r = lf_payload_new(data, len, NULL, 0, flags);
   return r ? lf_proc_child_reply(LF_PROC_CFD, id, r, 0) : -1;
 }
 
@@ -111,7 +116,7 @@ static void misbehave(const char *m, uint32_t id) {
     _exit(0);
   }
   if (strcmp(m, "unknown_id") == 0) {
-    reply_bytes(id + 1000, "", 0);
+    reply_bytes(id + 1000, "", 0, 0);
     return;
   }
   if (strcmp(m, "bye_lying") == 0) {
@@ -122,14 +127,20 @@ static void misbehave(const char *m, uint32_t id) {
     lf_proc_child_bye(LF_PROC_CFD);
     _exit(0);
   }
-  if (strcmp(m, "file") == 0) {
+  static int answered;
+  static uint32_t last;
+  if (strcmp(m, "replay") == 0 && answered++) misbehave("file", last);
+  last = id;
+  if (strcmp(m, "file") == 0 || strcmp(m, "replay") == 0) {
     size_t len = 0;
     char *s = slurp(&len);
-    reply_bytes(id, s ? s : "", s ? len : 0);
+    const char *flags = getenv("FAKE_WORKER_FLAGS");
+    reply_bytes(id, s ? s : "", s ? len : 0,
+                flags ? (uint32_t)strtoul(flags, NULL, 0) : 0);
     free(s);
     return;
   }
-  reply_bytes(id, "", 0); /* linger, and any other mode */
+  reply_bytes(id, "", 0, 0); /* linger, and any other mode */
 }
 
 int main(int argc, char **argv) {

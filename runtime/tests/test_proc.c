@@ -439,27 +439,54 @@ static void test_fake_workers(void) {
   }
 }
 
-/* The fake's `file` mode answers with a file's raw bytes (for the codec's
- * corrupt-payload cases): here an int the test host reads back. */
-static void test_fake_file(void) {
-  char data[64], exe[512];
-  snprintf(data, sizeof data, "/tmp/lf_test_payload_%ld", (long)getpid());
+/* A pool of one fake worker in `mode` (file or replay), which answers with
+ * a file's raw bytes: here the int v, which the test host reads back. The
+ * file's name goes into data; the caller unlinks it. */
+static lf_procpool *file_fake(const char *mode, int v, char *data,
+                              size_t len) {
+  char exe[512];
+  snprintf(data, len, "/tmp/lf_test_payload_%ld", (long)getpid());
   FILE *f = fopen(data, "wb");
-  int v = 4242;
   fwrite(&v, sizeof v, 1, f);
   fclose(f);
   setenv("FAKE_WORKER_FILE", data, 1);
   const char *dir = getenv("LUAFUTURES_FAKE_DIR");
-  snprintf(exe, sizeof exe, "%s/fake-file", dir ? dir : "build/fake");
+  snprintf(exe, sizeof exe, "%s/fake-%s", dir ? dir : "build/fake", mode);
   lf_proc_config cfg = {.max_workers = 1, .start_method = LF_START_SPAWN,
                         .worker_path = exe, .hello = "hello", .hello_len = 5};
   int err;
-  lf_procpool *p = lf_procpool_new(&cfg, &hooks, NULL, &err);
+  return lf_procpool_new(&cfg, &hooks, NULL, &err);
+}
+
+/* The fake's `file` mode (for the codec's corrupt-payload cases). */
+static void test_fake_file(void) {
+  char data[64];
+  lf_procpool *p = file_fake("file", 4242, data, sizeof data);
   for (int i = 0; i < 3; i++) {
     lf_future *r = submit(p, task_payload(OP_ADD1, i, NULL), 0);
     ASSERT_EQ(result(r), 4242);
     lf_future_unref(r);
   }
+  lf_procpool_unref(p);
+  unlink(data);
+}
+
+/* A worker that answers a task a second time (the fake's `replay` mode),
+ * after the pool has sent the next task: that task's future must not take
+ * the stale answer, though the pool hands out the freed id again at once. */
+static void test_fake_replays_an_answer(void) {
+  char data[64];
+  lf_procpool *p = file_fake("replay", 4242, data, sizeof data);
+  lf_future *first = submit(p, task_payload(OP_ADD1, 1, NULL), 0);
+  ASSERT_EQ(result(first), 4242);
+  lf_future *second = submit(p, task_payload(OP_ADD1, 2, NULL), 0);
+  ASSERT_EQ(result(second), -LF_PROC_PROTOCOL);
+  char detail[200];
+  lf_procpool_detail(p, detail, sizeof detail);
+  ASSERT(strstr(detail, "which it was not given") != NULL);
+  lf_procpool_shutdown(p, 1, 0);
+  lf_future_unref(first);
+  lf_future_unref(second);
   lf_procpool_unref(p);
   unlink(data);
 }
@@ -570,6 +597,7 @@ static const test tests[] = {
     {"proc_wire_drops_what_it_cannot_hold", test_wire_drops_what_it_cannot_hold},
     {"proc_fake_workers", test_fake_workers},
     {"proc_fake_file", test_fake_file},
+    {"proc_fake_replays_an_answer", test_fake_replays_an_answer},
     {"proc_out_of_memory", test_out_of_memory},
     {"proc_funneled_transport", test_funneled_transport},
 };
