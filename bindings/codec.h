@@ -63,6 +63,7 @@ typedef struct lfb_enc {
   int depth;
   unsigned flags;
   int handles_ok; /* 0 for another process */
+  struct lfb_ctx *ctx; /* a submit's: its last-function cache; or NULL */
   const char *what; /* "argument", "result", ... */
   int argno;        /* its number, or 0 */
   char err[320];    /* the message when encoding failed */
@@ -200,7 +201,7 @@ lfb_blob *lfb_function_blob(lua_State *L, int idx);
 int lfb_closure_factory(lua_State *L, const lfb_blob *b);
 
 /* Registry keys of the per-state caches (names.c). */
-extern const char lfb_NAMES[], lfb_FNCACHE[], lfb_LOADED[];
+extern const char lfb_NAMES[], lfb_FNCACHE[], lfb_LOADED[], lfb_LASTFN[];
 /* Pushes the name of the value at idx ("mod" or "mod\0field") or nil. The
  * slot at stack index `names` holds the names index once fetched (nil
  * before: it is fetched, or built, first; `refresh` rebuilds it). */

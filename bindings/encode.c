@@ -50,6 +50,7 @@ void lfb_enc_init(lfb_enc *e, lua_State *L) {
   e->depth = 0;
   e->flags = 0;
   e->handles_ok = 1;
+  e->ctx = NULL;
   e->what = "argument";
   e->argno = 0;
   e->err[0] = '\0';
@@ -369,6 +370,23 @@ static int enc_table(lfb_enc *e, lua_State *L, int idx) {
   return 0;
 }
 
+/* The blob of the Lua function at idx. A submit's encoder asks its
+ * state's one-entry cache first (a loop submits one function over and
+ * over); the registry keeps that function, so its address stays its. */
+static lfb_blob *function_blob(lfb_enc *e, lua_State *L, int idx) {
+  lfb_ctx *c = e->ctx;
+  const void *fp = lua_topointer(L, idx);
+  if (c && c->last_fn == fp) return c->last_blob;
+  lfb_blob *b = lfb_function_blob(L, idx);
+  if (b && c) {
+    lua_pushvalue(L, idx);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, lfb_LASTFN);
+    c->last_fn = fp;
+    c->last_blob = b;
+  }
+  return b;
+}
+
 LFB_NOINLINE static int enc_function(lfb_enc *e, lua_State *L, int idx) {
   if (lua_iscfunction(L, idx)) {
     push_name(e, L, idx, 0);
@@ -382,7 +400,7 @@ LFB_NOINLINE static int enc_function(lfb_enc *e, lua_State *L, int idx) {
     }
     return enc_named(e, L, T_CFUNC);
   }
-  lfb_blob *b = lfb_function_blob(L, idx);
+  lfb_blob *b = function_blob(e, L, idx);
   if (b == NULL) return oom(e);
   int allenv = b->allenv;
   /* A function whose upvalues are all globals needs no reference number:

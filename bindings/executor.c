@@ -32,7 +32,11 @@ static lfb_executor *self(lua_State *L) {
  * is ex.submit(f) for ex:submit(f), and the message says so. */
 static lfb_executor *self_of(lua_State *L, const char *method) {
   const char *name = ops_of(L)->name;
-  lfb_executor *ex = lfb_toclass(L, 1, ops_of(L));
+  lfb_executor *ex = NULL; /* the kind's metatable is upvalue 3 */
+  if (lua_type(L, 1) == LUA_TUSERDATA && lua_getmetatable(L, 1)) {
+    if (lua_rawequal(L, -1, lua_upvalueindex(3))) ex = lua_touserdata(L, 1);
+    lua_pop(L, 1);
+  }
   if (ex == NULL && lua_type(L, 1) != LUA_TUSERDATA)
     luaL_argerror(L, 1, lua_pushfstring(L, "%s expected, got %s; use ex:%s, "
                                         "not ex.%s", name, luaL_typename(L, 1),
@@ -102,13 +106,13 @@ void lfb_exec_hold(lfb_executor *ex, void *p, void (*fr)(void *)) {
 static int e_submit(lua_State *L) {
   lfb_executor *ex = check_open(L, "submit");
   double t0 = lfb_tracing ? lfb_trace_now(lfb_ctx_of(L)) : -1;
-  lf_future *f = lfb_task_future(L, ex->ops->handles_ok);
+  lf_future *f = lfb_task_future(L, lfb_ctx_of(L), ex->ops->handles_ok);
   int rc = ex->ops->submit(ex->pool, f);
   if (rc != 0) {
     lf_future_unref(f);
     return lfb_exec_refused(L, ex->ops, ex->pool, rc);
   }
-  lfb_future_push_new(L, f);
+  lfb_future_push_new(L, lfb_ctx_of(L), f);
   if (t0 >= 0) lfb_trace_submit(L, lfb_ctx_of(L), f, ex->ops, ex->pool, t0);
   return 1;
 }
@@ -219,35 +223,39 @@ static const luaL_Reg methods[] = {
     {NULL, NULL},
 };
 
+/* The functions of l with upvalues context, ops and the kind's metatable
+ * (at mt), into the table below them. */
 static void setfuncs_of(lua_State *L, const lfb_exec_ops *ops,
-                        const luaL_Reg *l) {
+                        const luaL_Reg *l, int mt) {
+  mt = lua_absindex(L, mt);
   lfb_ctx_push(L);
   lua_pushlightuserdata(L, (void *)ops);
-  luaL_setfuncs(L, l, 2);
+  lua_pushvalue(L, mt);
+  luaL_setfuncs(L, l, 3);
 }
 
 void lfb_exec_open(lua_State *L, const lfb_exec_ops *ops,
                    const luaL_Reg *ctors) {
   luaL_newmetatable(L, ops->name); /* mod mt */
-  lua_pushvalue(L, -1);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, ops); /* for lfb_toclass */
-  setfuncs_of(L, ops, meta);
+  setfuncs_of(L, ops, meta, -1);
   lua_newtable(L);
-  setfuncs_of(L, ops, methods);
+  setfuncs_of(L, ops, methods, -2);
   lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
-  setfuncs_of(L, ops, ctors);
+  lua_pushvalue(L, -2); /* mod mt mod */
+  setfuncs_of(L, ops, ctors, -2);
+  lua_pop(L, 2);
 }
 
 /* ---- argument helpers ----------------------------------------------------- */
 
-lf_future *lfb_task_future(lua_State *L, int handles_ok) {
+lf_future *lfb_task_future(lua_State *L, lfb_ctx *ctx, int handles_ok) {
   luaL_checktype(L, 2, LUA_TFUNCTION);
   LFB_STACK_BEGIN(L);
   int top = lua_gettop(L);
   lfb_enc e;
   lfb_enc_init(&e, L);
   e.handles_ok = handles_ok;
+  e.ctx = ctx;
   lfb_enc_u32(&e, 1);
   for (int i = 2; i <= top; i++) {
     e.argno = i - 1;
@@ -265,12 +273,11 @@ lf_future *lfb_task_future(lua_State *L, int handles_ok) {
   return f;
 }
 
-void lfb_future_push_new(lua_State *L, lf_future *f) {
+void lfb_future_push_new(lua_State *L, lfb_ctx *ctx, lf_future *f) {
   LFB_STACK_BEGIN(L);
   lfb_future *fu = lua_newuserdatauv(L, sizeof *fu, 0);
   fu->f = f;
-  lua_rawgetp(L, LUA_REGISTRYINDEX, lfb_FUTURE_MT); /* by address, as in
-                                                     future.c: no string */
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->future_mt_ref); /* the array part */
   lua_setmetatable(L, -2);
   LFB_STACK_CHECK(L, 1);
 }

@@ -53,12 +53,29 @@ lfb_future *lfb_future_test(lua_State *L, int idx) {
   return lfb_toclass(L, idx, lfb_FUTURE_MT);
 }
 
-lfb_future *lfb_future_check(lua_State *L, int idx) {
-  lfb_future *fu = lfb_future_test(L, idx);
+static lfb_future *checked(lua_State *L, int idx, lfb_future *fu) {
   if (fu == NULL) fu = luaL_checkudata(L, idx, LFB_FUTURE); /* raises */
   if (fu->f == NULL) luaL_argerror(L, idx, "Future is collected");
   return fu;
 }
+
+lfb_future *lfb_future_check(lua_State *L, int idx) {
+  lfb_future *fu = lfb_future_test(L, idx);
+  return checked(L, idx, fu);
+}
+
+/* The Future at 1 of a method (its context is upvalue 1): the metatable
+ * compared with the context's pointer, no registry lookup. */
+static lfb_future *self_of_gc(lua_State *L) {
+  lfb_future *fu = NULL;
+  if (lua_type(L, 1) == LUA_TUSERDATA && lua_getmetatable(L, 1)) {
+    if (lua_topointer(L, -1) == lfb_ctx_of(L)->future_mt)
+      fu = lua_touserdata(L, 1);
+    lua_pop(L, 1);
+  }
+  return fu ? fu : luaL_checkudata(L, 1, LFB_FUTURE);
+}
+static lfb_future *self(lua_State *L) { return checked(L, 1, self_of_gc(L)); }
 
 static lfb_future *newbox(lua_State *L, lf_future *f) {
   lfb_future *fu = lua_newuserdatauv(L, sizeof *fu, 0);
@@ -324,7 +341,7 @@ double lfb_opt_timeout(lua_State *L, int idx, const char *fname) {
 /* ---- methods -------------------------------------------------------------- */
 
 static int f_wait_then(lua_State *L, int want) {
-  lfb_future *fu = lfb_future_check(L, 1);
+  lfb_future *fu = self(L);
   double timeout = want == WANT_TRACEBACK ? 0 : lfb_opt_timeout(L, 2, NULL);
   lfb_ctx *ctx = lfb_ctx_of(L);
   if (want == WANT_TRACEBACK) {
@@ -345,7 +362,7 @@ static int f_exception(lua_State *L) { return f_wait_then(L, WANT_ERROR); }
 static int f_traceback(lua_State *L) { return f_wait_then(L, WANT_TRACEBACK); }
 
 static int f_cancel(lua_State *L) {
-  lfb_future *fu = lfb_future_check(L, 1);
+  lfb_future *fu = self(L);
   int ok = lf_future_cancel(fu->f);
   lfb_poll(L, lfb_ctx_of(L)); /* our callbacks run at once */
   lua_pushboolean(L, ok);
@@ -353,20 +370,20 @@ static int f_cancel(lua_State *L) {
 }
 
 static int f_state_is(lua_State *L, int st) {
-  lfb_future *fu = lfb_future_check(L, 1);
+  lfb_future *fu = self(L);
   lua_pushboolean(L, lf_future_state(fu->f) == st);
   return 1;
 }
 static int f_cancelled(lua_State *L) { return f_state_is(L, LF_CANCELLED); }
 static int f_running(lua_State *L) { return f_state_is(L, LF_RUNNING); }
 static int f_done(lua_State *L) {
-  lfb_future *fu = lfb_future_check(L, 1);
+  lfb_future *fu = self(L);
   lua_pushboolean(L, lf_future_done(fu->f));
   return 1;
 }
 
 static int f_add_done_callback(lua_State *L) {
-  lfb_future *fu = lfb_future_check(L, 1);
+  lfb_future *fu = self(L);
   luaL_checktype(L, 2, LUA_TFUNCTION);
   lfb_ctx *ctx = lfb_ctx_of(L);
   if (!lf_future_done(fu->f) && ctx->inbox) {
@@ -402,7 +419,7 @@ static int f_add_done_callback(lua_State *L) {
 }
 
 static int f_set_running(lua_State *L) {
-  lfb_future *fu = lfb_future_check(L, 1);
+  lfb_future *fu = self(L);
   int rc = lf_future_set_running(fu->f);
   if (rc == LF_EINVALSTATE) {
     lua_pushvalue(L, 1);
@@ -417,7 +434,7 @@ static int f_set_running(lua_State *L) {
 /* set_result(...) and set_exception(err): one outcome, encoded so that any
  * state can read it, and cached so that this state gets the very values. */
 static int f_set(lua_State *L, int ok) {
-  lfb_future *fu = lfb_future_check(L, 1);
+  lfb_future *fu = self(L);
   int n = lua_gettop(L) - 1;
   if (lf_future_done(fu->f)) goto done_already;
   lfb_enc e;
@@ -461,7 +478,7 @@ done_already:
 }
 static int f_set_result(lua_State *L) { return f_set(L, 1); }
 static int f_set_exception(lua_State *L) {
-  lfb_future_check(L, 1);
+  self(L);
   luaL_checkany(L, 2);
   lua_settop(L, 2);
   return f_set(L, 0);
@@ -492,7 +509,7 @@ static int f_tostring(lua_State *L) {
 }
 
 static int f_gc(lua_State *L) {
-  lfb_future *fu = luaL_checkudata(L, 1, LFB_FUTURE);
+  lfb_future *fu = self_of_gc(L);
   lf_future_unref(fu->f);
   fu->f = NULL;
   return 0;
@@ -543,6 +560,11 @@ void lfb_open_future(lua_State *L) {
   luaL_newmetatable(L, LFB_FUTURE); /* mod mt */
   lua_pushvalue(L, -1);
   lua_rawsetp(L, LUA_REGISTRYINDEX, lfb_FUTURE_MT);
+  lfb_ctx *ctx = lfb_ctx_push(L);
+  ctx->future_mt = lua_topointer(L, -2);
+  lua_pushvalue(L, -2);
+  ctx->future_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pop(L, 1);
   lfb_setfuncs(L, meta);
   lua_newtable(L);
   lfb_setfuncs(L, methods);

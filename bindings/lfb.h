@@ -33,6 +33,14 @@ typedef struct lfb_ctx {
   /* the host's state_closing hook of a worker state, from its creation */
   void (*closing)(void *ud, lua_State *W);
   void *closing_ud;
+  /* Hot-path caches. The Future metatable's address (anchored in the
+   * registry for the state's life). The last function submitted and its
+   * blob: the registry holds that function (LFB_LASTFN), so its address
+   * cannot be reused and its weakly keyed blob stays. */
+  const void *future_mt;
+  int future_mt_ref; /* the same metatable, at this registry index */
+  const void *last_fn;
+  struct lfb_blob *last_blob;
 } lfb_ctx;
 
 /* Stack discipline, checked in debug builds (-DLFB_DEBUG, which the
@@ -331,7 +339,7 @@ void lfb_checkint(lua_State *L, int arg, lua_Integer *v, const char *what);
 /* submit's common part: encodes the function at 2 and its arguments into a
  * new pending future holding its task (raises TransferError), for a pool
  * in this process (handles_ok) or another. */
-lf_future *lfb_task_future(lua_State *L, int handles_ok);
+lf_future *lfb_task_future(lua_State *L, lfb_ctx *ctx, int handles_ok);
 /* The part of a constructor's arguments (opts | max_workers) every kind
  * shares, read after the kind checked its table's option names: *max
  * (the kind's default on entry) from the number or opts.max_workers, then
@@ -345,7 +353,7 @@ lf_payload *lfb_encode_init(lua_State *L, int fn, int handles_ok);
  * does). */
 void lfb_push_paths(lua_State *L);
 /* Pushes a new Future object that takes over the caller's reference. */
-void lfb_future_push_new(lua_State *L, lf_future *f);
+void lfb_future_push_new(lua_State *L, lfb_ctx *ctx, lf_future *f);
 /* shutdown's arguments: (wait, cancel_futures) or {wait=, cancel_futures=}. */
 void lfb_shutdown_args(lua_State *L, int *wait, int *cancel);
 extern int lfb_default_max_workers;

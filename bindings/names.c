@@ -18,6 +18,7 @@
 
 const char lfb_NAMES[] = "luafutures.names";
 const char lfb_FNCACHE[] = "luafutures.fncache";
+const char lfb_LASTFN[] = "luafutures.lastfn";
 const char lfb_LOADED[] = "luafutures.loaded";
 
 /* A fingerprint of package.loaded: which tables and functions it holds,
