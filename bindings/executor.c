@@ -102,13 +102,17 @@ void lfb_exec_hold(lfb_executor *ex, void *p, void (*fr)(void *)) {
 static int e_submit(lua_State *L) {
   lfb_executor *ex = check_open(L, "submit");
   double t0 = lfb_tracing ? lfb_trace_now(lfb_ctx_of(L)) : -1;
-  lf_future *f = lfb_task_future(L, ex->ops->handles_ok);
+  int top = lua_gettop(L);
+  /* The Future object first, empty: made after the submit, a memory error
+   * would leak the future (and what its task holds). */
+  lfb_future *fu = lfb_future_push_new(L, NULL);
+  lf_future *f = lfb_task_future(L, ex->ops->handles_ok, top);
   int rc = ex->ops->submit(ex->pool, f);
   if (rc != 0) {
     lf_future_unref(f);
     return lfb_exec_refused(L, ex->ops, ex->pool, rc);
   }
-  lfb_future_push_new(L, f);
+  fu->f = f;
   if (t0 >= 0) lfb_trace_submit(L, lfb_ctx_of(L), f, ex->ops, ex->pool, t0);
   return 1;
 }
@@ -239,10 +243,9 @@ void lfb_exec_open(lua_State *L, const lfb_exec_ops *ops,
 
 /* ---- argument helpers ----------------------------------------------------- */
 
-lf_future *lfb_task_future(lua_State *L, int handles_ok) {
+lf_future *lfb_task_future(lua_State *L, int handles_ok, int top) {
   luaL_checktype(L, 2, LUA_TFUNCTION);
   LFB_STACK_BEGIN(L);
-  int top = lua_gettop(L);
   lfb_enc e;
   lfb_enc_init(&e, L);
   e.handles_ok = handles_ok;
@@ -263,7 +266,7 @@ lf_future *lfb_task_future(lua_State *L, int handles_ok) {
   return f;
 }
 
-void lfb_future_push_new(lua_State *L, lf_future *f) {
+lfb_future *lfb_future_push_new(lua_State *L, lf_future *f) {
   LFB_STACK_BEGIN(L);
   lfb_future *fu = lua_newuserdatauv(L, sizeof *fu, 0);
   fu->f = f;
@@ -272,6 +275,7 @@ void lfb_future_push_new(lua_State *L, lf_future *f) {
                                                      future.c: no string */
   lua_setmetatable(L, -2);
   LFB_STACK_CHECK(L, 1);
+  return fu;
 }
 
 /* wait and cancel_futures are booleans: shutdown("now") is a slip, not a

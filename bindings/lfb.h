@@ -319,10 +319,10 @@ const char *lfb_optstring(lua_State *L, int arg, const char *name);
  * same for argument `arg`, raising as lauxlib does (`what` expected). */
 int lfb_getint(lua_State *L, int idx, lua_Integer *v);
 void lfb_checkint(lua_State *L, int arg, lua_Integer *v, const char *what);
-/* submit's common part: encodes the function at 2 and its arguments into a
- * new pending future holding its task (raises TransferError), for a pool
- * in this process (handles_ok) or another. */
-lf_future *lfb_task_future(lua_State *L, int handles_ok);
+/* submit's common part: encodes the function at 2 and its arguments (up
+ * to `top`) into a new pending future holding its task (raises
+ * TransferError), for a pool in this process (handles_ok) or another. */
+lf_future *lfb_task_future(lua_State *L, int handles_ok, int top);
 /* The part of a constructor's arguments (opts | max_workers) every kind
  * shares, read after the kind checked its table's option names: *max
  * (the kind's default on entry) from the number or opts.max_workers, then
@@ -335,8 +335,9 @@ lf_payload *lfb_encode_init(lua_State *L, int fn, int handles_ok);
  * every worker state gets; raises when one is not a string (as require
  * does). */
 void lfb_push_paths(lua_State *L);
-/* Pushes a new Future object that takes over the caller's reference. */
-void lfb_future_push_new(lua_State *L, lf_future *f);
+/* Pushes a new Future object that takes over the caller's reference (f
+ * NULL: an empty one, whose f the caller sets once it has one). */
+lfb_future *lfb_future_push_new(lua_State *L, lf_future *f);
 /* shutdown's arguments: (wait, cancel_futures) or {wait=, cancel_futures=}. */
 void lfb_shutdown_args(lua_State *L, int *wait, int *cancel);
 extern int lfb_default_max_workers;
