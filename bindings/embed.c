@@ -180,6 +180,11 @@ int lfb_shutdown_wait(lua_State *L, lfb_ctx *ctx, const lfb_exec_ops *ops,
   char why[200];
   int rc = lfb_await(L, ctx, f, timeout, why, sizeof why);
   if (rc == LF_EDEADLK) rc = 0; /* an unbound future: never provable */
+  if (rc == LF_ENOMEM) { /* no waiter: wait for the joiner itself */
+    pthread_join(t, NULL);
+    lf_future_unref(f);
+    return 0;
+  }
   if (rc == 0 && lf_future_done(f))
     pthread_join(t, NULL);
   else

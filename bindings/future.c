@@ -286,7 +286,7 @@ int lfb_await(lua_State *L, lfb_ctx *ctx, lf_future *f, double timeout,
   lf_waiter *w = lf_waiter_new();
   if (w == NULL || lf_waiter_watch(w, f) != 0) {
     lf_waiter_free(w);
-    return luaL_error(L, "not enough memory");
+    return LF_ENOMEM; /* the caller may hold what it must free first */
   }
   lf_waiter_set_stop(w, stop);
   lf_waiter *prev = ctx->inbox ? lf_inbox_set_waiter(ctx->inbox, w) : NULL;
@@ -313,6 +313,7 @@ void lfb_wait_one(lua_State *L, lfb_ctx *ctx, lf_future *f, double timeout) {
   char why[400];
   int rc = lfb_await(L, ctx, f, timeout, why, sizeof why);
   if (rc == LF_EINTR) lfb_raise_interrupt(L, ctx);
+  if (rc == LF_ENOMEM) luaL_error(L, "not enough memory");
   if (rc == LF_ETIMEDOUT)
     lfb_raise(L, "TimeoutError", "future did not finish within %f seconds",
               timeout);

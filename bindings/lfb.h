@@ -303,7 +303,8 @@ int lfb_poll(lua_State *L, lfb_ctx *ctx);
  * running this state's callbacks meanwhile. Raises TimeoutError or
  * DeadlockError. */
 void lfb_wait_one(lua_State *L, lfb_ctx *ctx, lf_future *f, double timeout);
-/* The same, returning 0, LF_ETIMEDOUT or LF_EDEADLK (message in why). */
+/* The same, returning 0, LF_ETIMEDOUT, LF_EDEADLK (message in why),
+ * LF_EINTR or LF_ENOMEM (no waiter could be made); it never raises. */
 int lfb_await(lua_State *L, lfb_ctx *ctx, lf_future *f, double timeout,
               char *why, size_t whylen);
 

@@ -78,6 +78,7 @@ static int step(lua_State *L, mapiter *it) {
                        it->deadline - it->start);
     }
     if (rc == LF_EDEADLK) return lfb_raise(L, "DeadlockError", "%s", why);
+    if (rc == LF_ENOMEM) return luaL_error(L, "not enough memory");
   }
   it->pos++;
   if (lf_future_state(f) == LF_CANCELLED) {
