@@ -31,15 +31,23 @@ static int blob_gc(lua_State *L) {
 
 int lfb_blob_is(const lf_obj *o) { return o->destroy == blob_destroy; }
 
-void lfb_blob_push_box(lua_State *L, lfb_blob *b) {
+/* An empty box first (b NULL): a memory error while making it leaks
+ * nothing, and once it has its metatable its __gc drops what it holds. */
+static lfb_blob **push_box(lua_State *L) {
   lfb_blob **box = lua_newuserdatauv(L, sizeof *box, 1);
-  *box = b;
-  lf_obj_ref(&b->obj);
+  *box = NULL;
   if (luaL_newmetatable(L, BLOB)) {
     lua_pushcfunction(L, blob_gc);
     lua_setfield(L, -2, "__gc");
   }
   lua_setmetatable(L, -2);
+  return box;
+}
+
+void lfb_blob_push_box(lua_State *L, lfb_blob *b) {
+  lfb_blob **box = push_box(L);
+  *box = b;
+  lf_obj_ref(&b->obj);
 }
 
 typedef struct dumpbuf {
@@ -91,12 +99,14 @@ LFB_NOINLINE lfb_blob *lfb_function_blob(lua_State *L, int idx) {
     return b;
   }
   lua_pop(L, 1);
+  lua_pushvalue(L, idx);
+  lfb_blob **box = push_box(L); /* cache fn box */
   dumpbuf d = {0};
   d.p = lfb_dump(L, idx, 0, &d.len);
   lfb_blob *b = d.p == NULL ? NULL : malloc(sizeof *b + d.len);
   if (b == NULL) {
     free(d.p);
-    lua_pop(L, 1);
+    lua_pop(L, 3);
     return NULL;
   }
   atomic_init(&b->obj.refs, 0);
@@ -116,8 +126,8 @@ LFB_NOINLINE lfb_blob *lfb_function_blob(lua_State *L, int idx) {
   }
   memcpy(b->data, d.p, d.len);
   free(d.p);
-  lua_pushvalue(L, idx);
-  lfb_blob_push_box(L, b); /* cache owns the first reference */
+  *box = b; /* the cache's box owns the first reference */
+  lf_obj_ref(&b->obj);
   lua_rawset(L, -3);
   lua_pop(L, 1);
   return b;

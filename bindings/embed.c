@@ -181,8 +181,18 @@ int lfb_shutdown_wait(lua_State *L, lfb_ctx *ctx, const lfb_exec_ops *ops,
   if (f != NULL) {
     int rc = lfb_await(L, ctx, f, timeout, why, sizeof why);
     if (rc == LF_EDEADLK) rc = 0; /* an unbound future: never provable */
-    if (rc == 0 && lf_future_done(f)) rc = ops->shutdown(pool, 1, 0);
-    lf_future_unref(f); /* else the pool goes on stopping on its own */
+    int stopped = lf_future_done(f);
+    lf_future_unref(f);
+    if (rc == LF_ENOMEM || (rc == 0 && stopped))
+      return ops->shutdown(pool, 1, 0);
+    /* Given up (a timeout, an interrupt): a joiner holds the pool until it
+     * stops, so that dropping it later never waits for a runaway task. */
+    pthread_t t;
+    f = start_joiner(ops, pool, &t);
+    if (f != NULL) {
+      pthread_detach(t);
+      lf_future_unref(f);
+    }
     return rc;
   }
   pthread_t t;
@@ -190,6 +200,11 @@ int lfb_shutdown_wait(lua_State *L, lfb_ctx *ctx, const lfb_exec_ops *ops,
   if (f == NULL) return ops->shutdown(pool, 1, 0);
   int rc = lfb_await(L, ctx, f, timeout, why, sizeof why);
   if (rc == LF_EDEADLK) rc = 0; /* an unbound future: never provable */
+  if (rc == LF_ENOMEM) { /* no waiter: wait for the joiner itself */
+    pthread_join(t, NULL);
+    lf_future_unref(f);
+    return 0;
+  }
   if (rc == 0 && lf_future_done(f))
     pthread_join(t, NULL);
   else

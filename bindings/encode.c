@@ -15,7 +15,9 @@
  *
  * Encoding never raises: it frees nothing of the caller's and reports a
  * failure in e->err (naming the value's path), so the caller can release
- * what it holds before raising.
+ * what it holds before raising. The Lua calls it makes (the names index,
+ * the blob cache, the proxies) may raise for memory, so each value is
+ * encoded in a protected frame of its own (penc).
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -547,12 +549,60 @@ static int enc(lfb_enc *e, lua_State *L, int idx) {
   return e->err[0] ? -1 : 0;
 }
 
+/* The encode itself, in a frame of its own (e, value, names index): the
+ * Lua calls it makes can raise for memory (the names index, the blob
+ * cache, the proxies), and the caller owns e's buffers and references. */
+static int penc(lua_State *L) {
+  lfb_enc *e = lua_touserdata(L, 1);
+  e->names = 3;
+  int rc = enc(e, L, 2);
+  lua_settop(L, 3);
+  lua_pushboolean(L, rc == 0);
+  return 2; /* the names index (fetched or built), whether it went well */
+}
+
+/* Whether enc of the value at idx makes no Lua call that can raise: a
+ * scalar, or the function submitted last when it needs no upvalues
+ * encoded (its blob cached). The common submit takes no protected frame. */
+static int cannot_raise(lfb_enc *e, lua_State *L, int idx) {
+  int t = lua_type(L, idx);
+  if (t == LUA_TNIL || t == LUA_TBOOLEAN || t == LUA_TNUMBER ||
+      t == LUA_TSTRING)
+    return 1;
+  return t == LUA_TFUNCTION && e->ctx && e->ctx->last_blob &&
+         e->ctx->last_fn == lua_topointer(L, idx) && e->ctx->last_blob->allenv;
+}
+
 int lfb_enc_value(lfb_enc *e, lua_State *L, int idx) {
   idx = lua_absindex(L, idx);
   e->npath = 0;
-  int top = lua_gettop(L);
-  int rc = enc(e, L, idx);
-  lua_settop(L, top); /* enc may leave what it pushed when it fails */
+  if (cannot_raise(e, L, idx)) {
+    int top = lua_gettop(L);
+    int rc = enc(e, L, idx);
+    lua_settop(L, top);
+    return rc == 0 && e->err[0] ? -1 : rc;
+  }
+  int names = e->names, depth = e->depth;
+  if (!lua_checkstack(L, 4)) return oom(e);
+  lua_pushcfunction(L, penc);
+  lua_pushlightuserdata(L, e);
+  lua_pushvalue(L, idx);
+  if (names) lua_pushvalue(L, names);
+  else lua_pushnil(L);
+  int st = lua_pcall(L, 3, 2, 0);
+  e->names = names;
+  if (st != LUA_OK) {
+    /* Raised half way: what it appended stays counted in e (the caller
+     * frees or rolls back as for any failure). */
+    e->depth = depth;
+    if (st == LUA_ERRMEM || lua_type(L, -1) != LUA_TSTRING) oom(e);
+    else snprintf(e->err, sizeof e->err, "%s", lua_tostring(L, -1));
+    lua_pop(L, 1);
+    return -1;
+  }
+  int rc = lua_toboolean(L, -1) ? 0 : -1;
+  if (names) lua_copy(L, -2, names);
+  lua_pop(L, 2);
   if (rc == 0 && e->err[0]) rc = -1;
   return rc;
 }

@@ -106,13 +106,18 @@ void lfb_exec_hold(lfb_executor *ex, void *p, void (*fr)(void *)) {
 static int e_submit(lua_State *L) {
   lfb_executor *ex = check_open(L, "submit");
   double t0 = lfb_tracing ? lfb_trace_now(lfb_ctx_of(L)) : -1;
-  lf_future *f = lfb_task_future(L, lfb_ctx_of(L), ex->ops->handles_ok);
+  int top = lua_gettop(L);
+  lfb_ctx *ctx = lfb_ctx_of(L);
+  /* The Future object first, empty: made after the submit, a memory error
+   * would leak the future (and what its task holds). */
+  lfb_future *fu = lfb_future_push_new(L, ctx, NULL);
+  lf_future *f = lfb_task_future(L, ctx, ex->ops->handles_ok, top);
   int rc = ex->ops->submit(ex->pool, f);
   if (rc != 0) {
     lf_future_unref(f);
     return lfb_exec_refused(L, ex->ops, ex->pool, rc);
   }
-  lfb_future_push_new(L, lfb_ctx_of(L), f);
+  fu->f = f;
   if (t0 >= 0) lfb_trace_submit(L, lfb_ctx_of(L), f, ex->ops, ex->pool, t0);
   return 1;
 }
@@ -248,10 +253,10 @@ void lfb_exec_open(lua_State *L, const lfb_exec_ops *ops,
 
 /* ---- argument helpers ----------------------------------------------------- */
 
-lf_future *lfb_task_future(lua_State *L, lfb_ctx *ctx, int handles_ok) {
+lf_future *lfb_task_future(lua_State *L, lfb_ctx *ctx, int handles_ok,
+                           int top) {
   luaL_checktype(L, 2, LUA_TFUNCTION);
   LFB_STACK_BEGIN(L);
-  int top = lua_gettop(L);
   lfb_enc e;
   lfb_enc_init(&e, L);
   e.handles_ok = handles_ok;
@@ -273,13 +278,14 @@ lf_future *lfb_task_future(lua_State *L, lfb_ctx *ctx, int handles_ok) {
   return f;
 }
 
-void lfb_future_push_new(lua_State *L, lfb_ctx *ctx, lf_future *f) {
+lfb_future *lfb_future_push_new(lua_State *L, lfb_ctx *ctx, lf_future *f) {
   LFB_STACK_BEGIN(L);
   lfb_future *fu = lua_newuserdatauv(L, sizeof *fu, 0);
   fu->f = f;
   lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->future_mt_ref); /* the array part */
   lua_setmetatable(L, -2);
   LFB_STACK_CHECK(L, 1);
+  return fu;
 }
 
 /* wait and cancel_futures are booleans: shutdown("now") is a slip, not a

@@ -297,7 +297,7 @@ int lfb_await(lua_State *L, lfb_ctx *ctx, lf_future *f, double timeout,
   lf_waiter *w = lf_waiter_new();
   if (w == NULL || lf_waiter_watch(w, f) != 0) {
     lf_waiter_free(w);
-    return luaL_error(L, "not enough memory");
+    return LF_ENOMEM; /* the caller may hold what it must free first */
   }
   lf_waiter_set_stop(w, stop);
   lf_waiter *prev = ctx->inbox ? lf_inbox_set_waiter(ctx->inbox, w) : NULL;
@@ -324,6 +324,7 @@ void lfb_wait_one(lua_State *L, lfb_ctx *ctx, lf_future *f, double timeout) {
   char why[400];
   int rc = lfb_await(L, ctx, f, timeout, why, sizeof why);
   if (rc == LF_EINTR) lfb_raise_interrupt(L, ctx);
+  if (rc == LF_ENOMEM) luaL_error(L, "not enough memory");
   if (rc == LF_ETIMEDOUT)
     lfb_raise(L, "TimeoutError", "future did not finish within %f seconds",
               timeout);
@@ -387,14 +388,19 @@ static int f_add_done_callback(lua_State *L) {
   luaL_checktype(L, 2, LUA_TFUNCTION);
   lfb_ctx *ctx = lfb_ctx_of(L);
   if (!lf_future_done(fu->f) && ctx->inbox) {
-    cbitem *cb = malloc(sizeof *cb);
-    if (cb == NULL) return luaL_error(L, "not enough memory");
+    /* What may raise comes before the malloc, which nothing could free. */
     lua_createtable(L, 2, 0);
     lua_pushvalue(L, 1);
     lua_rawseti(L, -2, 1);
     lua_pushvalue(L, 2);
     lua_rawseti(L, -2, 2);
-    cb->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    int ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    cbitem *cb = malloc(sizeof *cb);
+    if (cb == NULL) {
+      luaL_unref(L, LUA_REGISTRYINDEX, ref);
+      return luaL_error(L, "not enough memory");
+    }
+    cb->ref = ref;
     cb->base.run = cb_run;
     cb->inbox = ctx->inbox;
     lf_inbox_ref(ctx->inbox);
@@ -437,6 +443,22 @@ static int f_set(lua_State *L, int ok) {
   lfb_future *fu = self(L);
   int n = lua_gettop(L) - 1;
   if (lf_future_done(fu->f)) goto done_already;
+  /* The cache (this state sees its own values) is made and stored first:
+   * once the payload exists nothing may raise, or its references leak. */
+  lua_settop(L, 1 + (ok ? n : 1));
+  luaL_checkstack(L, n + LUA_MINSTACK, "too many results");
+  lua_createtable(L, n, 2);
+  for (int i = 1; i <= n; i++) {
+    lua_pushvalue(L, 1 + i);
+    lua_rawseti(L, -2, i);
+  }
+  if (ok) {
+    lua_pushinteger(L, n);
+    lua_setfield(L, -2, "n");
+  }
+  lua_pushboolean(L, ok);
+  lua_setfield(L, -2, "ok");
+  set_cached(L, 1);
   lfb_enc e;
   lfb_enc_init(&e, L);
   lfb_enc_u32(&e, 1);
@@ -444,25 +466,17 @@ static int f_set(lua_State *L, int ok) {
               : lfb_outcome_try_error(&e, L, 2, 0);
   if (rc != 0) {
     lfb_enc_free(&e, L); /* the message survives in e.err */
+    lua_pushnil(L);
+    set_cached(L, 1); /* a key already there: no allocation */
     lfb_enc_pusherror(&e, L);
     return lua_error(L);
   }
   lf_payload *p = lfb_enc_finish(&e, L);
-  if (p == NULL) return luaL_error(L, "not enough memory");
-  lua_settop(L, 1 + (ok ? n : 1));
-  lua_createtable(L, n, 2); /* the cache: this state sees its own values */
-  lua_insert(L, 2);
-  if (ok) {
-    for (int i = n; i >= 1; i--) lua_rawseti(L, 2, i);
-    lua_pushinteger(L, n);
-    lua_setfield(L, 2, "n");
-  } else {
-    lua_rawseti(L, 2, 1);
+  if (p == NULL) {
+    lua_pushnil(L);
+    set_cached(L, 1);
+    return luaL_error(L, "not enough memory");
   }
-  lua_pushboolean(L, ok);
-  lua_setfield(L, 2, "ok");
-  lua_pushvalue(L, 2);
-  set_cached(L, 1);
   lf_future_set_mark(fu->f);
   if (lf_future_finish(fu->f, p, !ok) != 0) {
     lua_pushnil(L);
@@ -517,9 +531,9 @@ static int f_gc(lua_State *L) {
 
 /* futures.Future(): an unbound future, for bridging. */
 static int m_future(lua_State *L) {
-  lf_future *f = lf_future_new();
-  if (f == NULL) return luaL_error(L, "not enough memory");
-  newbox(L, f);
+  lfb_future *fu = newbox(L, NULL); /* empty first: it may raise */
+  fu->f = lf_future_new();
+  if (fu->f == NULL) return luaL_error(L, "not enough memory");
   return 1;
 }
 

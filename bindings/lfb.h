@@ -131,6 +131,8 @@ uint32_t lfb_outcome_open(lfb_dec *d, const lf_payload *p);
  * returns how many), or its error and, with with_tb, its traceback
  * (*ok = 0, returns 1 or 2). Raises on a corrupt payload. */
 int lfb_outcome_push(lua_State *L, lfb_dec *d, int with_tb, int *ok);
+/* Moves d past the outcome at d without decoding it (garbage: d->bad). */
+void lfb_outcome_skip(lfb_dec *d);
 /* For tostring: whether the first outcome returned, and the type of its
  * first value (or error); "nil" when it returned nothing. */
 const char *lfb_outcome_describe(const lf_payload *p, int *ok);
@@ -320,7 +322,8 @@ int lfb_poll(lua_State *L, lfb_ctx *ctx);
  * running this state's callbacks meanwhile. Raises TimeoutError or
  * DeadlockError. */
 void lfb_wait_one(lua_State *L, lfb_ctx *ctx, lf_future *f, double timeout);
-/* The same, returning 0, LF_ETIMEDOUT or LF_EDEADLK (message in why). */
+/* The same, returning 0, LF_ETIMEDOUT, LF_EDEADLK (message in why),
+ * LF_EINTR or LF_ENOMEM (no waiter could be made); it never raises. */
 int lfb_await(lua_State *L, lfb_ctx *ctx, lf_future *f, double timeout,
               char *why, size_t whylen);
 
@@ -336,10 +339,11 @@ const char *lfb_optstring(lua_State *L, int arg, const char *name);
  * same for argument `arg`, raising as lauxlib does (`what` expected). */
 int lfb_getint(lua_State *L, int idx, lua_Integer *v);
 void lfb_checkint(lua_State *L, int arg, lua_Integer *v, const char *what);
-/* submit's common part: encodes the function at 2 and its arguments into a
- * new pending future holding its task (raises TransferError), for a pool
- * in this process (handles_ok) or another. */
-lf_future *lfb_task_future(lua_State *L, lfb_ctx *ctx, int handles_ok);
+/* submit's common part: encodes the function at 2 and its arguments (up
+ * to `top`) into a new pending future holding its task (raises
+ * TransferError), for a pool in this process (handles_ok) or another. */
+lf_future *lfb_task_future(lua_State *L, lfb_ctx *ctx, int handles_ok,
+                           int top);
 /* The part of a constructor's arguments (opts | max_workers) every kind
  * shares, read after the kind checked its table's option names: *max
  * (the kind's default on entry) from the number or opts.max_workers, then
@@ -352,8 +356,9 @@ lf_payload *lfb_encode_init(lua_State *L, int fn, int handles_ok);
  * every worker state gets; raises when one is not a string (as require
  * does). */
 void lfb_push_paths(lua_State *L);
-/* Pushes a new Future object that takes over the caller's reference. */
-void lfb_future_push_new(lua_State *L, lfb_ctx *ctx, lf_future *f);
+/* Pushes a new Future object that takes over the caller's reference (f
+ * NULL: an empty one, whose f the caller sets once it has one). */
+lfb_future *lfb_future_push_new(lua_State *L, lfb_ctx *ctx, lf_future *f);
 /* shutdown's arguments: (wait, cancel_futures) or {wait=, cancel_futures=}. */
 void lfb_shutdown_args(lua_State *L, int *wait, int *cancel);
 extern int lfb_default_max_workers;

@@ -81,6 +81,7 @@ static int step(lua_State *L, mapiter *it) {
                        it->deadline - it->start);
     }
     if (rc == LF_EDEADLK) return lfb_raise(L, "DeadlockError", "%s", why);
+    if (rc == LF_ENOMEM) return luaL_error(L, "not enough memory");
   }
   it->pos++;
   if (lf_future_state(f) == LF_CANCELLED) {
@@ -98,14 +99,21 @@ static int step(lua_State *L, mapiter *it) {
   uint32_t count = lfb_outcome_open(&d, p);
   if (k == 0) it->noutcomes = count;
   if (k != 0 && it->noutcomes != 1) d.pos = it->cursor;
+  /* The next call's outcome starts where this one ends, found before
+   * decoding: a decode that raises (a module this state cannot load, no
+   * memory) must not leave the cursor on this outcome for the next step. */
+  int last = k + 1 == it->chunksize || it->pos == it->n;
+  if (!last && it->noutcomes != 1) {
+    lfb_dec next = d;
+    lfb_outcome_skip(&next);
+    it->cursor = next.pos;
+  }
   int top = lua_gettop(L);
   lua_pushnil(L); /* refs */
   d.refs = top + 1;
   lua_pushinteger(L, (lua_Integer)it->pos);
   int ok;
   int n = 1 + lfb_outcome_push(L, &d, 1, &ok); /* + traceback, for lfb_reraise */
-  it->cursor = d.pos;
-  int last = k + 1 == it->chunksize || it->pos == it->n;
   if (last) { /* consumed: let it go */
     lf_future_unref(f);
     it->chunks[c] = NULL;

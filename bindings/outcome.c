@@ -133,6 +133,15 @@ int lfb_outcome_push(lua_State *L, lfb_dec *d, int with_tb, int *ok) {
   return (int)n;
 }
 
+void lfb_outcome_skip(lfb_dec *d) {
+  if (lfb_dec_u8(d)) {
+    for (uint32_t n = lfb_dec_u32(d); n > 0 && !d->bad; n--)
+      if (lfb_dec_skip(d) != 0) return;
+  } else if (lfb_dec_skip(d) == 0) {
+    lfb_dec_skip(d);
+  }
+}
+
 const char *lfb_outcome_describe(const lf_payload *p, int *ok) {
   lfb_dec d;
   lfb_outcome_open(&d, p);

@@ -222,16 +222,14 @@ static int q_put(lua_State *L) {
 static int q_put_nowait(lua_State *L) { return put_with(L, 0); }
 
 /* Pushes the item's value and frees it, even when decoding raises (a
- * metatable's module that this state cannot load). Payloads without
- * tables, functions or handles cannot fail, and skip the protected call. */
+ * metatable's module that this state cannot load, or no memory for a
+ * string: so every payload is decoded protected). */
 static int push_item(lua_State *L, lf_payload *p) {
   lfb_dec d;
   lfb_dec_init(&d, p);
   lua_pushnil(L); /* refs */
   d.refs = lua_gettop(L);
-  int rc = 0;
-  if (p->flags & LFB_HASREFS) rc = lfb_dec_protected(&d, L, 1);
-  else lfb_dec_value(&d, L);
+  int rc = lfb_dec_protected(&d, L, 1);
   lf_payload_free(p);
   if (rc != 0) return lua_error(L);
   lua_remove(L, -2); /* value */

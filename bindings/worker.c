@@ -114,6 +114,18 @@ static int run_task(lua_State *L) {
   return 0;
 }
 
+/* The failed outcome of a task that could not start (its error at 1,
+ * the runargs at 2), in a frame of its own. */
+static int start_failed(lua_State *L) {
+  runargs *ra = lua_touserdata(L, 2);
+  lua_settop(L, 1);
+  lfb_enc_init(ra->out, L); /* err cache names */
+  ra->out->handles_ok = ra->handles_ok;
+  lfb_enc_u32(ra->out, 1);
+  put_failure(L, ra->out, 1);
+  return 0;
+}
+
 _Thread_local const lf_payload *lfb_running_task
     __attribute__((tls_model("initial-exec")));
 
@@ -163,18 +175,27 @@ lf_payload *lfb_worker_run(lua_State *L, lf_future *f, lf_payload *task,
   int st = lua_pcall(L, 1, 0, 0);
   if (stamp.timed) stamp.end = lf_now();
   lfb_running_task = outer;
+  int nomem = 0;
   if (st != LUA_OK) { /* err */
     /* The task could not even start (a module it names is missing...):
-     * one failed outcome stands for all its calls. */
+     * one failed outcome stands for all its calls, written protected, as
+     * nothing is beneath this frame on a worker's thread to catch it. */
     lfb_enc_free(&out, NULL);
-    lfb_enc_init(&out, L); /* err cache names */
-    out.handles_ok = handles_ok;
-    lfb_enc_u32(&out, 1);
-    put_failure(L, &out, -3);
+    lua_pushcfunction(L, start_failed); /* err fn */
+    lua_insert(L, -2);
+    lua_pushlightuserdata(L, &ra);
+    if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+      lfb_enc_free(&out, NULL); /* no memory even for that */
+      nomem = 1;
+    }
     ra.failed = 1;
   }
   lf_payload_free(task); /* first: the result may take its room */
   *failed = ra.failed;
+  if (nomem) {
+    lua_settop(L, 0);
+    return NULL; /* the runtime fails it with lf_payload_oom() */
+  }
   lfb_outcome_stamp(&out, &stamp);
   lf_payload *p = lfb_enc_finish_for(&out, NULL, f);
   lua_settop(L, 0);

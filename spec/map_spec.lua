@@ -49,6 +49,27 @@ describe("map", function()
     assert.is_nil(it())
   end)
 
+  it("goes on with the next call of a chunk after a result that cannot be decoded here", function()
+    -- The first call returns a module of its worker that the main state
+    -- cannot load: its step raises, and the next step must give the next
+    -- call's result, not the same undecodable one again.
+    local it = ex:map(function(x)
+      if x == 1 then
+        package.loaded["luafutures_spec_workeronly"] = {}
+        return package.loaded["luafutures_spec_workeronly"]
+      end
+      return x * 10
+    end, {1, 2, 3}, {chunksize = 3})
+    local ok, err = pcall(it)
+    assert.is_false(ok)
+    assert.matches("luafutures_spec_workeronly", tostring(err))
+    local i, v = it()
+    assert.equal(2, i) assert.equal(20, v)
+    i, v = it()
+    assert.equal(3, i) assert.equal(30, v)
+    assert.is_nil(it())
+  end)
+
   it("collect raises the first task error", function()
     local it = ex:map(function(x) error({at = x}) end, {5, 6})
     assert.same({at = 5}, support.error_of(it.collect, it))

@@ -256,6 +256,64 @@ static void test_alloc(void) {
   lua_close(L);
 }
 
+/* ---- memory errors in the host's state -------------------------------------- */
+
+/* Allocations the host's state may still make before each fails; -1: no
+ * limit. Frees and shrinks always succeed. */
+static _Atomic long alloc_left = -1;
+
+static void *failing_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  if (nsize == 0) {
+    free(ptr);
+    return NULL;
+  }
+  if (ptr == NULL || nsize > osize) {
+    long n = atomic_load(&alloc_left);
+    if (n == 0) return NULL;
+    if (n > 0) atomic_fetch_sub(&alloc_left, 1);
+  }
+  return realloc(ptr, nsize);
+}
+
+/* Runs `code` with its nth allocation failing, for n = 0, 1, ... until it
+ * succeeds; `before` runs first each time with no limit. A memory error
+ * must be raised as an error, and (the teardown checks) leave nothing of
+ * the runtime behind: no future, payload or queue. */
+static void sweep(lua_State *L, const char *before, const char *code) {
+  for (long n = 0;; n++) {
+    ASSERT(n < 100000);
+    run(L, before);
+    ASSERT(luaL_loadstring(L, code) == 0);
+    atomic_store(&alloc_left, n);
+    int rc = lua_pcall(L, 0, 0, 0);
+    atomic_store(&alloc_left, -1);
+    if (rc == LUA_OK) return;
+    lua_pop(L, 1);
+  }
+}
+
+static void test_oom_no_leak(void) {
+  lua_State *L = lua_newstate(failing_alloc, NULL);
+  ASSERT(L != NULL);
+  luaL_openlibs(L);
+  luafutures_preload(L);
+  run(L, "futures = require 'concurrent.futures'\n"
+         "ex = futures.ThreadPoolExecutor(1)\n"
+         "q = futures.Queue()\n"
+         "fn = function() end\n"
+         "ex:submit(fn):result() -- its blob is cached\n"
+         "t = {}");
+  /* A module loaded anew makes the encoder rebuild its names index for t,
+   * after q's reference is taken: that rebuild is where memory runs out. */
+  const char *stale = "package.loaded.fresh = {}";
+  sweep(L, stale, "ex:submit(fn, q, t)");
+  sweep(L, stale, "local g = futures.Future(); g:set_result(q, t)");
+  sweep(L, stale, "q:put(t)");
+  sweep(L, "q:put(string.rep('x', 1000))", "q:get()");
+  run(L, "ex:shutdown()");
+  lua_close(L);
+}
+
 /* ---- poll, pending, notify_fd --------------------------------------------- */
 
 static int readable(int fd) {
@@ -389,6 +447,7 @@ static const test tests[] = {
     {"hooks_while_running", test_hooks_while_running},
     {"init_decode", test_init_decode},
     {"alloc", test_alloc},
+    {"oom_no_leak", test_oom_no_leak},
     {"no_module", test_no_module},
     {"poll", test_poll},
     {"notify_fd", test_notify_fd},
