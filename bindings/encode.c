@@ -562,15 +562,26 @@ static int penc(lua_State *L) {
 }
 
 /* Whether enc of the value at idx makes no Lua call that can raise: a
- * scalar, or the function submitted last when it needs no upvalues
- * encoded (its blob cached). The common submit takes no protected frame. */
+ * scalar, or the function submitted last (its blob cached) whose upvalues
+ * are scalars or _ENV. The common submit takes no protected frame. */
 static int cannot_raise(lfb_enc *e, lua_State *L, int idx) {
   int t = lua_type(L, idx);
   if (t == LUA_TNIL || t == LUA_TBOOLEAN || t == LUA_TNUMBER ||
       t == LUA_TSTRING)
     return 1;
-  return t == LUA_TFUNCTION && e->ctx && e->ctx->last_blob &&
-         e->ctx->last_fn == lua_topointer(L, idx) && e->ctx->last_blob->allenv;
+  if (t != LUA_TFUNCTION || e->ctx == NULL || e->ctx->last_blob == NULL ||
+      e->ctx->last_fn != lua_topointer(L, idx) || !lua_checkstack(L, 2))
+    return 0;
+  const lfb_blob *b = e->ctx->last_blob;
+  for (int i = 1; !b->allenv && i <= b->nups; i++) { /* scalars or _ENV */
+    const char *name = lua_getupvalue(L, idx, i);
+    int u = lua_type(L, -1);
+    lua_pop(L, 1);
+    if (u != LUA_TNIL && u != LUA_TBOOLEAN && u != LUA_TNUMBER &&
+        u != LUA_TSTRING && !(name && strcmp(name, "_ENV") == 0))
+      return 0;
+  }
+  return 1;
 }
 
 int lfb_enc_value(lfb_enc *e, lua_State *L, int idx) {
