@@ -20,6 +20,8 @@
 #             executors, with MPICC (default: yes when MPICC is found;
 #             `make mpi` builds it in any case, `make deps MPI=yes`
 #             installs Open MPI)
+#   BENCH     yes: `make deps` also installs what `make bench` compares
+#             with (lua-luv for the luv column, time for memory)
 #   MPICC     the MPI compiler wrapper     (default: mpicc)
 #   MPIEXEC   runs the MPI tests            (default: mpiexec)
 #   READLINE  yes | no: the command's REPL edits lines and keeps history
@@ -325,7 +327,8 @@ endif
 deps:
 	@missing=""; \
 	mpi="$(if $(filter yes,$(MPI)),openmpi-bin libopenmpi-dev)"; \
-	for p in lua5.4 liblua5.4-dev lua-cjson lua-busted luarocks lua-socket libreadline-dev $$mpi; do \
+	bench="$(if $(filter yes,$(BENCH)),lua-luv time)"; \
+	for p in lua5.4 liblua5.4-dev lua-cjson lua-busted luarocks lua-socket libreadline-dev $$mpi $$bench; do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
