@@ -124,6 +124,9 @@ for rep in $(seq 1 "$REPS"); do
   both W8a "bench/lua/w8.lua as_completed" "bench/py/w8.py as_completed"
   # Python's drain loop is O(n) per wait: past 4 minutes at 10^5, so 10^4.
   both W8d "bench/lua/w8.lua drain"    "bench/py/w8.py drain 10000"
+  job W9r lua "$LUA" bench/lua/codec.lua records
+  both W9f "bench/lua/codec.lua floats" "bench/py/codec.py floats"
+  job W9d lua "$LUA" bench/lua/codec.lua deep
   both M1p "bench/lua/m1.lua pending"  "bench/py/m1.py pending"
   both M1t "bench/lua/m1.lua thread"   "bench/py/m1.py thread"
   both M1s "bench/lua/m1.lua spawn"    "bench/py/m1.py spawn"
@@ -253,6 +256,10 @@ row "W8 as_completed growth 10^3 -> 10^5 (per-task CPU ratio)" W8a.as_completed_
 row "W8 drain loop wait(FIRST_COMPLETED), 10^4 tasks, ns/task" W8d.drain_ns_10000 W8d.drain_ns_10000 down "%.0f"
 row "W8 drain loop, 10^5 tasks, ns/task (Py: not run)" W8d.drain_ns_100000 W8d.drain_ns_100000 down "%.0f"
 row "W8 drain loop growth 10^3 -> 10^5" W8d.drain_growth W8d.drain_growth none "%.2f" "" "<= 1.5"
+row "W9 100k records through a Queue in one state (encode+decode), s" W9r.records_s "" none "%.3f" "" "<= cjson"
+row "W9 the same records, lua-cjson decode(encode(t)) in Lua, s" W9r.cjson_s "" none "%.3f"
+row "W9 1M floats to a process worker and back, s" W9f.floats_s W9f.floats_s down "%.3f" "" "<= 1/2"
+row "W9 a table nested 1,000 deep to a thread worker and back, levels" W9d.depth "" none "%.0f"
 row "M1 100k pending futures, peak RSS above bare interpreter, MiB" M1p.pending_mib M1p.pending_mib down "%.1f" "" "<= 20 MiB"
 row "M1 RSS per idle thread worker, KiB" M1t.thread_worker_kib M1t.thread_worker_kib down "%.0f"
 row "M1 RSS per idle worker process (spawn), KiB" M1s.process_worker_rss_kib M1s.process_worker_rss_kib down "%.0f"
@@ -304,6 +311,10 @@ target "W7 thread pool cycle <= 0.2 ms" 0 "$(lv W7t.thread_ms)" "x <= 0.2"
 target "W8 as_completed main-thread CPU/task growth 10^3 -> 10^5 <= 1.5" 1 "$(lv W8a.as_completed_growth)" "x <= 1.5"
 target "W8 as_completed main-thread CPU at 10^5 <= 1/3 of Python's" 0 "$(rel W8a.as_completed_ns_100000 W8a.as_completed_ns_100000)" "x <= 0.334"
 target "W8 drain loop main-thread CPU/task growth 10^3 -> 10^5 <= 1.5" 1 "$(lv W8d.drain_growth)" "x <= 1.5"
+target "W9 100k records encode+decode time / lua-cjson's" 0 \
+  "$(a=$(lv W9r.records_s); b=$(lv W9r.cjson_s); isnum "$a" && isnum "$b" && calc "$a / $b" || echo "$a")" "x <= 1"
+target "W9 1M floats process round trip <= 1/2 of Python's" 0 "$(rel W9f.floats_s W9f.floats_s)" "x <= 0.5"
+target "W9 a 1,000-deep table travels" 0 "$(lv W9d.depth)" "x >= 1000"
 target "M1 100k pending futures <= 20 MiB" 0 "$(lv M1p.pending_mib)" "x <= 20"
 
 echo

@@ -306,6 +306,32 @@ static int enc_named(lfb_enc *e, lua_State *L, int tag) {
   return 0;
 }
 
+/* A number: a tag and 4 or 8 bytes, written in one step. */
+static int enc_number(lfb_enc *e, lua_State *L, int idx) {
+  if (reserve(e, 9) != 0) return oom(e);
+  unsigned char *out = (unsigned char *)e->buf + e->len;
+  if (lua_isinteger(L, idx)) {
+    lua_Integer i = lua_tointeger(L, idx);
+    if (i >= INT32_MIN && i <= INT32_MAX) {
+      int32_t v = (int32_t)i;
+      out[0] = T_SMALLINT;
+      memcpy(out + 1, &v, 4);
+      e->len += 5;
+    } else {
+      int64_t v = (int64_t)i;
+      out[0] = T_INT;
+      memcpy(out + 1, &v, 8);
+      e->len += 9;
+    }
+  } else {
+    double d = (double)lua_tonumber(L, idx);
+    out[0] = T_FLT;
+    memcpy(out + 1, &d, 8);
+    e->len += 9;
+  }
+  return 0;
+}
+
 static int enc_table(lfb_enc *e, lua_State *L, int idx) {
   /* A module goes by name (and takes no reference number). */
   push_name(e, L, idx, 0);
@@ -326,7 +352,11 @@ static int enc_table(lfb_enc *e, lua_State *L, int idx) {
   size_t at = e->len;
   lfb_enc_u32(e, 0);
   for (lua_Unsigned i = 1; i <= narr; i++) {
-    lua_rawgeti(L, idx, (lua_Integer)i);
+    if (lua_rawgeti(L, idx, (lua_Integer)i) == LUA_TNUMBER) { /* arrays of */
+      enc_number(e, L, -1);                                 /* numbers */
+      lua_pop(L, 1);
+      continue;
+    }
     path_push(e, P_INDEX, (int)i);
     if (enc(e, L, lua_gettop(L)) != 0) return -1;
     e->npath--;
@@ -505,23 +535,7 @@ static int enc(lfb_enc *e, lua_State *L, int idx) {
       lfb_enc_u8(e, lua_toboolean(L, idx) ? T_TRUE : T_FALSE);
       break;
     case LUA_TNUMBER:
-      if (lua_isinteger(L, idx)) {
-        lua_Integer i = lua_tointeger(L, idx);
-        if (i >= INT32_MIN && i <= INT32_MAX) {
-          int32_t s = (int32_t)i;
-          lfb_enc_u8(e, T_SMALLINT);
-          put(e, &s, 4);
-        } else {
-          int64_t v = (int64_t)i;
-          lfb_enc_u8(e, T_INT);
-          put(e, &v, 8);
-        }
-      } else {
-        double d = (double)lua_tonumber(L, idx);
-        lfb_enc_u8(e, T_FLT);
-        put(e, &d, 8);
-      }
-      break;
+      return enc_number(e, L, idx);
     case LUA_TSTRING: {
       size_t len;
       const char *s = lua_tolstring(L, idx, &len);
