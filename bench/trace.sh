@@ -30,7 +30,9 @@ for r in $(seq "$ROUNDS"); do
     case $(( (r + k) % 3 )) in
       0) off=$(w1 $LUA bench/lua/w1.lua "$N") ;;
       1) notrace=$(w1 $LUA -e "$PRE" bench/lua/w1.lua "$N") ;;
-      2) on=$(LUAFUTURES_TRACE=$trace w1 $LUA bench/lua/w1.lua "$N") ;;
+      # removed after each run: ext4 writes back a file truncated and
+      # written again at its close, which would load the next runs
+      2) on=$(LUAFUTURES_TRACE=$trace w1 $LUA bench/lua/w1.lua "$N"); rm -f "$trace" ;;
     esac
   done
   ratios_off+=("$(awk -v a="$off" -v b="$notrace" 'BEGIN { printf "%.4f", a / b }')")

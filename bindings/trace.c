@@ -11,24 +11,39 @@
  * machine shares -- writes when it ran, and where, in the run stamp at the
  * end of the result (outcome.c). Each submit of the traced state appends
  * a small C record (the future, a reference to it, when the submit began
- * and ended, the interned names of its function and executor) to `T.sub`;
- * every LFB_TRACE_BATCH submits, at trace(false), when the state closes
- * and at exit, the records of the futures that are done become events,
- * formatted here in C, and the others wait for the next batch. No Lua
- * table is made per event and no hook per task, so a trace costs a few
- * hundred nanoseconds a task; the strings (function names, executors,
- * metadata) are escaped once each by lua-cjson. The JSON goes through a
- * buffer of our own written with write(2), so a forked worker, which
- * inherits it, never writes it, and an exit without lua_close (os.exit)
- * still ends the file from an atexit handler, without Lua.
+ * and ended, its function's and executor's names, interned) to a batch;
+ * each full batch of LFB_TRACE_BATCH records goes to the writer thread,
+ * which turns the records of the futures that are done into events,
+ * formatted in C, and keeps the others for its next batch. So the traced
+ * state pays for a record a task (a reference, two clock reads) and no
+ * formatting, no Lua table is made per event and no hook per task; the
+ * strings (function names, executors, metadata) are escaped once each by
+ * lua-cjson. The JSON goes through a buffer of our own written with
+ * write(2), so a forked worker, which inherits it, never writes it, and
+ * an exit without lua_close (os.exit) still ends the file from an atexit
+ * handler, without Lua.
  *
- * No lock: only the traced state's thread, or the exit handler, touches
- * `T`; what crosses threads is the result payloads, which the runtime
- * publishes.
+ * Threads: `T`'s recording half (the batch being filled, the strings, the
+ * last names) belongs to the traced state's thread; its writing half (the
+ * buffer, the rows, the bars, the records kept) to the writer thread
+ * while a trace is on, and to the traced state's thread again once it has
+ * joined the writer, at trace(false), when the state closes and at exit.
+ * `Q.mu` guards the queue between the two (batches handed over, spare
+ * batches handed back, the end); it is the only lock, and it is never
+ * held while formatting or writing. At most LFB_TRACE_QUEUED batches wait
+ * for the writer: beyond that the traced state waits for room, so the
+ * memory is that of the tasks in flight plus a few batches. Futures cross
+ * threads with their references; their results are published by the
+ * runtime before it marks them done (lf_future_done, an acquire) and stay
+ * while referenced.
+ * Without a writer thread (pthread_create failed) the traced state's
+ * thread writes each batch itself.
  */
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,45 +55,81 @@
 
 #define MAXROWS 256
 #define BUFCAP (64 * 1024)
-#define LFB_TRACE_BATCH 4096 /* submits between two writes */
+#define LFB_TRACE_BATCH 4096 /* records a batch */
+#define LFB_TRACE_QUEUED 4   /* full batches waiting for the writer */
+#define SPARES 2             /* empty batches kept for reuse */
+
+#define NUMMAX 24 /* the most bytes a formatted number takes */
+
+/* `"pid":P,"tid":T` of a row, formatted once. */
+typedef struct tident {
+  char s[2 * NUMMAX + 16];
+  size_t n;
+} tident;
+
+typedef struct tstr {
+  char *json;       /* escaped, with its quotes */
+  size_t njson;
+  char *raw;
+} tstr;
 
 typedef struct srec {
   lf_future *f;     /* NULL: a wait */
   unsigned long id;
   double t0, t1;
-  int name, exec;   /* indexes in T.str */
+  const tstr *name, *exec; /* interned: they stay until the trace ends */
 } srec;
 
-typedef struct tstr {
-  char *json;       /* escaped, with its quotes */
-  char *raw;
-} tstr;
+typedef struct tbatch {
+  struct tbatch *next;
+  size_t n;
+  srec r[LFB_TRACE_BATCH];
+} tbatch;
 
 static struct {
+  /* set at start, read by both threads, cleared once the writer is joined */
   int fd;             /* -1: no trace */
   int svg;
-  lfb_ctx *ctx;       /* the traced state's context */
   long owner;         /* the process that traces (a fork child does not) */
   double t0;
   long pid, tid;
-  int nevents;        /* JSON events written: a comma before the next */
+  /* the traced state's thread */
+  lfb_ctx *ctx;       /* the traced state's context */
   unsigned long ntasks;
+  tbatch *cur;        /* the batch being filled */
+  tstr **str;
+  size_t nstr, capstr;
+  const void *lastfn, *lastpool; /* the last submit's: most repeat */
+  const tstr *lastname, *lastexec;
+  int threaded;       /* the writer thread runs */
+  pthread_t writer;
+  int atexit_set;
+  /* the writer's */
+  int nevents;        /* JSON events written: a comma before the next */
   char *buf;          /* JSON not yet written */
   size_t len;
   lfb_trow rows[MAXROWS];
-  char *rowjson[MAXROWS];
+  tident ident[MAXROWS]; /* their pid and tid as JSON */
   size_t nrows;
-  srec *sub;          /* submits and waits not yet written */
-  size_t nsub, capsub, next_drain;
-  tstr *str;
-  size_t nstr, capstr;
-  const void *lastfn, *lastpool; /* the last submit's: most repeat */
-  int lastname, lastexec;
+  srec *kept;         /* records of futures not yet done */
+  size_t nkept, capkept;
   lfb_tbar *bars;     /* the picture's bars */
   size_t nbars, capbars;
   double last;        /* the latest time seen, for the picture's axis */
-  int atexit_set;
 } T = {.fd = -1};
+
+/* Between the traced state's thread and the writer. */
+static struct {
+  pthread_mutex_t mu;
+  pthread_cond_t more; /* a batch queued, or the end */
+  pthread_cond_t room; /* a batch taken */
+  tbatch *head, *tail; /* full batches, oldest first */
+  size_t nqueued;
+  tbatch *spare;       /* empty ones handed back */
+  size_t nspare;
+  int end;             /* no batch comes after those queued */
+} Q = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+       PTHREAD_COND_INITIALIZER, NULL, NULL, 0, NULL, 0, 0};
 
 _Atomic int lfb_tracing_on; /* a trace is on: the one test untraced paths pay */
 
@@ -89,46 +140,92 @@ static const char ENCODE[] = "luafutures.trace.encode";   /* cjson.encode */
 
 /* ---- output --------------------------------------------------------------- */
 
-static void flush_buf(void) {
+static void write_all(const char *s, size_t n) {
   size_t off = 0;
-  while (off < T.len) {
-    ssize_t n = write(T.fd, T.buf + off, T.len - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break; /* a full disk loses the trace, not the script */
-    off += (size_t)n;
+  while (off < n) {
+    ssize_t k = write(T.fd, s + off, n - off);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) break; /* a full disk loses the trace, not the script */
+    off += (size_t)k;
   }
+}
+
+static void flush_buf(void) {
+  write_all(T.buf, T.len);
   T.len = 0;
 }
 
-static void put(const char *s, size_t n) {
-  if (T.buf == NULL || n > BUFCAP) return;
+/* Where n more bytes (n <= BUFCAP) go: the caller writes them there and
+ * sets T.len past them. */
+static char *room(size_t n) {
   if (T.len + n > BUFCAP) flush_buf();
-  memcpy(T.buf + T.len, s, n);
+  return T.buf + T.len;
+}
+
+static void put(const char *s, size_t n) {
+  if (T.buf == NULL) return;
+  if (n > BUFCAP) { /* a long executor name, say: past the buffer */
+    flush_buf();
+    write_all(s, n);
+    return;
+  }
+  memcpy(room(n), s, n);
   T.len += n;
 }
 #define PUTS(lit) put(lit, sizeof lit - 1)
 static void puts_(const char *s) { put(s, strlen(s)); }
 
-static void put_long(long v) {
+/* The formatting below writes at a cursor into room() it asked for. */
+#define CAT(o, lit) (memcpy(o, lit, sizeof lit - 1), (o) + sizeof lit - 1)
+
+static const char DIGITS2[] =
+    "00010203040506070809101112131415161718192021222324"
+    "25262728293031323334353637383940414243444546474849"
+    "50515253545556575859606162636465666768697071727374"
+    "75767778798081828384858687888990919293949596979899";
+
+/* Two digits a step: these numbers are most of a trace's bytes. */
+static char *cat_ulong(char *o, unsigned long u) {
   char d[24];
   int i = sizeof d;
-  unsigned long u = v < 0 ? 0UL - (unsigned long)v : (unsigned long)v;
-  do d[--i] = (char)('0' + u % 10); while (u /= 10);
-  if (v < 0) d[--i] = '-';
-  put(d + i, sizeof d - (size_t)i);
+  while (u >= 100) {
+    unsigned r = (unsigned)(u % 100);
+    u /= 100;
+    d[--i] = DIGITS2[2 * r + 1];
+    d[--i] = DIGITS2[2 * r];
+  }
+  if (u >= 10) {
+    d[--i] = DIGITS2[2 * u + 1];
+    d[--i] = DIGITS2[2 * u];
+  } else {
+    d[--i] = (char)('0' + u);
+  }
+  memcpy(o, d + i, sizeof d - (size_t)i);
+  return o + (sizeof d - (size_t)i);
+}
+
+static char *cat_long(char *o, long v) {
+  if (v < 0) {
+    *o++ = '-';
+    return cat_ulong(o, 0UL - (unsigned long)v);
+  }
+  return cat_ulong(o, (unsigned long)v);
 }
 
 /* Microseconds with three decimals (nanoseconds), from seconds. */
-static void put_us(double seconds) {
+static char *cat_us(char *o, double seconds) {
   long ns = (long)(seconds * 1e9 + (seconds < 0 ? -0.5 : 0.5));
   if (ns < 0) {
-    PUTS("-");
+    *o++ = '-';
     ns = -ns;
   }
-  put_long(ns / 1000);
-  char f[4] = {'.', (char)('0' + ns / 100 % 10), (char)('0' + ns / 10 % 10),
-               (char)('0' + ns % 10)};
-  put(f, 4);
+  o = cat_ulong(o, (unsigned long)ns / 1000);
+  unsigned f = (unsigned)(ns % 1000);
+  o[0] = '.';
+  o[1] = (char)('0' + f / 100);
+  o[2] = DIGITS2[2 * (f % 100)];
+  o[3] = DIGITS2[2 * (f % 100) + 1];
+  return o + 4;
 }
 
 static void put_ptr(const void *p) {
@@ -138,22 +235,39 @@ static void put_ptr(const void *p) {
   do d[--i] = "0123456789abcdef"[u & 15]; while (u >>= 4);
   d[--i] = 'x';
   d[--i] = '0';
-  PUTS("\"");
-  put(d + i, sizeof d - (size_t)i);
-  PUTS("\"");
+  char *o = room(sizeof d + 2);
+  *o++ = '"';
+  memcpy(o, d + i, sizeof d - (size_t)i);
+  o += sizeof d - (size_t)i;
+  *o++ = '"';
+  T.len = (size_t)(o - T.buf);
 }
 
-/* The common head of an event, after its comma: ph, pid, tid, ts. */
-static void ev(const char *ph, long pid, long tid, double t) {
-  if (T.nevents++) PUTS(",\n");
-  PUTS("{\"ph\":\"");
-  puts_(ph);
-  PUTS("\",\"pid\":");
-  put_long(pid);
-  PUTS(",\"tid\":");
-  put_long(tid);
-  PUTS(",\"ts\":");
-  put_us(t - T.t0);
+static void ident_of(tident *id, long pid, long tid) {
+  char *o = CAT(id->s, "\"pid\":");
+  o = cat_long(o, pid);
+  o = CAT(o, ",\"tid\":");
+  o = cat_long(o, tid);
+  id->n = (size_t)(o - id->s);
+}
+
+#define HEADMAX (32 + sizeof(tident) + NUMMAX) /* the most ev_at() writes */
+
+/* The common head of an event, after its comma: ph, pid, tid, ts; at o,
+ * which has room for HEADMAX bytes. */
+static char *ev_at(char *o, char ph, const tident *who, double t) {
+  if (T.nevents++) o = CAT(o, ",\n");
+  o = CAT(o, "{\"ph\":\"");
+  *o++ = ph;
+  o = CAT(o, "\",");
+  memcpy(o, who->s, who->n);
+  o += who->n;
+  o = CAT(o, ",\"ts\":");
+  return cat_us(o, t - T.t0);
+}
+
+static void ev(char ph, const tident *who, double t) {
+  T.len = (size_t)(ev_at(room(HEADMAX), ph, who, t) - T.buf);
 }
 
 /* A worker's name comes from its bytes, maybe from another process:
@@ -173,8 +287,8 @@ static char *escape(const char *s) {
   return out;
 }
 
-static void meta(const char *what, long pid, long tid, const char *json) {
-  ev("M", pid, tid, T.t0);
+static void meta(const char *what, const tident *who, const char *json) {
+  ev('M', who, T.t0);
   PUTS(",\"name\":\"");
   puts_(what);
   PUTS("\",\"args\":{\"name\":");
@@ -182,21 +296,24 @@ static void meta(const char *what, long pid, long tid, const char *json) {
   PUTS("}}");
 }
 
-/* The row of (pid, tid), named at its first sight (thread_name metadata). */
+/* The row of (pid, tid), named at its first sight (thread_name metadata);
+ * -1 past MAXROWS. */
 static int row_of(long pid, long tid, const char *name) {
   for (size_t i = 0; i < T.nrows; i++)
     if (T.rows[i].pid == pid && T.rows[i].tid == tid) return (int)i;
-  if (T.nrows == MAXROWS) return 0;
+  if (T.nrows == MAXROWS) return -1; /* its events go unnamed */
+  tident *id = &T.ident[T.nrows];
+  ident_of(id, pid, tid);
+  if (!T.svg) {
+    char *json = escape(name);
+    if (pid != T.pid) meta("process_name", id, json);
+    meta("thread_name", id, json);
+    free(json);
+  }
   lfb_trow *r = &T.rows[T.nrows];
   r->pid = pid;
   r->tid = tid;
   snprintf(r->name, sizeof r->name, "%s", name);
-  if (!T.svg) {
-    char *json = escape(r->name);
-    if (pid != T.pid) meta("process_name", pid, tid, json);
-    meta("thread_name", pid, tid, json);
-    free(json);
-  }
   return (int)T.nrows++;
 }
 
@@ -219,27 +336,31 @@ static void bar(int row, int kind, int outcome, double t0, double t1,
   snprintf(b->label, sizeof b->label, "%s", label);
 }
 
-/* A complete event, its args left open for the caller to end. */
-static void slice(const char *json_name, const char *cat, long pid, long tid,
-                  double t0, double t1) {
-  ev("X", pid, tid, t0);
-  PUTS(",\"dur\":");
-  put_us(t1 - t0);
-  PUTS(",\"cat\":\"");
-  puts_(cat);
-  PUTS("\",\"name\":");
-  puts_(json_name);
-}
-
-/* ---- tasks ---------------------------------------------------------------- */
+/* ---- tasks (the writer) --------------------------------------------------- */
 
 static const char *const outcomes[] = {"returned", "raised", "cancelled"};
 
-/* The events of the task of s, whose future is done. */
+/* A complete event up to its name, at o (room for SLICEMAX bytes). */
+#define SLICEMAX (HEADMAX + 40 + NUMMAX)
+static char *slice_at(char *o, const char *cat, size_t ncat, const tident *who,
+                      double t0, double t1) {
+  o = ev_at(o, 'X', who, t0);
+  o = CAT(o, ",\"dur\":");
+  o = cat_us(o, t1 - t0);
+  o = CAT(o, ",\"cat\":\"");
+  memcpy(o, cat, ncat);
+  o += ncat;
+  return CAT(o, "\",\"name\":");
+}
+#define COMMIT(o) (T.len = (size_t)((o) - T.buf))
+
+/* The events of the task of s, whose future is done: its submit (a slice,
+ * which the flow's start needs to bind to), its run, and the flow. Most of
+ * it is numbers: each is formatted once, the rows' pid and tid never. */
 static void task_events(const srec *s) {
   lfb_stamp st = {0};
   int outcome = LFB_OUT_CANCELLED;
-  if (lf_future_state(s->f) == LF_FINISHED) {
+  if (lf_future_state(s->f) == LF_FINISHED) { /* acquire: the result is out */
     int failed = 0;
     const lf_payload *res = lf_future_result(s->f, &failed);
     outcome = failed ? LFB_OUT_RAISED : LFB_OUT_RETURNED;
@@ -255,77 +376,200 @@ static void task_events(const srec *s) {
   }
   int row = row_of(st.pid, st.tid, st.worker);
   if (T.svg) {
-    bar(row, LFB_TEV_TASK, outcome, st.start, st.end, T.str[s->name].raw);
+    bar(row < 0 ? 0 : row, LFB_TEV_TASK, outcome, st.start, st.end, s->name->raw);
     return;
   }
-  slice("\"submit\"", "submit", T.pid, T.tid, s->t0, s->t1);
-  PUTS(",\"args\":{\"id\":");
-  put_long((long)s->id);
-  PUTS("}}");
-  slice(T.str[s->name].json, "task", st.pid, st.tid, st.start, st.end);
-  PUTS(",\"args\":{\"id\":");
-  put_long((long)s->id);
-  PUTS(",\"future\":");
+  tident other;
+  const tident *main = &T.ident[0], *who = &T.ident[row];
+  if (row < 0) {
+    ident_of(&other, st.pid, st.tid);
+    who = &other;
+  }
+  char id[NUMMAX];
+  size_t nid = (size_t)(cat_ulong(id, s->id) - id);
+  char *o = room(2 * SLICEMAX + 64 + 2 * NUMMAX);
+  o = slice_at(o, "submit", 6, main, s->t0, s->t1);
+  o = CAT(o, "\"submit\",\"args\":{\"id\":");
+  memcpy(o, id, nid);
+  o = CAT(o + nid, "}}");
+  o = slice_at(o, "task", 4, who, st.start, st.end);
+  COMMIT(o);
+  put(s->name->json, s->name->njson);
+  o = room(64 + 3 * NUMMAX);
+  o = CAT(o, ",\"args\":{\"id\":");
+  memcpy(o, id, nid);
+  o = CAT(o + nid, ",\"future\":");
+  COMMIT(o);
   put_ptr(s->f);
   PUTS(",\"executor\":");
-  puts_(T.str[s->exec].json);
-  PUTS(",\"outcome\":\"");
-  puts_(outcomes[outcome]);
-  PUTS("\"}}");
-  if (!st.timed) return;
-  for (int i = 0; i < 2; i++) {
-    ev(i ? "f" : "s", i ? st.pid : T.pid, i ? st.tid : T.tid,
-       i ? st.start : (s->t0 + s->t1) / 2);
-    PUTS(",\"cat\":\"flow\",\"name\":\"submit\",\"id\":");
-    put_long((long)s->id);
-    if (i) PUTS(",\"bp\":\"e\"");
-    PUTS("}");
+  put(s->exec->json, s->exec->njson);
+  o = room(2 * HEADMAX + 128 + 2 * NUMMAX);
+  o = CAT(o, ",\"outcome\":\"");
+  size_t nout = strlen(outcomes[outcome]);
+  memcpy(o, outcomes[outcome], nout);
+  o = CAT(o + nout, "\"}}");
+  if (st.timed) {
+    o = ev_at(o, 's', main, (s->t0 + s->t1) / 2);
+    o = CAT(o, ",\"cat\":\"flow\",\"name\":\"submit\",\"id\":");
+    memcpy(o, id, nid);
+    o = CAT(o + nid, "}");
+    o = ev_at(o, 'f', who, st.start);
+    o = CAT(o, ",\"cat\":\"flow\",\"name\":\"submit\",\"id\":");
+    memcpy(o, id, nid);
+    o = CAT(o + nid, ",\"bp\":\"e\"}");
   }
+  COMMIT(o);
 }
 
 static void wait_events(const srec *s) {
   if (T.svg) {
-    bar(0, LFB_TEV_WAIT, 0, s->t0, s->t1, T.str[s->name].raw);
+    bar(0, LFB_TEV_WAIT, 0, s->t0, s->t1, s->name->raw);
     return;
   }
-  slice(T.str[s->name].json, "wait", T.pid, T.tid, s->t0, s->t1);
+  COMMIT(slice_at(room(SLICEMAX), "wait", 4, &T.ident[0], s->t0, s->t1));
+  put(s->name->json, s->name->njson);
   PUTS("}");
 }
 
-/* Writes what is done; keeps the rest, unless this is the last time. */
-static void drain(int last) {
+/* Writes the events of r[0 .. n) that are done; returns how many of the
+ * others it kept at r's start, or drops them (their tasks still run when
+ * the trace ends) if this is the last time. */
+static size_t write_done(srec *r, size_t n, int last) {
   size_t keep = 0;
-  for (size_t i = 0; i < T.nsub; i++) {
-    srec *s = &T.sub[i];
+  for (size_t i = 0; i < n; i++) {
+    srec *s = &r[i];
     if (s->f == NULL) {
       wait_events(s);
     } else if (lf_future_done(s->f)) {
-      lf_future_sync(s->f); /* its result is published */
       task_events(s);
       lf_future_unref(s->f);
     } else if (last) {
-      lf_future_unref(s->f); /* still running when the trace ends */
+      lf_future_unref(s->f);
     } else {
-      T.sub[keep++] = *s;
+      r[keep++] = *s;
     }
   }
-  T.nsub = keep;
+  return keep;
 }
 
-/* An index in T.str for the string on top (popped), escaped by cjson. */
-static int intern(lua_State *L) {
+/* A batch from the traced state: the records kept from earlier batches
+ * first, then its own; what is not done yet is kept (the batch is not). */
+static void write_batch(tbatch *b) {
+  T.nkept = write_done(T.kept, T.nkept, 0);
+  size_t left = write_done(b->r, b->n, 0);
+  if (T.nkept + left > T.capkept) {
+    size_t cap = T.capkept ? T.capkept : 256;
+    while (cap < T.nkept + left) cap *= 2;
+    srec *k = realloc(T.kept, cap * sizeof *k);
+    if (k == NULL) { /* these tasks miss the trace; the script goes on */
+      for (size_t i = 0; i < left; i++) lf_future_unref(b->r[i].f);
+      left = 0;
+    } else {
+      T.kept = k;
+      T.capkept = cap;
+    }
+  }
+  memcpy(T.kept + T.nkept, b->r, left * sizeof *b->r);
+  T.nkept += left;
+  b->n = 0;
+}
+
+/* The writer thread: batches as they come, then the last look at the
+ * records kept once the traced state says the end. */
+static void *writer_main(void *arg) {
+  (void)arg;
+  tbatch *done = NULL;
+  pthread_mutex_lock(&Q.mu);
+  for (;;) {
+    if (done) { /* handed back for reuse, or freed */
+      if (Q.nspare < SPARES) {
+        done->next = Q.spare;
+        Q.spare = done;
+        Q.nspare++;
+        done = NULL;
+      }
+    }
+    while (Q.head == NULL && !Q.end) pthread_cond_wait(&Q.more, &Q.mu);
+    tbatch *b = Q.head;
+    if (b == NULL) break; /* the end, every batch written */
+    Q.head = b->next;
+    if (Q.head == NULL) Q.tail = NULL;
+    Q.nqueued--;
+    pthread_cond_signal(&Q.room);
+    pthread_mutex_unlock(&Q.mu);
+    free(done);
+    write_batch(b);
+    done = b;
+    pthread_mutex_lock(&Q.mu);
+  }
+  pthread_mutex_unlock(&Q.mu);
+  free(done);
+  T.nkept = write_done(T.kept, T.nkept, 1);
+  return NULL;
+}
+
+/* ---- recording (the traced state) ----------------------------------------- */
+
+/* The batch being filled goes to the writer (or, without one, is written
+ * here); with `end`, the last one. Waits while the writer is
+ * LFB_TRACE_QUEUED batches behind. */
+static void hand_over(int end) {
+  tbatch *b = T.cur;
+  T.cur = NULL;
+  if (!T.threaded) {
+    if (b) write_batch(b);
+    if (end) {
+      T.nkept = write_done(T.kept, T.nkept, 1);
+      free(b);
+    } else {
+      T.cur = b;
+    }
+    return;
+  }
+  pthread_mutex_lock(&Q.mu);
+  while (!end && Q.nqueued >= LFB_TRACE_QUEUED)
+    pthread_cond_wait(&Q.room, &Q.mu);
+  if (b) {
+    b->next = NULL;
+    if (Q.tail) Q.tail->next = b;
+    else Q.head = b;
+    Q.tail = b;
+    Q.nqueued++;
+  }
+  if (end) Q.end = 1;
+  if (!end && Q.spare) {
+    T.cur = Q.spare;
+    Q.spare = T.cur->next;
+    Q.nspare--;
+  }
+  pthread_cond_signal(&Q.more);
+  pthread_mutex_unlock(&Q.mu);
+}
+
+static srec *new_rec(void) {
+  if (T.cur && T.cur->n == LFB_TRACE_BATCH) hand_over(0);
+  if (T.cur == NULL) {
+    T.cur = malloc(sizeof *T.cur);
+    if (T.cur == NULL) return NULL;
+    T.cur->n = 0;
+  }
+  return &T.cur->r[T.cur->n++];
+}
+
+/* The interned copy of the string on top (popped), escaped by cjson. */
+static const tstr *intern(lua_State *L) {
   int str = lua_gettop(L);
   lua_rawgetp(L, LUA_REGISTRYINDEX, STRINGS); /* s strings */
   lua_pushvalue(L, str);
-  if (lua_rawget(L, -2) == LUA_TNUMBER) {
-    int i = (int)lua_tointeger(L, -1);
+  if (lua_rawget(L, -2) == LUA_TLIGHTUSERDATA) {
+    const tstr *t = lua_touserdata(L, -1);
     lua_settop(L, str - 1);
-    return i;
+    return t;
   }
   lua_pop(L, 1);
   if (T.nstr == T.capstr) {
     size_t cap = T.capstr ? 2 * T.capstr : 64;
-    tstr *n = realloc(T.str, cap * sizeof *n);
+    tstr **n = realloc(T.str, cap * sizeof *n);
     if (n == NULL) luaL_error(L, "not enough memory");
     T.str = n;
     T.capstr = cap;
@@ -339,36 +583,22 @@ static int intern(lua_State *L) {
     json = escape(lua_tostring(L, str));
   }
   char *raw = strdup(lua_tostring(L, str));
-  if (json == NULL || raw == NULL) {
+  tstr *t = malloc(sizeof *t);
+  if (json == NULL || raw == NULL || t == NULL) {
     free(json);
     free(raw);
+    free(t);
     luaL_error(L, "not enough memory");
   }
-  int i = (int)T.nstr++;
-  T.str[i].json = json;
-  T.str[i].raw = raw;
+  t->json = json;
+  t->njson = strlen(json);
+  t->raw = raw;
+  T.str[T.nstr++] = t;
   lua_pushvalue(L, str);
-  lua_pushinteger(L, i);
+  lua_pushlightuserdata(L, t);
   lua_rawset(L, str + 1);
   lua_settop(L, str - 1);
-  return i;
-}
-
-static srec *new_rec(lua_State *L) {
-  /* Tasks still running stay: the next look waits for as many new
-   * records again, so a long backlog is not rescanned at every submit. */
-  if (T.nsub >= T.next_drain) {
-    drain(0);
-    T.next_drain = T.nsub + LFB_TRACE_BATCH;
-  }
-  if (T.nsub == T.capsub) {
-    size_t cap = T.capsub ? 2 * T.capsub : 256;
-    srec *n = realloc(T.sub, cap * sizeof *n);
-    if (n == NULL) return NULL;
-    T.sub = n;
-    T.capsub = cap;
-  }
-  return &T.sub[T.nsub++];
+  return t;
 }
 
 double lfb_trace_now(lfb_ctx *ctx) {
@@ -376,7 +606,7 @@ double lfb_trace_now(lfb_ctx *ctx) {
 }
 
 /* The name of the function at 2: "source:line", the last one remembered. */
-static int fn_name(lua_State *L) {
+static const tstr *fn_name(lua_State *L) {
   const void *fn = lua_topointer(L, 2);
   if (fn == T.lastfn) return T.lastname;
   lua_Debug ar;
@@ -390,7 +620,7 @@ static int fn_name(lua_State *L) {
   return T.lastname;
 }
 
-static int exec_name(lua_State *L, const lfb_exec_ops *ops, void *pool) {
+static const tstr *exec_name(lua_State *L, const lfb_exec_ops *ops, void *pool) {
   if (pool == T.lastpool) return T.lastexec;
   if (ops->handles_ok && strcmp(ops->detail, "prefix") == 0)
     lua_pushstring(L, ops->detail_value(pool));
@@ -404,8 +634,8 @@ static int exec_name(lua_State *L, const lfb_exec_ops *ops, void *pool) {
 void lfb_trace_submit(lua_State *L, lfb_ctx *ctx, lf_future *f,
                       const lfb_exec_ops *ops, void *pool, double t0) {
   if (t0 < 0 || ctx != T.ctx || T.fd < 0) return;
-  int name = fn_name(L), exec = exec_name(L, ops, pool);
-  srec *s = new_rec(L);
+  const tstr *name = fn_name(L), *exec = exec_name(L, ops, pool);
+  srec *s = new_rec();
   if (s == NULL) return; /* a task missing from the trace, not an error */
   lf_future_ref(f);
   *s = (srec){f, ++T.ntasks, t0, lf_now(), name, exec};
@@ -415,9 +645,9 @@ void lfb_trace_wait(lua_State *L, lfb_ctx *ctx, const char *what, double t0) {
   if (t0 < 0 || ctx != T.ctx || T.fd < 0) return;
   double t1 = lf_now();
   lua_pushstring(L, what);
-  int name = intern(L);
-  srec *s = new_rec(L);
-  if (s) *s = (srec){NULL, 0, t0, t1, name, 0};
+  const tstr *name = intern(L);
+  srec *s = new_rec();
+  if (s) *s = (srec){NULL, 0, t0, t1, name, NULL};
 }
 
 /* ---- starting and stopping ------------------------------------------------ */
@@ -429,27 +659,41 @@ static int ends_with(const char *s, const char *tail) {
 
 static void free_all(void) {
   for (size_t i = 0; i < T.nstr; i++) {
-    free(T.str[i].json);
-    free(T.str[i].raw);
+    free(T.str[i]->json);
+    free(T.str[i]->raw);
+    free(T.str[i]);
   }
   free(T.str);
-  free(T.sub);
+  free(T.kept);
   free(T.buf);
   free(T.bars);
+  free(T.cur);
+  while (Q.spare) {
+    tbatch *b = Q.spare;
+    Q.spare = b->next;
+    free(b);
+  }
   T.str = NULL;
-  T.sub = NULL;
+  T.kept = NULL;
   T.buf = NULL;
   T.bars = NULL;
+  T.cur = NULL;
   T.len = T.nbars = T.capbars = T.nrows = T.nstr = T.capstr = 0;
-  T.nsub = T.capsub = 0;
-  T.next_drain = LFB_TRACE_BATCH;
+  T.nkept = T.capkept = 0;
+  Q.nspare = 0;
+  Q.end = 0;
   T.lastfn = T.lastpool = NULL;
 }
 
-/* Ends the file without Lua (also from the atexit handler): the JSON's
- * closing bracket, or the whole picture. */
+/* Ends the file without Lua (also from the atexit handler): the last
+ * batch written and the writer joined, then the JSON's closing bracket,
+ * or the whole picture. */
 static void finish_file(void) {
-  drain(1);
+  hand_over(1);
+  if (T.threaded) {
+    pthread_join(T.writer, NULL);
+    T.threaded = 0;
+  }
   if (T.svg) {
     lfb_svg_write(T.fd, T.rows, T.nrows, T.bars, T.nbars, T.last - T.t0);
   } else {
@@ -489,6 +733,17 @@ static void stop(lua_State *L) {
 static int sentinel_gc(lua_State *L) {
   if (T.fd >= 0 && T.ctx == lua_touserdata(L, lua_upvalueindex(1))) stop(L);
   return 0;
+}
+
+/* The writer thread, with every signal blocked (they are the script's);
+ * without one the traced state writes its batches itself. */
+static void start_writer(void) {
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  T.threaded = pthread_create(&T.writer, NULL, writer_main, NULL) == 0;
+  if (T.threaded) pthread_setname_np(T.writer, "luafutures-tr"); /* in top, perf */
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 /* Opens path for a trace of L's state; NULL, or the error message pushed. */
@@ -535,7 +790,6 @@ static const char *start(lua_State *L, const char *path) {
   T.t0 = T.last = lf_now();
   T.nevents = 0;
   T.ntasks = 0;
-  T.next_drain = LFB_TRACE_BATCH;
   if (!T.atexit_set && pin_module()) T.atexit_set = atexit(at_exit) == 0;
   if (!svg) {
     /* otherData.t0: the monotonic second of ts 0, futures.now()'s clock */
@@ -546,7 +800,8 @@ static const char *start(lua_State *L, const char *path) {
     put(head, (size_t)n);
   }
   row_of(T.pid, T.tid, "MainThread");
-  if (!svg) meta("process_name", T.pid, T.tid, "\"luafutures\"");
+  if (!svg) meta("process_name", &T.ident[0], "\"luafutures\"");
+  start_writer(); /* after the writer's half is set up */
   lfb_tracing_on = 1;
   return NULL;
 }
