@@ -2,7 +2,7 @@
  * executor.c -- the executor class, written once for every kind of pool,
  * and the argument helpers the kinds share.
  *
- * A kind (threadpool.c, processpool.c; an MPI pool later) fills in an
+ * A kind (threadpool.c, processpool.c, mpi.c) fills in an
  * lfb_exec_ops table and calls lfb_exec_open: it gets its own metatable
  * (so lauxlib names it in a bad self) with submit, map and shutdown,
  * __close, __gc and __tostring from here. Every method has the context
@@ -132,6 +132,7 @@ static int e_shutdown(lua_State *L) {
   if (ex->pool == NULL) return 0; /* its __gc shut it down */
   int wait, cancel;
   lfb_shutdown_args(L, &wait, &cancel);
+  wait = wait || ex->ops->waits_always;
   lfb_ctx *ctx = lfb_ctx_of(L);
   lfb_check_interrupt(L, ctx);
   int rc = 0;

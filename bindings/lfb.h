@@ -235,6 +235,10 @@ typedef struct lfb_exec_ops {
    * thread; NULL: its shutdown(wait) blocks the caller, uninterruptible. */
   void (*ref)(void *pool);
   void (*stats)(void *pool, lfb_stats *out); /* ex:stats() */
+  /* shutdown(false) waits too (MPICommExecutor: the ranks it frees must
+   * know that no task follows); `shutdown` itself honours its wait, so
+   * that a wait can be left to another thread. */
+  int waits_always;
 } lfb_exec_ops;
 
 /* An executor object. The constructor pushes it empty (lfb_exec_new)

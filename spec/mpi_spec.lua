@@ -6,6 +6,7 @@
 -- is not ours). MPIEXEC_TIMEOUT only guards against a hang; nothing waits
 -- on it.
 local support = require "support"
+local sigint = require "sigint"
 
 local MPIEXEC = os.getenv("MPIEXEC") or "mpiexec"
 local ENV = "env -u LD_PRELOAD OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
@@ -200,6 +201,35 @@ describe("concurrent.futures.mpi", function()
     os.remove(path)
     assert.equal(0, status, err)
     assert.equal("false\tstring\tnot enough memory\n2\tstate=running\n", out)
+  end)
+
+  it_mpi("cuts shutdown(wait) short with ^C on rank 0, while the rank's task goes on", function()
+    -- As spec/interrupt_spec.lua: the task blocks on a FIFO that this
+    -- spec opens only once it has read the interrupted wait's line, so a
+    -- wait that the signal did not wake would never end (MPIEXEC_TIMEOUT
+    -- ends the job then, and the line never comes).
+    local dir, fifo = sigint.fifo()
+    local path = script [[
+      local futures = require "concurrent.futures"
+      local mpi = require "concurrent.futures.mpi"
+      local ex = mpi.MPIPoolExecutor{max_workers = 1}
+      local f = ex:submit(function(p)
+        io.stdout:write("started\n"); io.stdout:flush()
+        local h = io.open(p, "r"); h:read("a"); h:close()
+        return "task done"
+      end, ...)
+      print(pcall(function()
+        io.stdout:write("pid ", futures.getpid(), "\n"); io.stdout:flush()
+        ex:shutdown(true)
+      end))
+      io.stdout:flush()
+      print(f:result())
+    ]]
+    local lines, status = sigint.run(("%s%s -n 2 %s%s %s"):format(ENV, MPIEXEC, POOL, path, fifo), dir, fifo)
+    os.remove(path)
+    assert.equal(0, status, table.concat(lines, "\n"))
+    assert.equal("false\tinterrupted!", lines[#lines - 1])
+    assert.equal("task done", lines[#lines])
   end)
 
   it_mpi("ends the whole job with a non-zero status when a rank is lost", function()
