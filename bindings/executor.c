@@ -24,6 +24,12 @@ int lfb_default_max_workers; /* set by the luafutures command's -j */
 
 #define ops_of(L) ((const lfb_exec_ops *)lua_touserdata(L, lua_upvalueindex(2)))
 
+/* The methods' own helpers, below. */
+static void check_closing(lua_State *L);
+static lf_future *task_future(lua_State *L, int handles_ok);
+static void push_new_future(lua_State *L, lf_future *f);
+static void shutdown_args(lua_State *L, int *wait, int *cancel);
+
 static lfb_executor *self(lua_State *L) {
   return luaL_checkudata(L, 1, ops_of(L)->name);
 }
@@ -62,14 +68,14 @@ int lfb_exec_refused(lua_State *L, const lfb_exec_ops *ops, void *pool,
 static lfb_executor *check_open(lua_State *L, const char *method) {
   lfb_executor *ex = self_of(L, method);
   if (ex->pool == NULL) lfb_exec_refused(L, ex->ops, NULL, LF_ESHUTDOWN);
-  lfb_check_closing(L);
+  check_closing(L);
   return ex;
 }
 
 /* Lua has no flag for a state being closed, but lua_close is the only time
  * a finalizer runs with no caller beneath it: walk to the bottom frame. A
  * finalizer stops the collector, so in the common case one call says no. */
-void lfb_check_closing(lua_State *L) {
+static void check_closing(lua_State *L) {
   if (lua_gc(L, LUA_GCISRUNNING) == 1) return;
   lua_Debug ar;
   int level = 1;
@@ -102,13 +108,13 @@ void lfb_exec_hold(lfb_executor *ex, void *p, void (*fr)(void *)) {
 static int e_submit(lua_State *L) {
   lfb_executor *ex = check_open(L, "submit");
   double t0 = lfb_tracing ? lfb_trace_now(lfb_ctx_of(L)) : -1;
-  lf_future *f = lfb_task_future(L, ex->ops->handles_ok);
+  lf_future *f = task_future(L, ex->ops->handles_ok);
   int rc = ex->ops->submit(ex->pool, f);
   if (rc != 0) {
     lf_future_unref(f);
     return lfb_exec_refused(L, ex->ops, ex->pool, rc);
   }
-  lfb_future_push_new(L, f);
+  push_new_future(L, f);
   if (t0 >= 0) lfb_trace_submit(L, lfb_ctx_of(L), f, ex->ops, ex->pool, t0);
   return 1;
 }
@@ -131,7 +137,7 @@ static int e_shutdown(lua_State *L) {
   lfb_executor *ex = self_of(L, "shutdown");
   if (ex->pool == NULL) return 0; /* its __gc shut it down */
   int wait, cancel;
-  lfb_shutdown_args(L, &wait, &cancel);
+  shutdown_args(L, &wait, &cancel);
   wait = wait || ex->ops->waits_always;
   lfb_ctx *ctx = lfb_ctx_of(L);
   lfb_check_interrupt(L, ctx);
@@ -240,7 +246,10 @@ void lfb_exec_open(lua_State *L, const lfb_exec_ops *ops,
 
 /* ---- argument helpers ----------------------------------------------------- */
 
-lf_future *lfb_task_future(lua_State *L, int handles_ok) {
+/* submit's common part: encodes the function at 2 and its arguments into a
+ * new pending future holding its task (raises TransferError), for a pool
+ * in this process (handles_ok) or another. */
+static lf_future *task_future(lua_State *L, int handles_ok) {
   luaL_checktype(L, 2, LUA_TFUNCTION);
   LFB_STACK_BEGIN(L);
   int top = lua_gettop(L);
@@ -264,7 +273,8 @@ lf_future *lfb_task_future(lua_State *L, int handles_ok) {
   return f;
 }
 
-void lfb_future_push_new(lua_State *L, lf_future *f) {
+/* Pushes a new Future object that takes over the caller's reference. */
+static void push_new_future(lua_State *L, lf_future *f) {
   LFB_STACK_BEGIN(L);
   lfb_future *fu = lua_newuserdatauv(L, sizeof *fu, 0);
   fu->f = f;
@@ -286,7 +296,8 @@ static int opt_bool(lua_State *L, int idx, int arg, const char *name, int dflt) 
                        lua_pushfstring(L, "'%s' must be a boolean", name));
 }
 
-void lfb_shutdown_args(lua_State *L, int *wait, int *cancel) {
+/* shutdown's arguments: (wait, cancel_futures) or {wait=, cancel_futures=}. */
+static void shutdown_args(lua_State *L, int *wait, int *cancel) {
   if (lua_istable(L, 2)) {
     static const char *const known[] = {"wait", "cancel_futures", NULL};
     lfb_check_options(L, 2, known);

@@ -59,7 +59,8 @@ lfb_future *lfb_future_test(lua_State *L, int idx) {
   return ok ? fu : NULL;
 }
 
-lfb_future *lfb_future_check(lua_State *L, int idx) {
+/* The Future at idx, not yet collected, or raises as lauxlib does. */
+static lfb_future *check_future(lua_State *L, int idx) {
   lfb_future *fu = lfb_future_test(L, idx);
   if (fu == NULL) fu = luaL_checkudata(L, idx, LFB_FUTURE); /* raises */
   if (fu->f == NULL) luaL_argerror(L, idx, "Future is collected");
@@ -309,7 +310,9 @@ int lfb_await(lua_State *L, lfb_ctx *ctx, lf_future *f, double timeout,
   return rc;
 }
 
-void lfb_wait_one(lua_State *L, lfb_ctx *ctx, lf_future *f, double timeout) {
+/* lfb_await raising: TimeoutError, DeadlockError, interrupted!. */
+static void wait_one(lua_State *L, lfb_ctx *ctx, lf_future *f,
+                     double timeout) {
   char why[400];
   int rc = lfb_await(L, ctx, f, timeout, why, sizeof why);
   if (rc == LF_EINTR) lfb_raise_interrupt(L, ctx);
@@ -330,17 +333,17 @@ double lfb_opt_timeout(lua_State *L, int idx, const char *fname) {
 /* ---- methods -------------------------------------------------------------- */
 
 static int f_wait_then(lua_State *L, int want) {
-  lfb_future *fu = lfb_future_check(L, 1);
+  lfb_future *fu = check_future(L, 1);
   double timeout = want == WANT_TRACEBACK ? 0 : lfb_opt_timeout(L, 2, NULL);
   lfb_ctx *ctx = lfb_ctx_of(L);
   if (want == WANT_TRACEBACK) {
     if (!lf_future_done(fu->f)) return nil_result(L);
   } else if (lfb_tracing && !lf_future_done(fu->f)) {
     double t0 = lfb_trace_now(ctx);
-    lfb_wait_one(L, ctx, fu->f, timeout);
+    wait_one(L, ctx, fu->f, timeout);
     lfb_trace_wait(L, ctx, want == WANT_VALUES ? "result" : "exception", t0);
   } else {
-    lfb_wait_one(L, ctx, fu->f, timeout);
+    wait_one(L, ctx, fu->f, timeout);
   }
   lua_settop(L, 1);
   return finished(L, 1, fu, want);
@@ -351,7 +354,7 @@ static int f_exception(lua_State *L) { return f_wait_then(L, WANT_ERROR); }
 static int f_traceback(lua_State *L) { return f_wait_then(L, WANT_TRACEBACK); }
 
 static int f_cancel(lua_State *L) {
-  lfb_future *fu = lfb_future_check(L, 1);
+  lfb_future *fu = check_future(L, 1);
   int ok = lf_future_cancel(fu->f);
   lfb_poll(L, lfb_ctx_of(L)); /* our callbacks run at once */
   lua_pushboolean(L, ok);
@@ -359,20 +362,20 @@ static int f_cancel(lua_State *L) {
 }
 
 static int f_state_is(lua_State *L, int st) {
-  lfb_future *fu = lfb_future_check(L, 1);
+  lfb_future *fu = check_future(L, 1);
   lua_pushboolean(L, lf_future_state(fu->f) == st);
   return 1;
 }
 static int f_cancelled(lua_State *L) { return f_state_is(L, LF_CANCELLED); }
 static int f_running(lua_State *L) { return f_state_is(L, LF_RUNNING); }
 static int f_done(lua_State *L) {
-  lfb_future *fu = lfb_future_check(L, 1);
+  lfb_future *fu = check_future(L, 1);
   lua_pushboolean(L, lf_future_done(fu->f));
   return 1;
 }
 
 static int f_add_done_callback(lua_State *L) {
-  lfb_future *fu = lfb_future_check(L, 1);
+  lfb_future *fu = check_future(L, 1);
   luaL_checktype(L, 2, LUA_TFUNCTION);
   lfb_ctx *ctx = lfb_ctx_of(L);
   if (!lf_future_done(fu->f) && ctx->inbox) {
@@ -408,7 +411,7 @@ static int f_add_done_callback(lua_State *L) {
 }
 
 static int f_set_running(lua_State *L) {
-  lfb_future *fu = lfb_future_check(L, 1);
+  lfb_future *fu = check_future(L, 1);
   int rc = lf_future_set_running(fu->f);
   if (rc == LF_EINVALSTATE) {
     lua_pushvalue(L, 1);
@@ -423,7 +426,7 @@ static int f_set_running(lua_State *L) {
 /* set_result(...) and set_exception(err): one outcome, encoded so that any
  * state can read it, and cached so that this state gets the very values. */
 static int f_set(lua_State *L, int ok) {
-  lfb_future *fu = lfb_future_check(L, 1);
+  lfb_future *fu = check_future(L, 1);
   int n = lua_gettop(L) - 1;
   if (lf_future_done(fu->f)) goto done_already;
   lfb_enc e;
@@ -467,7 +470,7 @@ done_already:
 }
 static int f_set_result(lua_State *L) { return f_set(L, 1); }
 static int f_set_exception(lua_State *L) {
-  lfb_future_check(L, 1);
+  check_future(L, 1);
   luaL_checkany(L, 2);
   lua_settop(L, 2);
   return f_set(L, 0);

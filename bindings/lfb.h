@@ -270,7 +270,6 @@ int lfb_exec_refused(lua_State *L, const lfb_exec_ops *ops, void *pool,
 /* Pushes the state's object for a runtime future (a cached proxy, or a new
  * one that takes a reference of its own). */
 void lfb_future_push(lua_State *L, lf_future *f);
-lfb_future *lfb_future_check(lua_State *L, int idx);
 lfb_future *lfb_future_test(lua_State *L, int idx);
 void lfb_executor_push(lua_State *L, lf_pool *p);
 /* Registers the object at idx as the state's proxy for ptr. */
@@ -302,16 +301,12 @@ void lfb_open_mpi(lua_State *L); /* mpi.c: an opener in the registry */
 int lfb_poll(lua_State *L, lfb_ctx *ctx);
 
 /* Blocks until `f` is done or `timeout` passes (timeout < 0: no limit),
- * running this state's callbacks meanwhile. Raises TimeoutError or
- * DeadlockError. */
-void lfb_wait_one(lua_State *L, lfb_ctx *ctx, lf_future *f, double timeout);
-/* The same, returning 0, LF_ETIMEDOUT or LF_EDEADLK (message in why). */
+ * running this state's callbacks meanwhile: 0, LF_ETIMEDOUT, LF_EDEADLK
+ * (message in why) or LF_EINTR (interrupted). */
 int lfb_await(lua_State *L, lfb_ctx *ctx, lf_future *f, double timeout,
               char *why, size_t whylen);
 
 /* Argument helpers (executor.c), shared by the pool kinds, map and wait. */
-/* Raises RuntimeError when the state runs its finalizers in lua_close. */
-void lfb_check_closing(lua_State *L);
 void lfb_check_options(lua_State *L, int idx, const char *const known[]);
 /* The string option `name` of the options table at arg, on top of the
  * stack (lua_getfield'ed by the caller): raises unless it is a string
@@ -321,10 +316,6 @@ const char *lfb_optstring(lua_State *L, int arg, const char *name);
  * same for argument `arg`, raising as lauxlib does (`what` expected). */
 int lfb_getint(lua_State *L, int idx, lua_Integer *v);
 void lfb_checkint(lua_State *L, int arg, lua_Integer *v, const char *what);
-/* submit's common part: encodes the function at 2 and its arguments into a
- * new pending future holding its task (raises TransferError), for a pool
- * in this process (handles_ok) or another. */
-lf_future *lfb_task_future(lua_State *L, int handles_ok);
 /* The part of a constructor's arguments (opts | max_workers) every kind
  * shares, read after the kind checked its table's option names: *max
  * (the kind's default on entry) from the number or opts.max_workers, then
@@ -337,10 +328,6 @@ lf_payload *lfb_encode_init(lua_State *L, int fn, int handles_ok);
  * every worker state gets; raises when one is not a string (as require
  * does). */
 void lfb_push_paths(lua_State *L);
-/* Pushes a new Future object that takes over the caller's reference. */
-void lfb_future_push_new(lua_State *L, lf_future *f);
-/* shutdown's arguments: (wait, cancel_futures) or {wait=, cancel_futures=}. */
-void lfb_shutdown_args(lua_State *L, int *wait, int *cancel);
 extern int lfb_default_max_workers;
 
 /* What progress (progress.c) watches: fn(ud, f, weight) for each future
