@@ -283,7 +283,7 @@ test: deps all test-c test-host test-lua test-mpi
 
 # The C API of include/luafutures.h, as a host uses it (the objects, not
 # the archive, so that the teardown can count the runtime's pools).
-$(BUILD)/test_embed: bindings/tests/test_embed.c $(RT_OBJ) $(LB_OBJ) include/luafutures.h runtime/tests/test.h
+$(BUILD)/test_embed: bindings/tests/test_embed.c $(RT_OBJ) $(LB_OBJ) include/luafutures.h runtime/tests/test.h bindings/tests/embed_test.h
 	$(CC) $(ALLFLAGS) -I$(LUA_INC) -o $@ $< $(RT_OBJ) $(LB_OBJ) $(LUA_LIB) -lm -ldl
 
 test-c: $(BUILD)/test_runtime $(BUILD)/test_queue $(BUILD)/test_proc $(BUILD)/test_embed $(FAKE) $(WORKER)
@@ -315,10 +315,16 @@ MPI_ENV  = OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
   OMPI_MCA_oob_tcp_if_include=lo MPIEXEC_TIMEOUT=$${MPIEXEC_TIMEOUT:-120}
 MPI_SANENV = $(if $(filter thread,$(SANITIZE)),TSAN_OPTIONS="halt_on_error=1 \
   second_deadlock_stack=1 suppressions=$(CURDIR)/.ci/tsan-mpi.supp",$(SANENV))
+# test_embed_mpi is a host of the C API that every rank of its job runs
+# (luafutures_shutdown_all over an MPICommExecutor).
+$(BUILD)/test_embed_mpi: bindings/tests/test_embed_mpi.c $(RT_OBJ) $(LB_OBJ) include/luafutures.h runtime/tests/test.h bindings/tests/embed_test.h
+	$(CC) $(ALLFLAGS) -I$(LUA_INC) -o $@ $< $(RT_OBJ) $(LB_OBJ) $(LUA_LIB) -lm -ldl
+
 ifeq ($(MPI),yes)
-test-mpi: $(BUILD)/test_mpi $(MPI_MODULE) $(CLI)
+test-mpi: $(BUILD)/test_mpi $(BUILD)/test_embed_mpi $(MPI_MODULE) $(CLI)
 	@command -v $(MPIEXEC) >/dev/null || { echo "test-mpi: no $(MPIEXEC), MPI tests skipped"; exit 0; }; \
-	$(MPI_ENV) $(MPI_SANENV) $(MPIEXEC) -n 3 ./$(BUILD)/test_mpi
+	$(MPI_ENV) $(MPI_SANENV) $(MPIEXEC) -n 3 ./$(BUILD)/test_mpi && \
+	$(MPI_ENV) $(MPI_SANENV) $(MPIEXEC) -n 2 ./$(BUILD)/test_embed_mpi
 else
 test-mpi:
 	@echo "test-mpi: no $(MPICC) found: MPI tests skipped"

@@ -111,7 +111,7 @@ typedef struct lfb_dec {
 /* A decoder of a payload made in this process, or (_remote) of bytes from
  * another one: then every tag that refers to an object (a handle, a
  * function blob) is refused, strings and bytecode are bounded by
- * lfb_max_message() and a copied metatable may not have __gc. Both check
+ * LUAFUTURES_MAX_MESSAGE and a copied metatable may not have __gc. Both check
  * every byte (see decode.c); lfb_dec_init applies the remote rules to a
  * payload that owns no objects, since such bytes may have come from a
  * worker process whatever the call site. */
@@ -139,10 +139,6 @@ int lfb_dec_protected(lfb_dec *d, lua_State *L, int n);
 int lfb_dec_skip(lfb_dec *d);
 /* Lua type name of the next value, without decoding it. */
 const char *lfb_dec_peek_type(const lfb_dec *d);
-/* The largest string a remote payload may hold, and the size a message
- * from another process may have: LUAFUTURES_MAX_MESSAGE bytes (K, M, G
- * suffixes), default 1 GiB. Read once. */
-size_t lfb_max_message(void);
 
 /* A result payload holds outcomes: u32 count, then each: u8 ok, and either
  * u32 n + n values, or the error value + its traceback (string or nil). */

@@ -50,7 +50,10 @@ static void read_max(void) {
   max_message = (size_t)(v << shift);
 }
 
-size_t lfb_max_message(void) {
+/* The largest string a remote payload may hold, and the size a message
+ * from another process may have: LUAFUTURES_MAX_MESSAGE bytes (K, M, G
+ * suffixes), default 1 GiB. Read once. */
+static size_t message_limit(void) {
   pthread_once(&max_once, read_max);
   return max_message;
 }
@@ -187,7 +190,7 @@ static const char *dec_string(lua_State *L, lfb_dec *d, size_t *len) {
     *len = lfb_dec_u32(d);
   else
     corrupt(L, d->bad ? "truncated" : "a string expected");
-  if (d->remote && *len > lfb_max_message())
+  if (d->remote && *len > message_limit())
     corrupt(L, "a string over LUAFUTURES_MAX_MESSAGE");
   return take_or_raise(L, d, *len);
 }
@@ -290,7 +293,7 @@ static void dec_function(lfb_dec *d, lua_State *L) {
   if (fl > 3u) corrupt(L, d->bad ? "truncated" : "function flags");
   if (inl) {
     len = lfb_dec_u32(d);
-    if (d->remote && len > lfb_max_message())
+    if (d->remote && len > message_limit())
       corrupt(L, "bytecode over LUAFUTURES_MAX_MESSAGE");
     code = take_or_raise(L, d, len);
     const char *why = lfb_bytecode_check(code, len); /* made elsewhere */
@@ -416,7 +419,7 @@ static void dec_shared(lfb_dec *d, lua_State *L) {
   uint64_t id;
   memcpy(&id, take_or_raise(L, d, 8), 8);
   uint32_t len = count_or_raise(L, d, 1);
-  if (len > lfb_max_message()) corrupt(L, "a Shared over LUAFUTURES_MAX_MESSAGE");
+  if (len > message_limit()) corrupt(L, "a Shared over LUAFUTURES_MAX_MESSAGE");
   const char *bytes = take_or_raise(L, d, len);
   lfb_shared_push_remote(L, id, bytes, len);
 }

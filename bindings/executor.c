@@ -2,7 +2,7 @@
  * executor.c -- the executor class, written once for every kind of pool,
  * and the argument helpers the kinds share.
  *
- * A kind (threadpool.c, processpool.c; an MPI pool later) fills in an
+ * A kind (threadpool.c, processpool.c, mpi.c) fills in an
  * lfb_exec_ops table and calls lfb_exec_open: it gets its own metatable
  * (so lauxlib names it in a bad self) with submit, map and shutdown,
  * __close, __gc and __tostring from here. Every method has the context
@@ -23,6 +23,13 @@
 int lfb_default_max_workers; /* set by the luafutures command's -j */
 
 #define ops_of(L) ((const lfb_exec_ops *)lua_touserdata(L, lua_upvalueindex(2)))
+
+/* The methods' own helpers, below. */
+static void check_closing(lua_State *L);
+static lf_future *task_future(lua_State *L, lfb_ctx *ctx, int handles_ok,
+                              int top);
+static lfb_future *push_new_future(lua_State *L, lfb_ctx *ctx, lf_future *f);
+static void shutdown_args(lua_State *L, int *wait, int *cancel);
 
 static lfb_executor *self(lua_State *L) {
   return luaL_checkudata(L, 1, ops_of(L)->name);
@@ -66,14 +73,14 @@ int lfb_exec_refused(lua_State *L, const lfb_exec_ops *ops, void *pool,
 static lfb_executor *check_open(lua_State *L, const char *method) {
   lfb_executor *ex = self_of(L, method);
   if (ex->pool == NULL) lfb_exec_refused(L, ex->ops, NULL, LF_ESHUTDOWN);
-  lfb_check_closing(L);
+  check_closing(L);
   return ex;
 }
 
 /* Lua has no flag for a state being closed, but lua_close is the only time
  * a finalizer runs with no caller beneath it: walk to the bottom frame. A
  * finalizer stops the collector, so in the common case one call says no. */
-void lfb_check_closing(lua_State *L) {
+static void check_closing(lua_State *L) {
   if (lua_gc(L, LUA_GCISRUNNING) == 1) return;
   lua_Debug ar;
   int level = 1;
@@ -110,8 +117,8 @@ static int e_submit(lua_State *L) {
   lfb_ctx *ctx = lfb_ctx_of(L);
   /* The Future object first, empty: made after the submit, a memory error
    * would leak the future (and what its task holds). */
-  lfb_future *fu = lfb_future_push_new(L, ctx, NULL);
-  lf_future *f = lfb_task_future(L, ctx, ex->ops->handles_ok, top);
+  lfb_future *fu = push_new_future(L, ctx, NULL);
+  lf_future *f = task_future(L, ctx, ex->ops->handles_ok, top);
   int rc = ex->ops->submit(ex->pool, f);
   if (rc != 0) {
     lf_future_unref(f);
@@ -140,7 +147,8 @@ static int e_shutdown(lua_State *L) {
   lfb_executor *ex = self_of(L, "shutdown");
   if (ex->pool == NULL) return 0; /* its __gc shut it down */
   int wait, cancel;
-  lfb_shutdown_args(L, &wait, &cancel);
+  shutdown_args(L, &wait, &cancel);
+  wait = wait || ex->ops->waits_always;
   lfb_ctx *ctx = lfb_ctx_of(L);
   lfb_check_interrupt(L, ctx);
   int rc = 0;
@@ -253,8 +261,11 @@ void lfb_exec_open(lua_State *L, const lfb_exec_ops *ops,
 
 /* ---- argument helpers ----------------------------------------------------- */
 
-lf_future *lfb_task_future(lua_State *L, lfb_ctx *ctx, int handles_ok,
-                           int top) {
+/* submit's common part: encodes the function at 2 and its arguments (up
+ * to `top`) into a new pending future holding its task (raises
+ * TransferError), for a pool in this process (handles_ok) or another. */
+static lf_future *task_future(lua_State *L, lfb_ctx *ctx, int handles_ok,
+                              int top) {
   luaL_checktype(L, 2, LUA_TFUNCTION);
   LFB_STACK_BEGIN(L);
   lfb_enc e;
@@ -278,7 +289,9 @@ lf_future *lfb_task_future(lua_State *L, lfb_ctx *ctx, int handles_ok,
   return f;
 }
 
-lfb_future *lfb_future_push_new(lua_State *L, lfb_ctx *ctx, lf_future *f) {
+/* Pushes a new Future object that takes over the caller's reference (f
+ * NULL: an empty one, whose f the caller sets once it has one). */
+static lfb_future *push_new_future(lua_State *L, lfb_ctx *ctx, lf_future *f) {
   LFB_STACK_BEGIN(L);
   lfb_future *fu = lua_newuserdatauv(L, sizeof *fu, 0);
   fu->f = f;
@@ -299,7 +312,8 @@ static int opt_bool(lua_State *L, int idx, int arg, const char *name, int dflt) 
                        lua_pushfstring(L, "'%s' must be a boolean", name));
 }
 
-void lfb_shutdown_args(lua_State *L, int *wait, int *cancel) {
+/* shutdown's arguments: (wait, cancel_futures) or {wait=, cancel_futures=}. */
+static void shutdown_args(lua_State *L, int *wait, int *cancel) {
   if (lua_istable(L, 2)) {
     static const char *const known[] = {"wait", "cancel_futures", NULL};
     lfb_check_options(L, 2, known);

@@ -53,15 +53,11 @@ lfb_future *lfb_future_test(lua_State *L, int idx) {
   return lfb_toclass(L, idx, lfb_FUTURE_MT);
 }
 
+/* fu if it is a live Future, else raises as lauxlib does. */
 static lfb_future *checked(lua_State *L, int idx, lfb_future *fu) {
   if (fu == NULL) fu = luaL_checkudata(L, idx, LFB_FUTURE); /* raises */
   if (fu->f == NULL) luaL_argerror(L, idx, "Future is collected");
   return fu;
-}
-
-lfb_future *lfb_future_check(lua_State *L, int idx) {
-  lfb_future *fu = lfb_future_test(L, idx);
-  return checked(L, idx, fu);
 }
 
 /* The Future at 1 of a method (its context is upvalue 1): the metatable
@@ -320,7 +316,9 @@ int lfb_await(lua_State *L, lfb_ctx *ctx, lf_future *f, double timeout,
   return rc;
 }
 
-void lfb_wait_one(lua_State *L, lfb_ctx *ctx, lf_future *f, double timeout) {
+/* lfb_await raising: TimeoutError, DeadlockError, interrupted!. */
+static void wait_one(lua_State *L, lfb_ctx *ctx, lf_future *f,
+                     double timeout) {
   char why[400];
   int rc = lfb_await(L, ctx, f, timeout, why, sizeof why);
   if (rc == LF_EINTR) lfb_raise_interrupt(L, ctx);
@@ -349,10 +347,10 @@ static int f_wait_then(lua_State *L, int want) {
     if (!lf_future_done(fu->f)) return nil_result(L);
   } else if (lfb_tracing && !lf_future_done(fu->f)) {
     double t0 = lfb_trace_now(ctx);
-    lfb_wait_one(L, ctx, fu->f, timeout);
+    wait_one(L, ctx, fu->f, timeout);
     lfb_trace_wait(L, ctx, want == WANT_VALUES ? "result" : "exception", t0);
   } else {
-    lfb_wait_one(L, ctx, fu->f, timeout);
+    wait_one(L, ctx, fu->f, timeout);
   }
   lua_settop(L, 1);
   return finished(L, 1, fu, want);

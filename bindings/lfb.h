@@ -253,6 +253,10 @@ typedef struct lfb_exec_ops {
    * thread; NULL: its shutdown(wait) blocks the caller, uninterruptible. */
   void (*ref)(void *pool);
   void (*stats)(void *pool, lfb_stats *out); /* ex:stats() */
+  /* shutdown(false) waits too (MPICommExecutor: the ranks it frees must
+   * know that no task follows); `shutdown` itself honours its wait, so
+   * that a wait can be left to another thread. */
+  int waits_always;
   /* After shutdown(pool, 0, ...): a future done once the pool has stopped,
    * as lf_pool_stopped; NULL (or a NULL op): wait on a joining thread. */
   lf_future *(*stopped)(void *pool);
@@ -287,7 +291,6 @@ int lfb_exec_refused(lua_State *L, const lfb_exec_ops *ops, void *pool,
 /* Pushes the state's object for a runtime future (a cached proxy, or a new
  * one that takes a reference of its own). */
 void lfb_future_push(lua_State *L, lf_future *f);
-lfb_future *lfb_future_check(lua_State *L, int idx);
 lfb_future *lfb_future_test(lua_State *L, int idx);
 void lfb_executor_push(lua_State *L, lf_pool *p);
 /* Registers the object at idx as the state's proxy for ptr. */
@@ -319,17 +322,13 @@ void lfb_open_mpi(lua_State *L); /* mpi.c: an opener in the registry */
 int lfb_poll(lua_State *L, lfb_ctx *ctx);
 
 /* Blocks until `f` is done or `timeout` passes (timeout < 0: no limit),
- * running this state's callbacks meanwhile. Raises TimeoutError or
- * DeadlockError. */
-void lfb_wait_one(lua_State *L, lfb_ctx *ctx, lf_future *f, double timeout);
-/* The same, returning 0, LF_ETIMEDOUT, LF_EDEADLK (message in why),
- * LF_EINTR or LF_ENOMEM (no waiter could be made); it never raises. */
+ * running this state's callbacks meanwhile: 0, LF_ETIMEDOUT, LF_EDEADLK
+ * (message in why), LF_EINTR (interrupted) or LF_ENOMEM (no waiter could
+ * be made); it never raises. */
 int lfb_await(lua_State *L, lfb_ctx *ctx, lf_future *f, double timeout,
               char *why, size_t whylen);
 
 /* Argument helpers (executor.c), shared by the pool kinds, map and wait. */
-/* Raises RuntimeError when the state runs its finalizers in lua_close. */
-void lfb_check_closing(lua_State *L);
 void lfb_check_options(lua_State *L, int idx, const char *const known[]);
 /* The string option `name` of the options table at arg, on top of the
  * stack (lua_getfield'ed by the caller): raises unless it is a string
@@ -339,11 +338,6 @@ const char *lfb_optstring(lua_State *L, int arg, const char *name);
  * same for argument `arg`, raising as lauxlib does (`what` expected). */
 int lfb_getint(lua_State *L, int idx, lua_Integer *v);
 void lfb_checkint(lua_State *L, int arg, lua_Integer *v, const char *what);
-/* submit's common part: encodes the function at 2 and its arguments (up
- * to `top`) into a new pending future holding its task (raises
- * TransferError), for a pool in this process (handles_ok) or another. */
-lf_future *lfb_task_future(lua_State *L, lfb_ctx *ctx, int handles_ok,
-                           int top);
 /* The part of a constructor's arguments (opts | max_workers) every kind
  * shares, read after the kind checked its table's option names: *max
  * (the kind's default on entry) from the number or opts.max_workers, then
@@ -356,11 +350,6 @@ lf_payload *lfb_encode_init(lua_State *L, int fn, int handles_ok);
  * every worker state gets; raises when one is not a string (as require
  * does). */
 void lfb_push_paths(lua_State *L);
-/* Pushes a new Future object that takes over the caller's reference (f
- * NULL: an empty one, whose f the caller sets once it has one). */
-lfb_future *lfb_future_push_new(lua_State *L, lfb_ctx *ctx, lf_future *f);
-/* shutdown's arguments: (wait, cancel_futures) or {wait=, cancel_futures=}. */
-void lfb_shutdown_args(lua_State *L, int *wait, int *cancel);
 extern int lfb_default_max_workers;
 
 /* What progress (progress.c) watches: fn(ud, f, weight) for each future

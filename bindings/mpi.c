@@ -62,12 +62,15 @@ static const lf_proc_hooks mpi_hooks = {NULL, lfb_remote_broken,
 
 /* ---- operations ------------------------------------------------------------ */
 
-/* The ranks an MPICommExecutor frees must know no task can follow, so its
- * shutdown waits whatever it is told; then they are released. */
+/* The ranks an MPICommExecutor frees must know no task can follow: they
+ * are released once its pool has stopped. Its shutdown(false) waits too
+ * (waits_always); a wait here may be another thread's (embed.c's joiner),
+ * so that an interrupt or luafutures_shutdown_all's timeout cuts the
+ * caller's wait short while the ranks are released all the same. */
 static int o_comm_shutdown(void *p, int wait, int cancel) {
-  lf_procpool_shutdown(p, 1, cancel);
-  lfb_mpi->release();
-  return 0;
+  int rc = lf_procpool_shutdown(p, wait, cancel);
+  if (wait && rc == 0) lfb_mpi->release();
+  return rc;
 }
 static const char *o_host(void *p) { return lfb_mpi_host; }
 static const char *o_broken_message(void *p) {
@@ -85,20 +88,20 @@ static void o_stats(void *p, lfb_stats *s) {
   lfb_counts_fill(&((lfb_remote *)lf_procpool_ud(p))->counts, s);
 }
 
+/* With ref, shutdown(wait) waits as a process pool's does: an interrupt
+ * cuts it short (embed.c). */
 static const lfb_exec_ops pool_ops = {
     "MPIPoolExecutor", "BrokenExecutor", 0, "host", o_host,
     lfb_remote_submit, lfb_remote_shutdown, lfb_remote_status,
     lfb_remote_nworkers, lfb_remote_max_workers, o_broken_message,
-    lfb_remote_unref, lfb_remote_failure, NULL, /* shutdown(wait) blocks */
-    o_stats, NULL,
+    lfb_remote_unref, lfb_remote_failure, lfb_remote_ref, o_stats, 0, NULL,
 };
 
 static const lfb_exec_ops comm_ops = {
     "MPICommExecutor", "BrokenExecutor", 0, "host", o_host,
     lfb_remote_submit, o_comm_shutdown, lfb_remote_status,
     lfb_remote_nworkers, lfb_remote_max_workers, o_broken_message,
-    lfb_remote_unref, lfb_remote_failure, NULL, /* shutdown(wait) blocks */
-    o_stats, NULL,
+    lfb_remote_unref, lfb_remote_failure, lfb_remote_ref, o_stats, 1, NULL,
 };
 
 /* ---- constructors ------------------------------------------------------------ */
@@ -144,7 +147,9 @@ static int make(lua_State *L, const lfb_exec_ops *ops, lua_Integer max,
                         lfb_remote_answer_timeout(1e9)};
   int err = 0;
   ex->pool = lf_mpipool_new(lfb_mpi, &cfg, &mpi_hooks, c, &err);
-  return lfb_remote_adopt(L, ex, c);
+  lfb_remote_adopt(L, ex, c);
+  lfb_exec_remember(L); /* for luafutures_shutdown_all */
+  return 1;
 }
 
 static int m_pool(lua_State *L) {

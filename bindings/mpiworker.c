@@ -204,9 +204,12 @@ static lf_payload *headed(lua_State *L, lf_payload *res) {
 
 /* ---- running tasks -------------------------------------------------------------- */
 
+/* Out of memory, as every pool kind says it: lf_payload_oom() travels as
+ * a failed answer with no bytes, which the client reads as Lua's own
+ * `not enough memory` (procworker.c does the same). */
 static lf_payload *nomem(int *failed) {
   *failed = 1;
-  return lfb_error_payload("RuntimeError", "not enough memory");
+  return lf_payload_oom();
 }
 
 /* The task in a child process of the pool's isolated executor, made anew
@@ -246,7 +249,9 @@ static lf_payload *run_isolated(lua_State *L, served *s, lf_payload *task,
   lf_payload *res = NULL;
   if (rc == 0) {
     const lf_payload *r = lf_future_result(f, failed);
-    res = lf_payload_new(r->data, r->len, NULL, 0, r->flags);
+    res = r == lf_payload_oom() /* the child's, or its pool's, shortage */
+              ? nomem(failed)
+              : lf_payload_new(r->data, r->len, NULL, 0, r->flags);
   }
   lf_future_unref(f);
   return res ? res : nomem(failed);
@@ -259,8 +264,8 @@ static void task(lua_State *L, served *s, lf_mpi_msg *m) {
                          : run_isolated(L, s, m->data, &failed);
   m->data = NULL; /* taken */
   if (res == NULL) res = nomem(&failed);
-  if (res == NULL) luaL_error(L, "not enough memory");
-  if (failed) res = headed(s->W ? s->W : L, res);
+  /* No bytes to head: the client reads it as `not enough memory`. */
+  if (failed && res != lf_payload_oom()) res = headed(s->W ? s->W : L, res);
   fflush(stdout); /* what the task printed comes out before its result */
   lfb_mpi->reply(s->from, s->pool, m->id, res, failed);
 }

@@ -101,7 +101,7 @@ static const lfb_exec_ops proc_ops = {
     LFB_PROCPOOL, "BrokenProcessPool", 0, "start_method", p_method,
     p_submit, lfb_remote_shutdown, lfb_remote_status, lfb_remote_nworkers,
     lfb_remote_max_workers, p_broken_message, lfb_remote_unref,
-    lfb_remote_failure, lfb_remote_ref, p_stats, NULL,
+    lfb_remote_failure, lfb_remote_ref, p_stats, 0, NULL,
 };
 
 /* ---- finding the worker executable --------------------------------------- */

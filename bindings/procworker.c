@@ -144,7 +144,8 @@ int lfb_proc_worker(int qfd, int cfd) {
   size_t hlen;
   wstate w = {{NULL, 0}, NULL, 0, {0}};
   lfb_hooks_get(&w.hooks);
-  if (lf_proc_child_start(qfd, cfd, &h, &hlen, &w.max_tasks) != 0) return 3;
+  int started = lf_proc_child_start(qfd, cfd, &h, &hlen, &w.max_tasks);
+  if (started != 0) return started == LF_ENOMEM ? LF_PROC_EXIT_NOMEM : 6;
   w.hl = (hello){h, hlen};
   int rc = build_state(&w);
   if (rc != LFB_W_INITFAILED) rc = worker_life(&w, qfd, cfd);

@@ -32,7 +32,15 @@ int lf_proc_child_start(int qfd, int cfd, char **hello, size_t *len,
   if (lf__wire_read_all(cfd, &h, sizeof h) != 0 || h.kind != LF__K_HELLO)
     return -1;
   char *s = malloc((size_t)h.len + 1); /* the host frees it with free() */
-  if (s == NULL) return -1;
+  if (s == NULL) { /* the hello is read all the same: the pool then hears
+                    * why this worker exits, not that its send failed */
+    static char sink[4096];
+    for (size_t left = h.len, n; left > 0; left -= n) {
+      n = left < sizeof sink ? left : sizeof sink;
+      if (lf__wire_read_all(cfd, sink, n) != 0) return -1;
+    }
+    return LF_ENOMEM;
+  }
   if (lf__wire_read_all(cfd, s, h.len) != 0) {
     free(s);
     return -1;

@@ -113,9 +113,16 @@ void lf_procpool_load(lf_procpool *p, size_t *unsent, size_t *out);
 
 /* Starts a worker's life: marks both channels close-on-exec and reads the
  * hello. 0 with *hello (malloc'd, NUL-terminated, the caller frees it), its
- * length and the pool's max_tasks_per_child; -1 if the pool is gone. */
+ * length and the pool's max_tasks_per_child; LF_ENOMEM when there is no
+ * memory for the hello (read to its end, so that the pool's send of it
+ * completes: the worker should then exit with LF_PROC_EXIT_NOMEM); -1 if
+ * the pool is gone. */
 int lf_proc_child_start(int qfd, int cfd, char **hello, size_t *len,
                         size_t *max_tasks);
+/* The exit status of a worker that found no memory to start: from a
+ * worker that has not said it is ready, the pool's broken error says
+ * `worker N exited with status 3: out of memory before it could start`. */
+#define LF_PROC_EXIT_NOMEM 3
 
 /* Waits for the next task: 0 with *task (the caller owns it) and its id, 1
  * when the pool has no more work for this worker, -1 on error. Only one

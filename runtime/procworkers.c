@@ -57,6 +57,10 @@ static void worker_gone_locked(lf_procpool *p, wproc *w, const lf__tev *ev) {
     else if (WIFSIGNALED(st))
       lf__proc_break(p, LF_PROC_DIED, "worker %ld was killed by signal %d",
                    w->num, WTERMSIG(st));
+    else if (!w->ready && WEXITSTATUS(st) == LF_PROC_EXIT_NOMEM)
+      lf__proc_break(p, LF_PROC_DIED,
+                     "worker %ld exited with status %d: out of memory "
+                     "before it could start", w->num, WEXITSTATUS(st));
     else
       lf__proc_break(p, LF_PROC_DIED, "worker %ld exited with status %d",
                    w->num, WEXITSTATUS(st));

@@ -123,3 +123,43 @@ int main(void) {
     assert.truthy(out:find("liblua5.4-dev", 1, true), out)
   end)
 end)
+
+describe("the module's own names", function()
+  -- An lfb_ name that one object of bindings/ defines and no other object
+  -- (nor a C test) uses is that file's own: it should be static, out of
+  -- the headers. -Wmissing-prototypes cannot tell, since the header
+  -- declares it.
+  if not support.children_ok then
+    it("are each used by another file", function() pending("runs commands: not under ThreadSanitizer") end)
+    return
+  end
+
+  it("are each used by another file", function()
+    local build = "build" .. (support.sanitizer and "-" .. support.sanitizer or "")
+    local ok, out = sh(("nm -A %s/bindings/*.o %s/runtime/*.o"):format(build, build))
+    assert(ok, out)
+    local defined, used = {}, {}
+    for file, kind, name in out:gmatch("([^\n:]+):%x*%s+(%a) (lfb_[%w_]+)\n") do
+      if kind == "U" then
+        used[name] = used[name] or {}
+        used[name][file] = true
+      elseif kind:match("%u") then
+        defined[name] = file
+      end
+    end
+    local tests = ""
+    for _, t in ipairs{"test_embed.c", "test_embed_mpi.c", "fuzz_decode.c"} do
+      tests = tests .. (slurp("bindings/tests/" .. t) or "")
+    end
+    local lonely = {}
+    for name, file in pairs(defined) do
+      local elsewhere = false
+      for f in pairs(used[name] or {}) do elsewhere = elsewhere or f ~= file end
+      if not elsewhere and not tests:find(name .. "%f[^%w_]") then
+        lonely[#lonely + 1] = name .. " (" .. file .. ")"
+      end
+    end
+    table.sort(lonely)
+    assert.same({}, lonely)
+  end)
+end)

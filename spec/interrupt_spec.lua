@@ -4,6 +4,8 @@
 -- on a FIFO that this spec opens only after it has read "interrupted!", so
 -- a wait that the signal did not wake would never end.
 
+local sigint = require "sigint"
+
 local CLI = "bin/luafutures"
 
 -- Under ThreadSanitizer's preload /bin/sh itself breaks: this spec runs in
@@ -45,30 +47,9 @@ local WAITS = {
 -- Runs the script blocked in `wait`; returns its output lines (stdout and
 -- stderr together) and exit status.
 local function interrupt(wait)
-  local dir = os.tmpname()
-  os.remove(dir)
-  assert(os.execute("mkdir " .. dir .. " && mkfifo " .. dir .. "/release"))
-  local fifo = dir .. "/release"
+  local dir, fifo = sigint.fifo()
   spit(dir .. "/script.lua", PRELUDE .. wait .. "\nio.stdout:write('not interrupted\\n')\n")
-  local p = assert(io.popen(("exec timeout 60 %s %s/script.lua %s 2>&1"):format(CLI, dir, fifo)))
-  local lines, pid, started = {}, nil, false
-  while not (pid and started) do -- both, in either order
-    local l = assert(p:read("l"), "the script ended early")
-    lines[#lines + 1] = l
-    pid = pid or l:match("^pid (%d+)")
-    started = started or l == "started"
-  end
-  assert(os.execute("kill -INT " .. pid))
-  repeat -- the signal must end the wait while the task still blocks
-    local l = assert(p:read("l"), "no interrupted! before the end")
-    lines[#lines + 1] = l
-  until l:find("interrupted!", 1, true)
-  local w = assert(io.open(fifo, "w")) -- now the task may finish
-  w:close()
-  for l in p:lines() do lines[#lines + 1] = l end
-  local _, how, status = p:close()
-  os.execute("rm -rf " .. dir)
-  return lines, how == "exit" and status or -1
+  return sigint.run(("exec timeout 60 %s %s/script.lua %s"):format(CLI, dir, fifo), dir, fifo)
 end
 
 local function index_of(lines, pattern)

@@ -6,6 +6,7 @@
 -- is not ours). MPIEXEC_TIMEOUT only guards against a hang; nothing waits
 -- on it.
 local support = require "support"
+local sigint = require "sigint"
 
 local MPIEXEC = os.getenv("MPIEXEC") or "mpiexec"
 local ENV = "env -u LD_PRELOAD OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
@@ -169,6 +170,66 @@ describe("concurrent.futures.mpi", function()
       "112272535095293 is prime: true", "112582705942171 is prime: true",
       "112272535095293 is prime: true", "115280095190773 is prime: true",
       "115797848077099 is prime: true", "1099726899285419 is prime: false", ""}, "\n"), out)
+  end)
+
+  it_mpi("fails a task whose result finds no memory on its rank as the process pool does", function()
+    -- The task limits its own rank's address space to what it uses now
+    -- plus 128 MiB and returns a 64 MiB string: encoding it fits (a buffer
+    -- that doubles up to 64 MiB), the result's copy does not. The task
+    -- fails with Lua's own memory error, a string, as a process worker's
+    -- does, not with an error table, and the rank goes on serving.
+    -- AddressSanitizer aborts where malloc would return NULL.
+    if support.sanitizer then pending("out of memory aborts under a sanitizer") end
+    if os.execute("command -v prlimit >/dev/null 2>&1") ~= true then pending("no prlimit") end
+    local path = script [[
+      local futures = require "concurrent.futures"
+      local mpi = require "concurrent.futures.mpi"
+      local ex <close> = mpi.MPIPoolExecutor{max_workers = 1}
+      local function short()
+        local s = string.rep("x", (1 << 26) - 4096)
+        collectgarbage() collectgarbage()
+        local vm
+        for l in io.lines("/proc/self/status") do vm = vm or tonumber(l:match("^VmSize:%s*(%d+)")) end
+        assert(os.execute(("prlimit --pid %d --as=%d"):format(futures.getpid(), (vm + 128 * 1024) * 1024)))
+        return s
+      end
+      local ok, e = pcall(function() return ex:submit(short):result() end)
+      print(ok, type(e), e == "not enough memory" and e or "other")
+      print(ex:submit(function() return 2 end):result(), tostring(ex):match("state=%a+"))
+    ]]
+    local out, err, status = mpirun(2, POOL .. path)
+    os.remove(path)
+    assert.equal(0, status, err)
+    assert.equal("false\tstring\tnot enough memory\n2\tstate=running\n", out)
+  end)
+
+  it_mpi("cuts shutdown(wait) short with ^C on rank 0, while the rank's task goes on", function()
+    -- As spec/interrupt_spec.lua: the task blocks on a FIFO that this
+    -- spec opens only once it has read the interrupted wait's line, so a
+    -- wait that the signal did not wake would never end (MPIEXEC_TIMEOUT
+    -- ends the job then, and the line never comes).
+    local dir, fifo = sigint.fifo()
+    local path = script [[
+      local futures = require "concurrent.futures"
+      local mpi = require "concurrent.futures.mpi"
+      local ex = mpi.MPIPoolExecutor{max_workers = 1}
+      local f = ex:submit(function(p)
+        io.stdout:write("started\n"); io.stdout:flush()
+        local h = io.open(p, "r"); h:read("a"); h:close()
+        return "task done"
+      end, ...)
+      print(pcall(function()
+        io.stdout:write("pid ", futures.getpid(), "\n"); io.stdout:flush()
+        ex:shutdown(true)
+      end))
+      io.stdout:flush()
+      print(f:result())
+    ]]
+    local lines, status = sigint.run(("%s%s -n 2 %s%s %s"):format(ENV, MPIEXEC, POOL, path, fifo), dir, fifo)
+    os.remove(path)
+    assert.equal(0, status, table.concat(lines, "\n"))
+    assert.equal("false\tinterrupted!", lines[#lines - 1])
+    assert.equal("task done", lines[#lines])
   end)
 
   it_mpi("ends the whole job with a non-zero status when a rank is lost", function()

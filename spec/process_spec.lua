@@ -503,6 +503,32 @@ describe("ProcessPoolExecutor", function()
     assert.equal(2, ex:submit(function() return 2 end):result())
   end)
 
+  it("says so when a worker finds no memory for its hello", function()
+    -- A 256 MiB package.path travels in the hello. The child script
+    -- limits its own address space to what it uses plus 128 MiB, so a
+    -- forked worker (which inherits both) cannot allocate the hello's
+    -- copy: it reads the hello to its end and exits with status 3, which
+    -- the pool names (it was "exited at once (Broken pipe)", a send that
+    -- failed, or a bare "exited with status 3").
+    if not support.fork_ok then pending(support.FORK_LIMIT) end
+    if os.execute("command -v prlimit >/dev/null 2>&1") ~= true then pending("no prlimit") end
+    local out, err = run_script([[
+      local futures = require "concurrent.futures"
+      package.path = string.rep("x", 1 << 28)
+      local ex = futures.ProcessPoolExecutor{max_workers = 1, start_method = "fork"}
+      package.path = ""
+      collectgarbage() collectgarbage()
+      local vm
+      for l in io.lines("/proc/self/status") do vm = vm or tonumber(l:match("^VmSize:%s*(%d+)")) end
+      assert(os.execute(("prlimit --pid %d --as=%d"):format(futures.getpid(), (vm + 128 * 1024) * 1024)))
+      local ok, e = pcall(function() return ex:submit(function() return 1 end):result() end)
+      print(ok, futures.BrokenProcessPool:is(e), tostring(e))
+    ]])
+    assert.matches("^false\ttrue\tBrokenProcessPool: a child process terminated abruptly, the process pool is "
+                   .. "not usable anymore %(worker %d+ exited with status 3: out of memory before it could "
+                   .. "start%)\n$", out, nil, err)
+  end)
+
   it("breaks, never hangs, when the worker executable dies at once", function()
     local ex <close> = futures.ProcessPoolExecutor{worker = "/bin/false", max_workers = 1}
     local ok, err = pcall(function() return ex:submit(print):result() end)

@@ -20,6 +20,7 @@
 
 #include "../../include/luafutures.h"
 #include "../../runtime/tests/test.h"
+#include "embed_test.h"
 
 /* ---- the host module and helpers ------------------------------------------ */
 
@@ -78,18 +79,6 @@ static lua_State *host(void) {
   lua_pop(L, 2);
   ASSERT(luaL_dostring(L, "futures = require 'concurrent.futures'") == 0);
   return L;
-}
-
-/* Runs code in L; it must not fail. Returns its first result as an
- * integer (0 when it is not one). */
-static long run(lua_State *L, const char *code) {
-  if (luaL_loadstring(L, code) != 0 || lua_pcall(L, 0, 1, 0) != 0) {
-    fprintf(stderr, "lua error: %s\n", lua_tostring(L, -1));
-    exit(1);
-  }
-  long v = (long)lua_tointeger(L, -1);
-  lua_pop(L, 1);
-  return v;
 }
 
 /* Runs code in L; it must fail. Returns its message (until the next
