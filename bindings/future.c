@@ -47,7 +47,7 @@ static void set_cached(lua_State *L, int idx) { /* value on top, popped */
 /* The class's metatable is also kept under this address: a check looks it
  * up by pointer, not by name (every result() and submit checks a Future,
  * and a name costs a string hash and compare). */
-const char lfb_FUTURE_MT[] = "luafutures.Future";
+static const char lfb_FUTURE_MT[] = "luafutures.Future"; /* registry key */
 
 lfb_future *lfb_future_test(lua_State *L, int idx) {
   return lfb_toclass(L, idx, lfb_FUTURE_MT);

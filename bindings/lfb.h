@@ -208,7 +208,6 @@ typedef struct lfb_future {
   lf_future *f;
 } lfb_future;
 #define LFB_FUTURE "Future"
-extern const char lfb_FUTURE_MT[]; /* registry key (address): its metatable */
 
 /* What ex:stats() returns (every field a count now). */
 typedef struct lfb_stats {
