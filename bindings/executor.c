@@ -102,7 +102,7 @@ void lfb_exec_hold(lfb_executor *ex, void *p, void (*fr)(void *)) {
 static int e_submit(lua_State *L) {
   lfb_executor *ex = check_open(L, "submit");
   double t0 = lfb_tracing ? lfb_trace_now(lfb_ctx_of(L)) : -1;
-  lf_future *f = lfb_task_future(L, ex->ops->handles_ok);
+  lf_future *f = lfb_task_future(L, ex->ops);
   int rc = ex->ops->submit(ex->pool, f);
   if (rc != 0) {
     lf_future_unref(f);
@@ -191,14 +191,18 @@ static int e_tostring(lua_State *L) {
 static int e_stats(lua_State *L) {
   lfb_executor *ex = self(L);
   lfb_stats s = {0};
+  s.bytes_sent = s.shared_sent = -1;
   if (ex->pool && ex->ops->stats) ex->ops->stats(ex->pool, &s);
   static const char *const names[] = {"queued", "running", "done", "failed",
-                                      "cancelled", "workers", "busy"};
-  const long v[] = {s.queued, s.running, s.done, s.failed,
-                    s.cancelled, s.workers, s.busy};
-  lua_createtable(L, 0, 7);
-  for (int i = 0; i < 7; i++) {
-    lua_pushinteger(L, v[i]);
+                                      "cancelled", "workers", "busy",
+                                      "bytes_sent", "shared_sent"};
+  const long long v[] = {s.queued, s.running, s.done, s.failed,
+                         s.cancelled, s.workers, s.busy,
+                         s.bytes_sent, s.shared_sent};
+  lua_createtable(L, 0, 9);
+  for (int i = 0; i < 9; i++) {
+    if (v[i] < 0) continue; /* not this kind's */
+    lua_pushinteger(L, (lua_Integer)v[i]);
     lua_setfield(L, -2, names[i]);
   }
   return 1;
@@ -239,13 +243,14 @@ void lfb_exec_open(lua_State *L, const lfb_exec_ops *ops,
 
 /* ---- argument helpers ----------------------------------------------------- */
 
-lf_future *lfb_task_future(lua_State *L, int handles_ok) {
+lf_future *lfb_task_future(lua_State *L, const lfb_exec_ops *ops) {
   luaL_checktype(L, 2, LUA_TFUNCTION);
   LFB_STACK_BEGIN(L);
   int top = lua_gettop(L);
   lfb_enc e;
   lfb_enc_init(&e, L);
-  e.handles_ok = handles_ok;
+  e.handles_ok = ops->handles_ok;
+  e.shared_by_id = ops->shared_by_id;
   lfb_enc_u32(&e, 1);
   for (int i = 2; i <= top; i++) {
     e.argno = i - 1;

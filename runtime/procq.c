@@ -33,6 +33,14 @@ void lf__ring_free(lf__ring *r) {
   *r = (lf__ring){0};
 }
 
+static void release(lf__ids *t, uint32_t id) {
+  lf__kept *k = t->kept[id];
+  if (k == NULL) return;
+  t->kept[id] = NULL;
+  for (uint32_t i = 0; i < k->n; i++) lf_obj_unref(k->o[i]);
+  lf__free(k);
+}
+
 int lf__ids_alloc(lf__ids *t, lf_future *f, void *owner, uint32_t *id) {
   if (t->nfree == 0) {
     size_t n = t->n ? t->n * 2 : 16;
@@ -42,11 +50,15 @@ int lf__ids_alloc(lf__ids *t, lf_future *f, void *owner, uint32_t *id) {
     void **no = lf__realloc(t->owner, n * sizeof *no);
     if (no == NULL) return LF_ENOMEM;
     t->owner = no;
+    lf__kept **nk = lf__realloc(t->kept, n * sizeof *nk);
+    if (nk == NULL) return LF_ENOMEM;
+    t->kept = nk;
     uint32_t *nf = lf__realloc(t->freeids, n * sizeof *nf);
     if (nf == NULL) return LF_ENOMEM;
     t->freeids = nf;
     for (size_t i = n; i > t->n; i--) {
       t->slot[i - 1] = NULL;
+      t->kept[i - 1] = NULL;
       t->freeids[t->nfree++] = (uint32_t)(i - 1);
     }
     t->n = n;
@@ -70,12 +82,33 @@ lf_future *lf__ids_take(lf__ids *t, uint32_t id, void **owner) {
   t->slot[id] = NULL;
   t->freeids[t->nfree++] = id;
   t->nout--;
+  release(t, id);
   return f;
 }
 
+int lf__ids_keep(lf__ids *t, uint32_t id, const lf_payload *task) {
+  if (task->nobjs == 0) return 0;
+  lf__kept *k = lf__malloc(sizeof *k + task->nobjs * sizeof k->o[0]);
+  if (k == NULL) return LF_ENOMEM;
+  k->n = task->nobjs;
+  lf_obj **objs = lf_payload_objs(task);
+  for (uint32_t i = 0; i < k->n; i++) {
+    lf_obj_ref(objs[i]);
+    k->o[i] = objs[i];
+  }
+  t->kept[id] = k;
+  return 0;
+}
+
+const lf__kept *lf__ids_kept(const lf__ids *t, uint32_t id) {
+  return t->kept[id];
+}
+
 void lf__ids_free(lf__ids *t) {
+  for (size_t id = 0; id < t->n; id++) release(t, (uint32_t)id);
   lf__free(t->slot);
   lf__free(t->owner);
+  lf__free(t->kept);
   lf__free(t->freeids);
   *t = (lf__ids){0};
 }
