@@ -127,6 +127,7 @@ for rep in $(seq 1 "$REPS"); do
   both M1p "bench/lua/m1.lua pending"  "bench/py/m1.py pending"
   both M1t "bench/lua/m1.lua thread"   "bench/py/m1.py thread"
   both M1s "bench/lua/m1.lua spawn"    "bench/py/m1.py spawn"
+  job S1 lua "$LUA" bench/lua/shared.lua
 done
 ELAPSED=$(( $(date +%s) - START ))
 
@@ -257,6 +258,10 @@ row "M1 100k pending futures, peak RSS above bare interpreter, MiB" M1p.pending_
 row "M1 RSS per idle thread worker, KiB" M1t.thread_worker_kib M1t.thread_worker_kib down "%.0f"
 row "M1 RSS per idle worker process (spawn), KiB" M1s.process_worker_rss_kib M1s.process_worker_rss_kib down "%.0f"
 row "M1 PSS per idle worker process (spawn), KiB" M1s.process_worker_pss_kib M1s.process_worker_pss_kib down "%.0f"
+row "S1 futures.shared 5 MB table x 1000 tasks, process pool(2), bytes sent" S1.process_bytes_sent "" none "%.0f" "" "<= 1 copy/worker"
+row "S1 the same: Shared payload, bytes" S1.process_payload_bytes "" none "%.0f"
+row "S1 the same: decodes (one per worker process)" S1.process_decodes "" none "%.0f"
+row "S1 thread pool(2) decodes" S1.thread_decodes "" none "%.0f"
 
 if [ ${#TIMECMD[@]} -gt 0 ]; then
   echo
@@ -305,6 +310,8 @@ target "W8 as_completed main-thread CPU/task growth 10^3 -> 10^5 <= 1.5" 1 "$(lv
 target "W8 as_completed main-thread CPU at 10^5 <= 1/3 of Python's" 0 "$(rel W8a.as_completed_ns_100000 W8a.as_completed_ns_100000)" "x <= 0.334"
 target "W8 drain loop main-thread CPU/task growth 10^3 -> 10^5 <= 1.5" 1 "$(lv W8d.drain_growth)" "x <= 1.5"
 target "M1 100k pending futures <= 20 MiB" 0 "$(lv M1p.pending_mib)" "x <= 20"
+target "S1 shared 5 MB x 1000 tasks: bytes sent / (payload x decodes) <= 1.1" 0 \
+  "$(lv S1.process_copies_per_worker)" "x <= 1.1"
 
 echo
 echo "Targets (check = enforced by --check, info = reported only):"
