@@ -261,7 +261,7 @@ $(BUILD)/test_proc: runtime/tests/test_proc.c runtime/tests/mailbox.c $(RT_OBJ) 
 # passes its worker no arguments): $(BUILD)/fake/fake-<mode>.
 FAKE       = $(BUILD)/fake_worker
 FAKE_MODES = oversize truncated unknown_id bye_holding bye_lying linger exit99 \
-             signal file replay
+             signal file replay need_unknown
 $(FAKE): runtime/tests/fake_worker.c $(RT_OBJ)
 	$(CC) $(ALLFLAGS) -Iruntime -o $@ $^
 	@mkdir -p $(BUILD)/fake && for m in $(FAKE_MODES); do ln -f $@ $(BUILD)/fake/fake-$$m; done

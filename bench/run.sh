@@ -130,6 +130,7 @@ for rep in $(seq 1 "$REPS"); do
   both M1p "bench/lua/m1.lua pending"  "bench/py/m1.py pending"
   both M1t "bench/lua/m1.lua thread"   "bench/py/m1.py thread"
   both M1s "bench/lua/m1.lua spawn"    "bench/py/m1.py spawn"
+  job S1 lua "$LUA" bench/lua/shared.lua
 done
 ELAPSED=$(( $(date +%s) - START ))
 
@@ -264,6 +265,10 @@ row "M1 100k pending futures, peak RSS above bare interpreter, MiB" M1p.pending_
 row "M1 RSS per idle thread worker, KiB" M1t.thread_worker_kib M1t.thread_worker_kib down "%.0f"
 row "M1 RSS per idle worker process (spawn), KiB" M1s.process_worker_rss_kib M1s.process_worker_rss_kib down "%.0f"
 row "M1 PSS per idle worker process (spawn), KiB" M1s.process_worker_pss_kib M1s.process_worker_pss_kib down "%.0f"
+row "S1 futures.shared 5 MB table x 1000 tasks, process pool(2), bytes sent" S1.process_bytes_sent "" none "%.0f" "" "<= 1 copy/worker"
+row "S1 the same: Shared payload, bytes" S1.process_payload_bytes "" none "%.0f"
+row "S1 the same: decodes (one per worker process)" S1.process_decodes "" none "%.0f"
+row "S1 thread pool(2) decodes" S1.thread_decodes "" none "%.0f"
 
 if [ ${#TIMECMD[@]} -gt 0 ]; then
   echo
@@ -316,6 +321,8 @@ target "W9 100k records encode+decode time / lua-cjson's" 0 \
 target "W9 1M floats process round trip <= 1/2 of Python's" 0 "$(rel W9f.floats_s W9f.floats_s)" "x <= 0.5"
 target "W9 a 1,000-deep table travels" 0 "$(lv W9d.depth)" "x >= 1000"
 target "M1 100k pending futures <= 20 MiB" 0 "$(lv M1p.pending_mib)" "x <= 20"
+target "S1 shared 5 MB x 1000 tasks: bytes sent / (payload x decodes) <= 1.1" 0 \
+  "$(lv S1.process_copies_per_worker)" "x <= 1.1"
 
 echo
 echo "Targets (check = enforced by --check, info = reported only):"

@@ -64,6 +64,7 @@ typedef struct lfb_enc {
   unsigned flags;
   int handles_ok; /* 0 for another process */
   struct lfb_ctx *ctx; /* a submit's: its last-function cache; or NULL */
+  int shared_by_id; /* with !handles_ok: a Shared as T_SHARED_ID */
   const char *what; /* "argument", "result", ... */
   int argno;        /* its number, or 0 */
   char err[320];    /* the message when encoding failed */
@@ -154,10 +155,13 @@ lf_payload *lfb_error_payload(const char *type, const char *message);
  * handles.c) and the object's index in the payload's objects. */
 enum {
   T_NIL, T_FALSE, T_TRUE, T_INT, T_SMALLINT, T_FLT, T_STR8, T_STR, T_TABLE,
-  T_REF, T_FUNC, T_CFUNC, T_NAMED, T_HANDLE, T_ENV, T_SHARED
+  T_REF, T_FUNC, T_CFUNC, T_NAMED, T_HANDLE, T_ENV, T_SHARED, T_SHARED_ID
 };
 /* T_SHARED: a Shared for another process, inline: its 64-bit id, a u32
- * length and its value's bytes (shared.c). */
+ * length and its value's bytes (shared.c). T_SHARED_ID: one for a process
+ * worker, by reference: its id and the u32 length of its bytes, which the
+ * worker asks its pool for the first time (the payload holds the object
+ * in this process, so the pool can answer). */
 /* What follows a table's contents: no metatable, one by name, a copy. */
 enum { M_NONE, M_NAMED, M_COPY };
 
@@ -237,6 +241,9 @@ void lfb_shared_push(lua_State *L, lf_obj *o);
 void lfb_shared_wire(const lf_obj *o, uint64_t *id, const lf_payload **p);
 void lfb_shared_push_remote(lua_State *L, uint64_t id, const char *bytes,
                             size_t len);
+/* The same for a T_SHARED_ID: the bytes, of length len, are asked for
+ * through lfb_shared_fetch the first time (raises without one). */
+void lfb_shared_push_id(lua_State *L, uint64_t id, uint32_t len);
 
 #endif /* LFB_CODEC_PARTS */
 

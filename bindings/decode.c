@@ -424,6 +424,17 @@ static void dec_shared(lfb_dec *d, lua_State *L) {
   lfb_shared_push_remote(L, id, bytes, len);
 }
 
+/* A Shared by id, for a process worker: its bytes come from the pool the
+ * first time (shared.c). */
+static void dec_shared_id(lfb_dec *d, lua_State *L) {
+  uint64_t id;
+  memcpy(&id, take_or_raise(L, d, 8), 8);
+  uint32_t len = lfb_dec_u32(d);
+  if (d->bad) corrupt(L, "truncated");
+  if (len > lfb_max_message()) corrupt(L, "a Shared over LUAFUTURES_MAX_MESSAGE");
+  lfb_shared_push_id(L, id, len);
+}
+
 static void dec_scalar(lfb_dec *d, lua_State *L, unsigned tag) {
   switch (tag) {
     case T_SMALLINT: {
@@ -500,6 +511,7 @@ static void dec_one(lfb_dec *d, lua_State *L) {
       break;
     }
     case T_SHARED: dec_shared(d, L); break;
+    case T_SHARED_ID: dec_shared_id(d, L); break;
     default:
       corrupt(L, "unknown tag");
   }
@@ -586,6 +598,7 @@ static void skip(lfb_dec *d) {
     case T_NAMED: skip_string(d); break;
     case T_HANDLE: take(d, 5); break;
     case T_SHARED: take(d, 8); take(d, lfb_dec_u32(d)); break;
+    case T_SHARED_ID: take(d, 12); break;
     default: d->bad = 1;
   }
 }
@@ -610,7 +623,8 @@ const char *lfb_dec_peek_type(const lfb_dec *d) {
     case T_FUNC:
     case T_CFUNC: return "function";
     case T_HANDLE:
-    case T_SHARED: return "userdata";
+    case T_SHARED:
+    case T_SHARED_ID: return "userdata";
     default: return "table";
   }
 }

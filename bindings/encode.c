@@ -53,6 +53,7 @@ void lfb_enc_init(lfb_enc *e, lua_State *L) {
   e->flags = 0;
   e->handles_ok = 1;
   e->ctx = NULL;
+  e->shared_by_id = 0;
   e->what = "argument";
   e->argno = 0;
   e->err[0] = '\0';
@@ -487,6 +488,19 @@ static int enc_shared_inline(lfb_enc *e, const lf_obj *o) {
   return 0;
 }
 
+/* A Shared for a process worker: its id and length; the payload holds the
+ * object, which the pool keeps while the task is out, so the worker can
+ * ask for the bytes it lacks (lf_proc_child_need) and get them once. */
+static int enc_shared_id(lfb_enc *e, lf_obj *o) {
+  uint64_t id;
+  const lf_payload *p;
+  lfb_shared_wire(o, &id, &p);
+  lfb_enc_u8(e, T_SHARED_ID);
+  put(e, &id, 8);
+  lfb_enc_u32(e, (uint32_t)p->len);
+  return add_obj(e, o);
+}
+
 /* A handle (a row of handles.c): its class's tag and the index of its
  * runtime object among the payload's objects, which hold a reference. */
 LFB_NOINLINE static int enc_handle(lfb_enc *e, lua_State *L, int idx) {
@@ -495,7 +509,7 @@ LFB_NOINLINE static int enc_handle(lfb_enc *e, lua_State *L, int idx) {
   lf_obj *o = h->get ? h->get(L, idx) : NULL;
   if (h->get && o == NULL) return fail(e, L, "userdata"); /* collected */
   if (!e->handles_ok && h->tag == LFB_SHARED_TAG)
-    return enc_shared_inline(e, o);
+    return e->shared_by_id ? enc_shared_id(e, o) : enc_shared_inline(e, o);
   char why[128];
   if (!e->handles_ok || h->get == NULL) {
     snprintf(why, sizeof why,

@@ -26,8 +26,8 @@ int lfb_default_max_workers; /* set by the luafutures command's -j */
 
 /* The methods' own helpers, below. */
 static void check_closing(lua_State *L);
-static lf_future *task_future(lua_State *L, lfb_ctx *ctx, int handles_ok,
-                              int top);
+static lf_future *task_future(lua_State *L, lfb_ctx *ctx,
+                              const lfb_exec_ops *ops, int top);
 static lfb_future *push_new_future(lua_State *L, lfb_ctx *ctx, lf_future *f);
 static void shutdown_args(lua_State *L, int *wait, int *cancel);
 
@@ -118,7 +118,7 @@ static int e_submit(lua_State *L) {
   /* The Future object first, empty: made after the submit, a memory error
    * would leak the future (and what its task holds). */
   lfb_future *fu = push_new_future(L, ctx, NULL);
-  lf_future *f = task_future(L, ctx, ex->ops->handles_ok, top);
+  lf_future *f = task_future(L, ctx, ex->ops, top);
   int rc = ex->ops->submit(ex->pool, f);
   if (rc != 0) {
     lf_future_unref(f);
@@ -208,14 +208,18 @@ static int e_tostring(lua_State *L) {
 static int e_stats(lua_State *L) {
   lfb_executor *ex = self(L);
   lfb_stats s = {0};
+  s.bytes_sent = s.shared_sent = -1;
   if (ex->pool && ex->ops->stats) ex->ops->stats(ex->pool, &s);
   static const char *const names[] = {"queued", "running", "done", "failed",
-                                      "cancelled", "workers", "busy"};
-  const long v[] = {s.queued, s.running, s.done, s.failed,
-                    s.cancelled, s.workers, s.busy};
-  lua_createtable(L, 0, 7);
-  for (int i = 0; i < 7; i++) {
-    lua_pushinteger(L, v[i]);
+                                      "cancelled", "workers", "busy",
+                                      "bytes_sent", "shared_sent"};
+  const long long v[] = {s.queued, s.running, s.done, s.failed,
+                         s.cancelled, s.workers, s.busy,
+                         s.bytes_sent, s.shared_sent};
+  lua_createtable(L, 0, 9);
+  for (int i = 0; i < 9; i++) {
+    if (v[i] < 0) continue; /* not this kind's */
+    lua_pushinteger(L, (lua_Integer)v[i]);
     lua_setfield(L, -2, names[i]);
   }
   return 1;
@@ -263,14 +267,16 @@ void lfb_exec_open(lua_State *L, const lfb_exec_ops *ops,
 
 /* submit's common part: encodes the function at 2 and its arguments (up
  * to `top`) into a new pending future holding its task (raises
- * TransferError), for a pool in this process (handles_ok) or another. */
-static lf_future *task_future(lua_State *L, lfb_ctx *ctx, int handles_ok,
-                              int top) {
+ * TransferError), for a pool in this process or another, as ops says
+ * (handles_ok, shared_by_id). */
+static lf_future *task_future(lua_State *L, lfb_ctx *ctx,
+                              const lfb_exec_ops *ops, int top) {
   luaL_checktype(L, 2, LUA_TFUNCTION);
   LFB_STACK_BEGIN(L);
   lfb_enc e;
   lfb_enc_init(&e, L);
-  e.handles_ok = handles_ok;
+  e.handles_ok = ops->handles_ok;
+  e.shared_by_id = ops->shared_by_id;
   e.ctx = ctx;
   lfb_enc_u32(&e, 1);
   for (int i = 2; i <= top; i++) {

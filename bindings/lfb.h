@@ -212,6 +212,9 @@ typedef struct lfb_future {
 /* What ex:stats() returns (every field a count now). */
 typedef struct lfb_stats {
   long queued, running, done, failed, cancelled, workers, busy;
+  /* A process pool's: the bytes of tasks and Shared values sent to its
+   * workers, and how many Shared values (each to one worker); -1: none. */
+  long long bytes_sent, shared_sent;
 } lfb_stats;
 
 /* Counts a kind keeps for stats(): ended_as is the runtime's tally of how
@@ -259,6 +262,9 @@ typedef struct lfb_exec_ops {
   /* After shutdown(pool, 0, ...): a future done once the pool has stopped,
    * as lf_pool_stopped; NULL (or a NULL op): wait on a joining thread. */
   lf_future *(*stopped)(void *pool);
+  /* Tasks (with !handles_ok) carry a Shared as its id alone: the pool
+   * gives a worker the bytes it asks for (a process pool; MPI: 0). */
+  int shared_by_id;
 } lfb_exec_ops;
 
 /* An executor object. The constructor pushes it empty (lfb_exec_new)
@@ -303,6 +309,12 @@ lf_queue *lfb_queue_test(lua_State *L, int idx);
 void lfb_queue_push(lua_State *L, lf_queue *q);
 /* Shared read-only values (shared.c). */
 #define LFB_SHARED "Shared"
+/* Set by a process worker (procworker.c): the bytes of Shared `id` for the
+ * task it runs: NULL with *p (the caller's), else why not (static text). */
+extern const char *(*lfb_shared_fetch)(uint64_t id, lf_payload **p);
+/* The hook a process pool's core asks (lf_proc_hooks.blob): the bytes and
+ * id of o when it is a Shared's object, else NULL. */
+const lf_payload *lfb_shared_blob(void *ud, lf_obj *o, uint64_t *id);
 /* The task payload this thread's state runs now, or NULL (worker.c):
  * what it references stays held until the task returns. */
 extern _Thread_local const lf_payload *lfb_running_task

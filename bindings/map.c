@@ -249,13 +249,14 @@ static void read_options(lua_State *L, mapopts *o) {
  * the niter tables above base) into a new task future; raises after
  * releasing the iterator. */
 static lf_future *encode_chunk(lua_State *L, mapiter *it, size_t c, int base,
-                               int niter, int handles_ok) {
+                               int niter, const lfb_exec_ops *ops) {
   size_t first = c * it->chunksize + 1;
   size_t k = it->n - (first - 1) < it->chunksize ? it->n - (first - 1)
                                                   : it->chunksize;
   lfb_enc e;
   lfb_enc_init(&e, L);
-  e.handles_ok = handles_ok;
+  e.handles_ok = ops->handles_ok;
+  e.shared_by_id = ops->shared_by_id;
   lfb_enc_u32(&e, (uint32_t)k);
   e.argno = 1;
   int rc = lfb_enc_value(&e, L, 2);
@@ -316,7 +317,7 @@ int lfb_map_on(lua_State *L, const lfb_exec_ops *ops, void *pool) {
   it->finished = 0;
   for (size_t c = 0; c < nchunks; c++) {
     double t0 = lfb_tracing ? lfb_trace_now(lfb_ctx_of(L)) : -1;
-    lf_future *f = encode_chunk(L, it, c, base, niter, ops->handles_ok);
+    lf_future *f = encode_chunk(L, it, c, base, niter, ops);
     int rc = ops->submit(pool, f);
     if (rc != 0) {
       lf_future_unref(f);

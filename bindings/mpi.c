@@ -57,8 +57,9 @@ static const char *const cause_text[LFB_NCAUSES] = {
                          "executor is not usable anymore",
 };
 
+/* No blobs: MPI tasks carry their Shared values inline (decisions.md). */
 static const lf_proc_hooks mpi_hooks = {NULL, lfb_remote_broken,
-                                        lfb_remote_release};
+                                        lfb_remote_release, NULL};
 
 /* ---- operations ------------------------------------------------------------ */
 
@@ -95,6 +96,7 @@ static const lfb_exec_ops pool_ops = {
     lfb_remote_submit, lfb_remote_shutdown, lfb_remote_status,
     lfb_remote_nworkers, lfb_remote_max_workers, o_broken_message,
     lfb_remote_unref, lfb_remote_failure, lfb_remote_ref, o_stats, 0, NULL,
+    0, /* a Shared travels inline (decisions.md) */
 };
 
 static const lfb_exec_ops comm_ops = {
@@ -102,6 +104,7 @@ static const lfb_exec_ops comm_ops = {
     lfb_remote_submit, o_comm_shutdown, lfb_remote_status,
     lfb_remote_nworkers, lfb_remote_max_workers, o_broken_message,
     lfb_remote_unref, lfb_remote_failure, lfb_remote_ref, o_stats, 1, NULL,
+    0, /* a Shared travels inline (decisions.md) */
 };
 
 /* ---- constructors ------------------------------------------------------------ */

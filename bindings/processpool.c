@@ -67,7 +67,7 @@ static int fork_main(void *ud, int qfd, int cfd) {
 }
 
 static const lf_proc_hooks proc_hooks = {fork_main, lfb_remote_broken,
-                                         lfb_remote_release};
+                                         lfb_remote_release, lfb_shared_blob};
 
 /* ---- operations ----------------------------------------------------------- */
 
@@ -93,15 +93,20 @@ static void p_stats(void *p, lfb_stats *s) {
   s->workers = (long)lf_procpool_nworkers(p);
   s->running = (long)out;
   s->busy = s->running < s->workers ? s->running : s->workers;
+  uint64_t task, blob, nblobs;
+  lf_procpool_sent(p, &task, &blob, &nblobs);
+  s->bytes_sent = (long long)(task + blob);
+  s->shared_sent = (long long)nblobs;
   lfb_counts_fill(&((lfb_remote *)lf_procpool_ud(p))->counts, s);
 }
 
-/* as thread_ops: tasks leave the process, so no handles */
+/* as thread_ops: tasks leave the process, so no handles; a Shared goes
+ * by id, its bytes once to each worker that asks */
 static const lfb_exec_ops proc_ops = {
     LFB_PROCPOOL, "BrokenProcessPool", 0, "start_method", p_method,
     p_submit, lfb_remote_shutdown, lfb_remote_status, lfb_remote_nworkers,
     lfb_remote_max_workers, p_broken_message, lfb_remote_unref,
-    lfb_remote_failure, lfb_remote_ref, p_stats, 0, NULL,
+    lfb_remote_failure, lfb_remote_ref, p_stats, 0, NULL, 1,
 };
 
 /* ---- finding the worker executable --------------------------------------- */

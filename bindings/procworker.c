@@ -7,7 +7,9 @@
  * package.path and package.cpath and the initializer. It then runs tasks
  * until the pool closes the queue or max_tasks_per_child is reached, and
  * says goodbye. In a worker, thread_name() is "MainThread": it is its
- * process's main thread, as in Python. Out of memory never ends a worker
+ * process's main thread, as in Python. A task that brings a Shared by id
+ * the worker has no copy of asks the pool for its bytes (fetch_shared), so
+ * they come once per worker process. Out of memory never ends a worker
  * silently: a task that finds none (for the state, or for its result)
  * fails with `not enough memory` and the worker goes on, as a thread
  * worker does. Single-threaded: no lock.
@@ -52,6 +54,19 @@ typedef struct wstate {
 
 static int build_state(wstate *w);
 
+/* The task running now and the channel to ask on, for lfb_shared_fetch. */
+static uint32_t cur_task;
+static int cur_cfd = -1;
+
+/* The bytes of a Shared the running task brought by id, from the pool. */
+static const char *fetch_shared(uint64_t id, lf_payload **p) {
+  int rc = lf_proc_child_need(cur_cfd, cur_task, id, p);
+  if (rc == 0) return NULL;
+  return rc == 1 ? "the pool could not send them (out of memory or "
+                   "descriptors)"
+                 : "the pool is gone";
+}
+
 /* Runs one task: the reply, or lf_payload_oom() (it travels as a failed
  * answer with no bytes, which the pool reads as `not enough memory`) when
  * there was no memory for the state or for the result. */
@@ -86,6 +101,7 @@ static int worker_life(wstate *w, int qfd, int cfd) {
     if (got == 1) break; /* no more work */
     if (got != 0) return 6;
     int failed;
+    cur_task = id;
     lf_payload *res = run_one(w, task, &failed, &rc);
     if (res == NULL) return rc;
     /* What the task printed comes out before its result is known. */
@@ -140,6 +156,8 @@ int lfb_worker_process;
 
 int lfb_proc_worker(int qfd, int cfd) {
   lfb_worker_process = 1; /* it never traces: its parent does */
+  cur_cfd = cfd;
+  lfb_shared_fetch = fetch_shared;
   char *h;
   size_t hlen;
   wstate w = {{NULL, 0}, NULL, 0, {0}};

@@ -15,9 +15,15 @@
  *   - in this process the object travels as a handle (a row of handles.c);
  *     a receiving state keeps its box in a strong per-state table, so its
  *     copy outlives the task that brought it (decoded once per worker);
- *   - to another process it travels inline as its id and its bytes
- *     (encode.c), and the receiving process keeps one box per id
- *     (lfb_shared_push_remote), so it decodes once per worker process.
+ *   - to a process worker it travels as its id alone (T_SHARED_ID), the
+ *     task's payload holding the object, which the pool keeps while the
+ *     task is out; a worker without a box for that id asks the pool for
+ *     the bytes (lfb_shared_fetch, lf_proc_child_need), so they reach each
+ *     worker process once (lfb_shared_blob lets the pool find them);
+ *   - to any other process (MPI ranks, the results a worker sends back) it
+ *     travels inline as its id and its bytes (encode.c);
+ *   - a receiving process keeps one box per id (lfb_shared_push_remote,
+ *     lfb_shared_push_id), so it decodes once per worker process.
  */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -127,23 +133,63 @@ void lfb_shared_push(lua_State *L, lf_obj *o) {
   lua_pop(L, 1);
 }
 
-void lfb_shared_push_remote(lua_State *L, uint64_t id, const char *bytes,
-                            size_t len) {
+/* Pushes this state's box for id, from the table of the Shared values
+ * that came from other processes, and returns 1; or pushes that table and
+ * returns 0. */
+static int remote_box(lua_State *L, uint64_t id) {
   push_keep(L, REMOTE); /* remote */
-  lua_Integer key = (lua_Integer)id;
-  if (lua_rawgeti(L, -1, key) == LUA_TUSERDATA) { /* remote ud */
-    lua_remove(L, -2);
-    return;
+  if (lua_rawgeti(L, -1, (lua_Integer)id) == LUA_TUSERDATA) {
+    lua_remove(L, -2); /* ud */
+    return 1;
   }
-  lua_pop(L, 1);
-  lfb_shared *b = newbox(L); /* remote ud */
-  lf_payload *p = lf_payload_new(bytes, len, NULL, 0, 0);
+  lua_pop(L, 1); /* remote */
+  return 0;
+}
+
+/* Above the table remote_box pushed, a new box (newbox): it takes over p
+ * for id and is kept there; leaves the box. */
+static void remote_fill(lua_State *L, uint64_t id, lf_payload *p) {
+  lfb_shared *b = lua_touserdata(L, -1); /* remote ud */
   lfb_shobj *s = p ? shobj_new(p, id) : NULL;
   if (s == NULL) luaL_error(L, "not enough memory");
   b->s = s;
   lua_pushvalue(L, -1);
-  lua_rawseti(L, -3, key);
+  lua_rawseti(L, -3, (lua_Integer)id);
   lua_remove(L, -2);
+}
+
+void lfb_shared_push_remote(lua_State *L, uint64_t id, const char *bytes,
+                            size_t len) {
+  if (remote_box(L, id)) return;
+  newbox(L);
+  remote_fill(L, id, lf_payload_new(bytes, len, NULL, 0, 0));
+}
+
+const char *(*lfb_shared_fetch)(uint64_t id, lf_payload **p);
+
+/* A Shared by id, in a process worker: the first task that brings it
+ * asks the pool for its bytes, and every later one finds the box. */
+void lfb_shared_push_id(lua_State *L, uint64_t id, uint32_t len) {
+  if (remote_box(L, id)) return;
+  if (lfb_shared_fetch == NULL)
+    luaL_error(L, "corrupt payload (a Shared by id outside a process worker)");
+  newbox(L); /* first: its failure leaks nothing */
+  lf_payload *p = NULL;
+  const char *why = lfb_shared_fetch(id, &p);
+  if (why) luaL_error(L, "cannot get the bytes of a Shared: %s", why);
+  if (p->len != len) {
+    lf_payload_free(p);
+    luaL_error(L, "corrupt payload (a Shared of another size than its bytes)");
+  }
+  remote_fill(L, id, p);
+}
+
+const lf_payload *lfb_shared_blob(void *ud, lf_obj *o, uint64_t *id) {
+  (void)ud;
+  if (o->destroy != shobj_destroy) return NULL;
+  const lfb_shobj *s = (const lfb_shobj *)o;
+  *id = s->id;
+  return s->p;
 }
 
 /* ---- the class ------------------------------------------------------------- */

@@ -146,6 +146,7 @@ static const lfb_exec_ops thread_ops = {
     LFB_THREADPOOL, "BrokenThreadPool", 1, "prefix", t_prefix,
     t_submit, t_shutdown, t_status, t_nworkers, t_max_workers,
     t_broken_message, t_unref, t_failure, t_ref, t_stats, 0, t_stopped,
+    0, /* a Shared travels as a handle */
 };
 
 void lfb_executor_push(lua_State *L, lf_pool *p) {

@@ -1,7 +1,8 @@
 /*
  * child.c -- the worker's half of the process pool's protocol (the
  * lf_proc_child_* functions of lf_proc.h): read the hello, take tasks from
- * the shared queue, send results and the last word up the own channel.
+ * the shared queue, ask for the blobs a task lacks and read them back,
+ * send results and the last word up the own channel.
  *
  * A worker is single-threaded as far as these functions go (only one
  * thread may call lf_proc_child_next), so the count of tasks received, which
@@ -100,6 +101,66 @@ int lf_proc_child_next(int qfd, lf_payload **task, uint32_t *id) {
     return -1;
   }
   return task_from_fd(xfd, &h, task);
+}
+
+/* Reads the answer to a NEED: its header, and the memfd that came with it
+ * (-1 if none). 0, or -1 when the channel ended or failed. */
+static int read_answer(int cfd, lf__hdr *h, int *xfd) {
+  char *p = (char *)h;
+  size_t got = 0;
+  *xfd = -1;
+  while (got < sizeof *h) {
+    union {
+      char c[CMSG_SPACE(sizeof(int))];
+      struct cmsghdr align;
+    } u;
+    struct iovec iov = {p + got, sizeof *h - got};
+    struct msghdr m = {0};
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = u.c;
+    m.msg_controllen = sizeof u.c;
+    ssize_t n = recvmsg(cfd, &m, MSG_CMSG_CLOEXEC);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(c), sizeof fd);
+      if (*xfd >= 0) close(fd); /* one is all a SHARED brings */
+      else *xfd = fd;
+    }
+    got += (size_t)n;
+  }
+  if (got == sizeof *h) return 0;
+  if (*xfd >= 0) close(*xfd);
+  return -1;
+}
+
+int lf_proc_child_need(int cfd, uint32_t id, uint64_t blob,
+                       lf_payload **bytes) {
+  lf__hdr h = {LF__NEED_LEN, LF__K_NEED, id, 0};
+  struct iovec iov[2] = {{&h, sizeof h}, {&blob, sizeof blob}};
+  *bytes = NULL;
+  int xfd;
+  if (lf__wire_send_all(cfd, iov, 2) != 0 || read_answer(cfd, &h, &xfd) != 0)
+    return -1;
+  if (h.kind != LF__K_SHARED) {
+    if (xfd >= 0) close(xfd);
+    return -1;
+  }
+  if (xfd < 0) return 1; /* the pool had no memfd for it */
+  if (h.len == 0) {
+    close(xfd);
+    *bytes = lf_payload_new("", 0, NULL, 0, 0);
+    return *bytes ? 0 : 1;
+  }
+  void *map = mmap(NULL, h.len, PROT_READ, MAP_PRIVATE, xfd, 0);
+  close(xfd);
+  if (map == MAP_FAILED) return 1;
+  *bytes = lf_payload_new(map, h.len, NULL, 0, 0);
+  munmap(map, h.len);
+  return *bytes ? 0 : 1;
 }
 
 int lf_proc_child_reply(int cfd, uint32_t id, lf_payload *result, int failed) {

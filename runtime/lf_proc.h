@@ -4,8 +4,12 @@
  * The same shape as the thread pool of lf.h: futures start in submission
  * order, workers start lazily (one per submit while none is free) and are
  * reused, shutdown may wait and cancel what is queued. A task and its
- * result cross as the bytes of their payloads, so a payload that holds
- * objects (nobjs > 0) cannot cross. A worker is either a fresh executable
+ * result cross as the bytes of their payloads; a task's objects stay
+ * here, kept until it is answered, and the only ones a worker can reach
+ * are blobs (the host's `blob` hook says which): read-only bytes with a
+ * 64-bit id, which a worker that lacks them asks for while it runs that
+ * task (lf_proc_child_need), so each goes to a worker process at most
+ * once however many of its tasks refer to it. A worker is either a fresh executable
  * (LF_START_SPAWN) or a fork of this process that runs the host's
  * `child_main` hook (LF_START_FORK). The worker's half of the wire protocol
  * is the lf_proc_child_* functions below, so the host never sees the bytes
@@ -61,6 +65,10 @@ typedef struct lf_proc_hooks {
   lf_payload *(*broken)(void *ud, int cause, const char *detail);
   /* Called once when the pool is destroyed (may be NULL). */
   void (*release)(void *ud);
+  /* Whether object o of a task is a blob: its bytes, and its id in *id;
+   * NULL when it is not. Called under the pool lock; must not block. NULL:
+   * no object is, and a worker that asks for one breaks the pool. */
+  const lf_payload *(*blob)(void *ud, lf_obj *o, uint64_t *id);
 } lf_proc_hooks;
 
 typedef struct lf_proc_config {
@@ -108,6 +116,10 @@ void *lf_procpool_ud(lf_procpool *p); /* the host's ud of lf_procpool_new */
 /* How many futures wait to be sent, and how many are out (sent to the
  * workers, not answered yet): for a host's statistics. */
 void lf_procpool_load(lf_procpool *p, size_t *unsent, size_t *out);
+/* What went to the workers so far: the bytes of tasks and of blobs, and
+ * how many blobs (each to one worker process). */
+void lf_procpool_sent(lf_procpool *p, uint64_t *task_bytes,
+                      uint64_t *blob_bytes, uint64_t *blobs);
 
 /* ---- the worker's side ---------------------------------------------------- */
 
@@ -128,6 +140,14 @@ int lf_proc_child_start(int qfd, int cfd, char **hello, size_t *len,
  * when the pool has no more work for this worker, -1 on error. Only one
  * thread of a process may call it. */
 int lf_proc_child_next(int qfd, lf_payload **task, uint32_t *id);
+
+/* While it runs task `id`: the bytes of the blob `blob` that task refers
+ * to, asked for from the pool. 0 with *bytes (the caller owns them), 1
+ * when the pool could not send them (out of memory or descriptors), -1
+ * when the pool is gone or answered out of turn. A worker that names a
+ * blob its task does not hold breaks the pool (and is killed). */
+int lf_proc_child_need(int cfd, uint32_t id, uint64_t blob,
+                       lf_payload **bytes);
 
 /* Sends the result of task `id`; takes ownership of `result` (not NULL).
  * lf_payload_oom() (failed) travels as a failed answer with no bytes, and

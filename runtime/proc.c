@@ -12,6 +12,12 @@
  * worker finds its next task waiting the moment it finishes one, and a
  * future not yet sent can still be cancelled.
  *
+ * Blobs. A task's objects are kept with its id until it is answered; a
+ * worker that lacks a blob of its task asks for it (NEED) and the manager
+ * sends it the bytes (the transport's `give`), so a blob reaches each
+ * worker process at most once. Asking for a blob the task does not hold
+ * is a protocol violation like any other (procworkers.c).
+ *
  * Every protocol violation is that worker's death: a frame the transport
  * judged bad, an answer to a task the worker was not given, a goodbye from
  * a worker still holding a task, a worker gone without a goodbye. The pool
@@ -204,6 +210,14 @@ static void dispatch_locked(lf_procpool *p) {
       lf_future_unref(f); /* cancelled while queued */
       continue;
     }
+    /* Its objects stay here while it is out: a worker may ask for one. */
+    if (lf__ids_keep(&p->ids, id, task) != 0) {
+      lf_payload_free(task);
+      lf__proc_slot_take(p, id);
+      lf__proc_add_done(p, f, lf_payload_oom(), 1);
+      continue;
+    }
+    p->sent_task += task->len;
     if (ops->send(p->tp, to ? to->tw : NULL, id, task) != 0) {
       lf__proc_break(p, LF_PROC_IOERROR, "a task could not be sent");
       return;

@@ -116,3 +116,12 @@ void lf_procpool_load(lf_procpool *p, size_t *unsent, size_t *out) {
   *out = p->ids.nout;
   lf__unlock(&p->mu);
 }
+
+void lf_procpool_sent(lf_procpool *p, uint64_t *task_bytes,
+                      uint64_t *blob_bytes, uint64_t *blobs) {
+  lf__lock(&p->mu);
+  *task_bytes = p->sent_task;
+  *blob_bytes = p->sent_blob;
+  *blobs = p->nblobs;
+  lf__unlock(&p->mu);
+}

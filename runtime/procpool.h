@@ -55,6 +55,7 @@ struct lf_procpool {
   int status, cause;
   char detail[192]; /* why it broke; set once */
   char spawn_why[160]; /* why the last worker could not start */
+  uint64_t sent_task, sent_blob, nblobs; /* lf_procpool_sent */
   /* completions collected under the lock, run after it */
   done *dl;
   size_t ndl, dlcap;

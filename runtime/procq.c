@@ -35,6 +35,15 @@ void lf__ring_free(lf__ring *r) {
 
 #define SLOT_MASK ((1u << LF__ID_SLOTBITS) - 1)
 
+/* Drops what slot s keeps. */
+static void release(lf__ids *t, uint32_t s) {
+  lf__kept *k = t->kept[s];
+  if (k == NULL) return;
+  t->kept[s] = NULL;
+  for (uint32_t i = 0; i < k->n; i++) lf_obj_unref(k->o[i]);
+  lf__free(k);
+}
+
 int lf__ids_alloc(lf__ids *t, lf_future *f, void *owner, uint32_t *id) {
   if (t->nfree == 0) {
     size_t n = t->n ? t->n * 2 : 16;
@@ -48,12 +57,16 @@ int lf__ids_alloc(lf__ids *t, lf_future *f, void *owner, uint32_t *id) {
     uint32_t *ni = lf__realloc(t->id, n * sizeof *ni);
     if (ni == NULL) return LF_ENOMEM;
     t->id = ni;
+    lf__kept **nk = lf__realloc(t->kept, n * sizeof *nk);
+    if (nk == NULL) return LF_ENOMEM;
+    t->kept = nk;
     uint32_t *nf = lf__realloc(t->freeids, n * sizeof *nf);
     if (nf == NULL) return LF_ENOMEM;
     t->freeids = nf;
     for (size_t i = n; i > t->n; i--) {
       t->slot[i - 1] = NULL;
       t->id[i - 1] = (uint32_t)(i - 1);
+      t->kept[i - 1] = NULL;
       t->freeids[t->nfree++] = (uint32_t)(i - 1);
     }
     t->n = n;
@@ -81,15 +94,36 @@ lf_future *lf__ids_take(lf__ids *t, uint32_t id, void **owner) {
   t->slot[s] = NULL;
   t->freeids[t->nfree++] = s;
   t->nout--;
+  release(t, s);
   return f;
 }
 
 uint32_t lf__ids_of_slot(const lf__ids *t, size_t s) { return t->id[s]; }
 
+int lf__ids_keep(lf__ids *t, uint32_t id, const lf_payload *task) {
+  if (task->nobjs == 0) return 0;
+  lf__kept *k = lf__malloc(sizeof *k + task->nobjs * sizeof k->o[0]);
+  if (k == NULL) return LF_ENOMEM;
+  k->n = task->nobjs;
+  lf_obj **objs = lf_payload_objs(task);
+  for (uint32_t i = 0; i < k->n; i++) {
+    lf_obj_ref(objs[i]);
+    k->o[i] = objs[i];
+  }
+  t->kept[id & SLOT_MASK] = k;
+  return 0;
+}
+
+const lf__kept *lf__ids_kept(const lf__ids *t, uint32_t id) {
+  return t->kept[id & SLOT_MASK];
+}
+
 void lf__ids_free(lf__ids *t) {
+  for (size_t s = 0; s < t->n; s++) release(t, (uint32_t)s);
   lf__free(t->slot);
   lf__free(t->owner);
   lf__free(t->id);
+  lf__free(t->kept);
   lf__free(t->freeids);
   *t = (lf__ids){0};
 }

@@ -1,11 +1,12 @@
 /*
  * procworkers.c -- the process pool core's bookkeeping of its workers
  * (procpool.h): starting one, and what the transport reports of each
- * (ready, an answer, a goodbye, a fault, its end), judged against what the
- * pool sent it. A violation of the protocol breaks the pool, naming the
+ * (ready, an answer, a request for a blob, a goodbye, a fault, its end),
+ * judged against what the pool sent it. A violation of the protocol breaks the pool, naming the
  * worker. Everything here runs with the pool's `mu` held (proc.c); no
  * lock of its own.
  */
+#include <string.h>
 #include <sys/wait.h>
 
 #include "internal.h"
@@ -91,6 +92,43 @@ static void result_locked(lf_procpool *p, wproc *w, const lf__tev *ev) {
   lf__proc_add_done(p, f, res, res == lf_payload_oom() || ev->failed);
 }
 
+/* The bytes of the blob `want` among what task id keeps, or NULL. */
+static const lf_payload *find_blob(lf_procpool *p, uint32_t id,
+                                   uint64_t want) {
+  const lf__kept *k = lf__ids_kept(&p->ids, id);
+  for (uint32_t i = 0; k && p->hooks.blob && i < k->n; i++) {
+    uint64_t bid;
+    const lf_payload *b = p->hooks.blob(p->ud, k->o[i], &bid);
+    if (b && bid == want) return b;
+  }
+  return NULL;
+}
+
+/* A worker asks for a blob its task refers to: only one that task holds,
+ * so a worker reaches no bytes but those of the tasks it was given. */
+static void need_locked(lf_procpool *p, wproc *w, const lf__tev *ev) {
+  if (p->status == LF_POOL_BROKEN) return; /* it is being killed */
+  uint64_t want;
+  memcpy(&want, ev->data, sizeof want); /* the frame's size was judged */
+  void *owner;
+  int mine = lf__ids_get(&p->ids, ev->id, &owner) && (!owner || owner == w);
+  const lf_payload *b = mine ? find_blob(p, ev->id, want) : NULL;
+  if (b == NULL) {
+    lf__proc_break(p, LF_PROC_PROTOCOL,
+                   "worker %ld asked for Shared value %#llx, which task %u "
+                   "%s", w->num, (unsigned long long)want, (unsigned)ev->id,
+                   mine ? "does not hold" : "was not given to it");
+    return;
+  }
+  if (p->tp->ops->give == NULL || p->tp->ops->give(p->tp, w->tw, b) != 0) {
+    lf__proc_break(p, LF_PROC_IOERROR,
+                   "a Shared value could not be sent to worker %ld", w->num);
+    return;
+  }
+  p->sent_blob += b->len;
+  p->nblobs++;
+}
+
 /* A goodbye is in good order only from a worker that answered every task
  * it received. */
 static void bye_locked(lf_procpool *p, wproc *w, const lf__tev *ev) {
@@ -113,6 +151,7 @@ void lf__proc_on_event(void *ctx, const lf__tev *ev) {
     case LF__TEV_READY: w->ready = 1; break;
     case LF__TEV_RESULT: result_locked(p, w, ev); break;
     case LF__TEV_BYE: bye_locked(p, w, ev); break;
+    case LF__TEV_NEED: need_locked(p, w, ev); break;
     case LF__TEV_INITFAIL:
       lf__proc_not_accepting(p, w);
       lf__proc_break(p, LF_PROC_INITFAILED, "worker %ld", w->num);

@@ -37,6 +37,8 @@ enum lf__tev_kind {
   LF__TEV_READY = 1, /* the worker read its hello: it is one of ours */
   LF__TEV_RESULT,    /* the answer to task `id` */
   LF__TEV_BYE,       /* it leaves in good order; `id`: tasks it received */
+  LF__TEV_NEED,      /* task `id` refers to a Shared value whose bytes it
+                      * lacks: `data` holds its 64-bit id (LF__NEED_LEN) */
   LF__TEV_INITFAIL,  /* its initializer failed */
   LF__TEV_BAD,       /* it broke the protocol (`why`); it is to be killed */
   LF__TEV_IOERROR,   /* a task could not be sent (`why`) */
@@ -97,6 +99,12 @@ typedef struct lf__tp_ops {
   void (*wake)(lf__tp *t);
   void (*collect)(lf__tp *t, lf__tev_fn fn, void *ctx);
   void (*close)(lf__tp *t); /* frees it; every worker is gone */
+  /* The answer to a NEED of worker w: the bytes of the Shared value it
+   * asked for (copied before it returns), or NULL to say the pool cannot
+   * send them (the worker's task then fails). 0, or -1 when w cannot be
+   * told. NULL: the transport's workers never ask (their tasks carry the
+   * bytes inline, as MPI's do). */
+  int (*give)(lf__tp *t, lf__tw *w, const lf_payload *bytes);
 } lf__tp_ops;
 
 struct lf__tp {

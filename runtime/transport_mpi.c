@@ -313,7 +313,8 @@ static void t_close(lf__tp *tp) {
 static const lf__tp_ops mpi_ops = {
     "mpi", LF__TP_FUNNELED | LF__TP_DEEP, t_start, t_can_send, t_all_taken,
     t_send,        t_close_queue,   t_kill,  t_arm,      t_wait,
-    t_wake,        t_collect,       t_close};
+    t_wake,        t_collect,       t_close,
+    NULL /* give: an MPI task carries its Shared values' bytes inline */};
 
 lf__tp *lf__tp_mpi_open(const lf__tp_config *cfg, int *err) {
   mt *t = calloc(1, sizeof *t);

@@ -9,7 +9,8 @@
  * long task holds up no other (LF__TP_ANY). A task the full socket refuses
  * is held back and goes first once there is room. Each worker has its own
  * SOCK_STREAM pair: the hello goes down it, replies come up, and its end
- * of file says the worker is gone. Closing our end of the queue is the
+ * of file says the worker is gone; a worker that lacks a Shared value's
+ * bytes asks up it and gets them down it, once (u_give). Closing our end of the queue is the
  * shutdown: workers drain it, read end of file, say goodbye and exit.
  *
  * Bytes from a worker are untrusted. `wait` reads them into the worker's
@@ -120,8 +121,8 @@ static int send_msg(int fd, lf__hdr *h, const void *data, size_t len,
   }
 }
 
-/* A task too big for one message goes in a memfd; -1 when none can be
- * made. */
+/* A task too big for one message goes in a memfd (and so does a Shared
+ * value's bytes, u_give); -1 when none can be made. */
 static int task_memfd(const lf_payload *t) {
   int fd = memfd_create("luafutures-task", MFD_CLOEXEC);
   if (fd < 0) return -1;
@@ -288,6 +289,19 @@ static int u_start(lf__tp *tp, void *cookie, lf__tw **out, long *num,
   return 0;
 }
 
+/* A Shared value's bytes go down the worker's own channel in a memfd, so
+ * the message is a header and a descriptor whatever their size: a worker
+ * that asked waits for nothing else, and its socket has room for that. No
+ * memfd (no memory, no descriptor): a header alone, which fails its task. */
+static int u_give(lf__tp *tp, lf__tw *w, const lf_payload *bytes) {
+  (void)tp;
+  int xfd = bytes ? task_memfd(bytes) : -1;
+  lf__hdr h = {xfd >= 0 ? bytes->len : 0, LF__K_SHARED, 0, 0};
+  int rc = w->fd >= 0 ? send_msg(w->fd, &h, NULL, 0, xfd) : -1;
+  if (xfd >= 0) close(xfd);
+  return rc == 0 ? 0 : -1;
+}
+
 static void u_kill(lf__tp *tp, lf__tw *w) {
   (void)tp;
   if (!w->killed) kill(w->pid, SIGKILL);
@@ -363,7 +377,7 @@ static void u_wake(lf__tp *tp) {
 static const int event_of[] = {
     [LF__K_OK] = LF__TEV_RESULT,     [LF__K_FAILED] = LF__TEV_RESULT,
     [LF__K_READY] = LF__TEV_READY,   [LF__K_BYE] = LF__TEV_BYE,
-    [LF__K_INITFAIL] = LF__TEV_INITFAIL};
+    [LF__K_INITFAIL] = LF__TEV_INITFAIL, [LF__K_NEED] = LF__TEV_NEED};
 
 /* Reports the judged frames of w, then its fault if it has one. */
 static void parse_worker(lf__tw *w, lf__tev_fn fn, void *ctx) {
@@ -452,7 +466,7 @@ static void u_close(lf__tp *tp) {
 static const lf__tp_ops unix_ops = {
     "unix", LF__TP_ANY, u_start,   u_can_send, u_all_taken, u_send,
     u_close_queue,      u_kill,    u_arm,      u_wait,      u_wake,
-    u_collect,          u_close};
+    u_collect,          u_close,   u_give};
 
 lf__tp *lf__tp_unix_new(const lf__tp_config *cfg, int *err) {
   utp *t = lf__calloc(1, sizeof *t);

@@ -61,6 +61,12 @@ int lf__wire_frame(const char *buf, size_t n, size_t max, lf__hdr *h,
         return LF__FRAME_BAD;
       }
       break;
+    case LF__K_NEED:
+      if (h->len != LF__NEED_LEN) {
+        *why = "a request for a Shared value of the wrong size";
+        return LF__FRAME_BAD;
+      }
+      break;
     default:
       *why = "a message of an unknown kind";
       return LF__FRAME_BAD;

@@ -9,8 +9,12 @@
  * payload in a memfd passed by SCM_RIGHTS. Down a worker's own channel:
  * HELLO (`id` is max_tasks_per_child). Up that channel: READY (the hello
  * was read), OK / FAILED (the result of task `id`), INITFAIL, BYE (`id`
- * is how many tasks the worker received). The control kinds carry no
- * bytes.
+ * is how many tasks the worker received), NEED (the worker lacks the bytes
+ * of a Shared value that task `id` refers to: 8 bytes, its 64-bit id).
+ * Down the own channel again, the answer to a NEED: SHARED with the bytes
+ * in a memfd passed by SCM_RIGHTS (`len` their length), or with no memfd
+ * and `len` 0 when the pool could not send them. The control kinds carry
+ * no bytes.
  *
  * Bytes from a worker are untrusted: lf__wire_frame judges a header
  * before anything is buffered for it, against the size limit
@@ -25,8 +29,9 @@
 
 enum lf__kind {
   LF__K_HELLO = 1, LF__K_TASK, LF__K_TASK_FD, LF__K_OK, LF__K_FAILED,
-  LF__K_INITFAIL, LF__K_BYE, LF__K_READY
+  LF__K_INITFAIL, LF__K_BYE, LF__K_READY, LF__K_NEED, LF__K_SHARED
 };
+#define LF__NEED_LEN 8 /* the body of a NEED: a Shared value's id */
 
 typedef struct lf__hdr {
   uint32_t len, kind, id, flags;
@@ -48,8 +53,8 @@ enum lf__frame {
 };
 
 /* Judges the frame a worker sent at buf[0..n): the kind must be one a
- * worker sends, a control kind must be empty, and a payload no longer than
- * `max`. *why (static text) is set for LF__FRAME_BAD. */
+ * worker sends, a control kind must be empty, a NEED exactly LF__NEED_LEN
+ * bytes, and a payload no longer than `max`. *why (static text) is set for LF__FRAME_BAD. */
 int lf__wire_frame(const char *buf, size_t n, size_t max, lf__hdr *h,
                    const char **why);
 

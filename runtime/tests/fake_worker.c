@@ -19,6 +19,8 @@
  *               FAKE_WORKER_FLAGS (a number; default 0)
  *   replay      as file, but before each answer after the first it
  *               answers the previous task again
+ *   need_unknown asks for the bytes of a Shared value its task does not
+ *               hold (id 0xdeadbeef), then exits 0 if it lives on
  *
  * The mode is FAKE_WORKER_MODE, or else the part of the program's name
  * after its last '-' (the build links fake-<mode> names to it, since a
@@ -125,6 +127,12 @@ static void misbehave(const char *m, uint32_t id) {
   }
   if (strcmp(m, "bye_holding") == 0) {
     lf_proc_child_bye(LF_PROC_CFD);
+    _exit(0);
+  }
+  if (strcmp(m, "need_unknown") == 0) {
+    lf_payload *b;
+    if (lf_proc_child_need(LF_PROC_CFD, id, 0xdeadbeefu, &b) == 0)
+      lf_payload_free(b);
     _exit(0);
   }
   static int answered;

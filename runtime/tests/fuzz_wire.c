@@ -41,8 +41,9 @@ static void take_frames(lf__rd *r) {
   while (lf__rd_next(r, &at, &h, &data)) {
     CHECK(h.kind == LF__K_OK || h.kind == LF__K_FAILED ||
           h.kind == LF__K_READY || h.kind == LF__K_BYE ||
-          h.kind == LF__K_INITFAIL);
-    CHECK(h.len <= r->max);
+          h.kind == LF__K_INITFAIL || h.kind == LF__K_NEED);
+    CHECK(h.len <= r->max || h.kind == LF__K_NEED);
+    CHECK(h.kind != LF__K_NEED || h.len == LF__NEED_LEN);
     CHECK(data >= r->buf && data + h.len <= r->buf + r->scan);
     CHECK(at <= r->scan && r->scan <= r->len && r->len <= r->cap);
     if (h.len) CHECK(data[0] == data[0] && data[h.len - 1] == data[h.len - 1]);

@@ -195,7 +195,8 @@ static void mt_close(lf__tp *tp) {
 
 static const lf__tp_ops mt_ops = {
     "mailbox", LF__TP_FUNNELED, mt_start, mt_can_send, mt_all_taken, mt_send,
-    mt_close_queue, mt_kill, mt_arm, mt_wait, mt_wake, mt_collect, mt_close};
+    mt_close_queue, mt_kill, mt_arm, mt_wait, mt_wake, mt_collect, mt_close,
+    NULL};
 
 lf__tp *mailbox_open(const lf__tp_config *cfg, int *err) {
   mt *t = calloc(1, sizeof *t);

@@ -114,7 +114,7 @@ static lf_payload *broken(void *ud, int cause, const char *detail) {
   return lf_payload_new(&a, sizeof a, NULL, 0, 0);
 }
 
-static const lf_proc_hooks hooks = {NULL, broken, NULL};
+static const lf_proc_hooks hooks = {NULL, broken, NULL, NULL};
 
 static lf_procpool *new_pool(size_t max, const char *mode) {
   lf_proc_config cfg = {.max_workers = max, .worker_path = "",

@@ -85,7 +85,7 @@ static lf_payload *broken(void *ud, int cause, const char *detail) {
   return lf_payload_new(&v, sizeof v, NULL, 0, 0);
 }
 
-static const lf_proc_hooks hooks = {child_main, broken, NULL};
+static const lf_proc_hooks hooks = {child_main, broken, NULL, NULL};
 
 static lf_payload *null_broken(void *ud, int cause, const char *detail) {
   return NULL;
@@ -196,7 +196,7 @@ static int silent_main(void *ud, int qfd, int cfd) {
   for (;;) pause();
   return 0;
 }
-static const lf_proc_hooks silent_hooks = {silent_main, broken, NULL};
+static const lf_proc_hooks silent_hooks = {silent_main, broken, NULL, NULL};
 
 static void test_broken_when_a_worker_never_answers(void) {
   lf_proc_config cfg = {.max_workers = 1, .start_method = LF_START_FORK,
@@ -299,7 +299,7 @@ static void test_spawn_missing_executable(void) {
 
 static void test_nomem_payload(void) {
   /* No memory for the broken payload: the static outcome, never NULL. */
-  static const lf_proc_hooks null_hooks = {child_main, null_broken, NULL};
+  static const lf_proc_hooks null_hooks = {child_main, null_broken, NULL, NULL};
   lf_proc_config cfg = {.max_workers = 1, .start_method = LF_START_FORK,
                         .worker_path = "", .hello = "hello", .hello_len = 5};
   int err;
