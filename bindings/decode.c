@@ -431,7 +431,7 @@ static void dec_shared_id(lfb_dec *d, lua_State *L) {
   memcpy(&id, take_or_raise(L, d, 8), 8);
   uint32_t len = lfb_dec_u32(d);
   if (d->bad) corrupt(L, "truncated");
-  if (len > lfb_max_message()) corrupt(L, "a Shared over LUAFUTURES_MAX_MESSAGE");
+  if (len > message_limit()) corrupt(L, "a Shared over LUAFUTURES_MAX_MESSAGE");
   lfb_shared_push_id(L, id, len);
 }
 
