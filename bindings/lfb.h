@@ -39,6 +39,7 @@ typedef struct lfb_ctx {
    * cannot be reused and its weakly keyed blob stays. */
   const void *future_mt;
   int future_mt_ref; /* the same metatable, at this registry index */
+  const void *iter_mt; /* the map iterator's metatable */
   const void *last_fn;
   struct lfb_blob *last_blob;
 } lfb_ctx;

@@ -46,8 +46,15 @@ static void release(mapiter *it, int cancel) {
 
 static const char ITER_MT = 0; /* its address keys the metatable */
 
+/* The iterator at idx of one of its methods (context at upvalue 1): per
+ * item, so the metatable is compared with the context's pointer. */
 static mapiter *check_iter(lua_State *L, int idx) {
-  mapiter *it = lfb_toclass(L, idx, &ITER_MT); /* per item: no name lookup */
+  mapiter *it = NULL;
+  if (lua_type(L, idx) == LUA_TUSERDATA && lua_getmetatable(L, idx)) {
+    if (lua_topointer(L, -1) == lfb_ctx_of(L)->iter_mt)
+      it = lua_touserdata(L, idx);
+    lua_pop(L, 1);
+  }
   return it ? it : luaL_checkudata(L, idx, LFB_MAPITER);
 }
 
@@ -375,6 +382,8 @@ void lfb_open_map(lua_State *L) {
   luaL_newmetatable(L, LFB_MAPITER);
   lua_pushvalue(L, -1);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &ITER_MT);
+  lfb_ctx_push(L)->iter_mt = lua_topointer(L, -2);
+  lua_pop(L, 1);
   lfb_setfuncs(L, meta);
   lua_newtable(L);
   lfb_setfuncs(L, methods);
