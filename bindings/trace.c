@@ -469,8 +469,8 @@ static void write_batch(tbatch *b) {
       T.capkept = cap;
     }
   }
-  memcpy(T.kept + T.nkept, b->r, left * sizeof *b->r);
-  T.nkept += left;
+  if (left) memcpy(T.kept + T.nkept, b->r, left * sizeof *b->r); /* kept */
+  T.nkept += left;                             /* may be NULL while empty */
   b->n = 0;
 }
 
