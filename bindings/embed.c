@@ -183,7 +183,7 @@ int lfb_shutdown_wait(lua_State *L, lfb_ctx *ctx, const lfb_exec_ops *ops,
     if (rc == LF_EDEADLK) rc = 0; /* an unbound future: never provable */
     int stopped = lf_future_done(f);
     lf_future_unref(f);
-    if (rc == LF_ENOMEM || (rc == 0 && stopped))
+    if (rc == LF_ENOMEM || stopped)
       return ops->shutdown(pool, 1, 0);
     /* Given up (a timeout, an interrupt): a joiner holds the pool until it
      * stops, so that dropping it later never waits for a runaway task. */

@@ -354,8 +354,9 @@ static int enc_table(lfb_enc *e, lua_State *L, int idx) {
   lfb_enc_u32(e, 0);
   for (lua_Unsigned i = 1; i <= narr; i++) {
     if (lua_rawgeti(L, idx, (lua_Integer)i) == LUA_TNUMBER) { /* arrays of */
-      enc_number(e, L, -1);                                 /* numbers */
+      int rc = enc_number(e, L, -1);                        /* numbers */
       lua_pop(L, 1);
+      if (rc != 0) return rc;
       continue;
     }
     path_push(e, P_INDEX, (int)i);

@@ -303,8 +303,9 @@ int lf_pool_submit(lf_pool *p, lf_future *f);
  * others are still told to stop). Idempotent. */
 int lf_pool_shutdown(lf_pool *p, int wait, int cancel_futures);
 /* After lf_pool_shutdown(p, 0, ...): a future (the caller's reference)
- * done once every worker has stopped, its state closed, so that a caller
- * can wait for that as for any future and then join at once; NULL when
+ * done once every worker has left its loop (its fini, closing its state,
+ * is what the join that follows waits for), so that a caller can wait for
+ * that as for any future and then join; NULL when
  * the pool is still running, out of memory or another caller holds it
  * (then lf_pool_shutdown(p, 1, 0) waits). */
 lf_future *lf_pool_stopped(lf_pool *p);

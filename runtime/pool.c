@@ -261,10 +261,9 @@ static void *worker_main(void *arg) {
     lf__lock(&p->mu);
   }
   p->nexited++;
-  lf__unlock(&p->mu);
-  if (wctx && wctx != &nomem_mark) p->hooks.fini(wctx);
-  lf__self = NULL;
-  lf__lock(&p->mu);
+  /* The last one out says so before its fini: fini may drop the pool's
+   * last reference (then p is gone), and whoever waited joins this
+   * thread, so it still waits for the state to close. */
   lf_future *stopped = --p->nalive == 0 ? p->stopped : NULL;
   if (stopped) p->stopped = NULL;
   lf__unlock(&p->mu);
@@ -272,6 +271,8 @@ static void *worker_main(void *arg) {
     lf_future_finish(stopped, NULL, 0);
     lf_future_unref(stopped);
   }
+  if (wctx && wctx != &nomem_mark) p->hooks.fini(wctx);
+  lf__self = NULL;
   atomic_fetch_sub(&live_threads, 1);
   return NULL;
 }
@@ -324,11 +325,12 @@ static void push_incoming(lf_pool *p, lf_future *f) {
   lf_future_ref(f);
   f->bound = 1; /* not yet visible to any other thread */
   f->at.pool = p;
+  p->nqueued++; /* before it is visible: a worker that takes it at once
+                   must not take the count below zero */
   lf_future *head = atomic_load_explicit(&p->incoming, memory_order_relaxed);
   do f->next = head;
   while (!atomic_compare_exchange_weak_explicit(
       &p->incoming, &head, f, memory_order_release, memory_order_relaxed));
-  p->nqueued++;
 }
 
 /* Takes f back out of the queues (mu held, no worker exists, so no one

