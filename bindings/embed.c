@@ -239,12 +239,22 @@ typedef struct shargs {
 static int shutdown_all(lua_State *L) {
   shargs *a = lua_touserdata(L, 1);
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, EXECS) != LUA_TTABLE) return 0;
+  /* A list first: waiting runs callbacks, which may make executors, and a
+   * table must not grow while lua_next walks it. */
+  lua_newtable(L); /* execs list */
+  lua_Integer n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, 2)) {
+    lua_pop(L, 1);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, 3, ++n);
+  }
   double deadline = a->timeout >= 0 ? lf_now() + a->timeout : -1;
   for (int pass = 0; pass < 2; pass++) {
-    lua_pushnil(L);
-    while (lua_next(L, 2)) {
-      lua_pop(L, 1);
+    for (lua_Integer i = 1; i <= n; i++) {
+      lua_rawgeti(L, 3, i);
       lfb_executor *ex = lua_touserdata(L, -1);
+      lua_pop(L, 1); /* the list keeps it */
       if (ex->pool == NULL || !ex->owner) continue;
       if (pass == 0) {
         ex->ops->shutdown(ex->pool, 0, a->cancel);
