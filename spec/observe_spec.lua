@@ -169,12 +169,19 @@ describe("futures.trace", function()
   it("writes a slice for each blocking wait of the traced state", function()
     futures.trace(trace)
     local ex = futures.ThreadPoolExecutor(2)
-    -- A task blocked on a gate that a callback of this state opens: the
-    -- callback can only run once this state polls, inside the wait, so
-    -- every wait below blocks.
+    -- A task blocked on a gate that a callback of this state opens, two
+    -- callbacks down: `done`'s callback (which a poll at a wait's entry
+    -- may already run) sets `relay`, whose callback, posted while
+    -- callbacks run, waits for the next poll, inside the wait, so every
+    -- wait below blocks.
+    local function gated()
+      local gate, done, relay = support.gate(), futures.Future(), futures.Future()
+      relay:add_done_callback(function() gate:set_result(true) end)
+      done:add_done_callback(function() relay:set_result(true) end)
+      return gate, done
+    end
     local function blocked()
-      local gate, done = support.gate(), futures.Future()
-      done:add_done_callback(function() gate:set_result(true) end)
+      local gate, done = gated()
       local f = ex:submit(function(g) return g:result() end, gate)
       ex:submit(function(d) d:set_result(true) end, done)
       return f
@@ -182,8 +189,7 @@ describe("futures.trace", function()
     blocked():result()
     futures.wait({blocked()})
     for _ in futures.as_completed({blocked()}) do end
-    local gate, done = support.gate(), futures.Future()
-    done:add_done_callback(function() gate:set_result(true) end)
+    local gate, done = gated()
     local it = ex:map(function(g) return g:result() end, {gate})
     ex:submit(function(d) d:set_result(true) end, done)
     it()
