@@ -75,6 +75,12 @@ typedef struct lfb_enc {
 } lfb_enc;
 
 void lfb_enc_init(lfb_enc *e, lua_State *L);
+/* The reference cache (encrefs.c): the reference number of the table or
+ * function whose lua_topointer is p, or 0 (then it is recorded as the
+ * next one), or -1 when out of memory. The values stay reachable from the
+ * stack for the whole encode, so no address is reused while it lives. */
+int lfb_enc_ref(lfb_enc *e, const void *p);
+void lfb_enc_refs_clear(lfb_enc *e); /* frees the hash, forgets every one */
 /* lfb_enc_init with a state pushes two slots (the reference cache and the
  * names index), which lfb_enc_finish* and lfb_enc_free remove again.
  * lfb_enc_value appends the value at `idx`: 0 on success, else -1 with

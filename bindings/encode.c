@@ -214,88 +214,6 @@ static void push_name(lfb_enc *e, lua_State *L, int idx, int refresh) {
   }
 }
 
-static void refs_clear(lfb_enc *e) {
-  if (e->rkeys != e->irkeys) {
-    free(e->rkeys);
-    free(e->rids);
-  }
-  e->rkeys = e->irkeys;
-  e->rids = e->irids;
-  e->rcap = 0;
-  e->nrefs = 0;
-}
-
-static uint32_t slot_of(const void *p, uint32_t cap) {
-  uint64_t h = (uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15u;
-  return (uint32_t)(h >> 32) & (cap - 1);
-}
-
-/* The hash's slot for p: where p is, or the free one where it goes. */
-static uint32_t find(const lfb_enc *e, const void *p) {
-  uint32_t i = slot_of(p, e->rcap);
-  while (e->rkeys[i] != NULL && e->rkeys[i] != p) i = (i + 1) & (e->rcap - 1);
-  return i;
-}
-
-/* Moves the references into a hash twice as large (or the first hash,
- * from the inline arrays); -1 when out of memory. */
-static int refs_grow(lfb_enc *e) {
-  uint32_t cap = e->rcap ? e->rcap * 2 : 64;
-  const void **okeys = e->rkeys;
-  int *oids = e->rids;
-  uint32_t n = e->rcap ? e->rcap : (uint32_t)e->nrefs;
-  e->rkeys = calloc(cap, sizeof *e->rkeys);
-  e->rids = malloc(cap * sizeof *e->rids);
-  if (e->rkeys == NULL || e->rids == NULL) {
-    free(e->rkeys);
-    free(e->rids);
-    e->rkeys = okeys;
-    e->rids = oids;
-    return -1;
-  }
-  e->rcap = cap;
-  for (uint32_t j = 0; j < n; j++) {
-    if (okeys[j] == NULL) continue;
-    uint32_t i = find(e, okeys[j]);
-    e->rkeys[i] = okeys[j];
-    e->rids[i] = oids[j];
-  }
-  if (okeys != e->irkeys) {
-    free(okeys);
-    free(oids);
-  }
-  return 0;
-}
-
-/* The reference number of the table or function at idx, or 0 (then it is
- * recorded), or -1 when out of memory. Keyed by lua_topointer: the values
- * are reachable from the stack for the whole encode, so no address is
- * reused while the cache lives. */
-static int cache_ref(lfb_enc *e, lua_State *L, int idx) {
-  const void *p = lua_topointer(L, idx);
-  if (e->rcap == 0) {
-    for (int i = 0; i < e->nrefs; i++)
-      if (e->irkeys[i] == p) return e->irids[i];
-    if (e->nrefs < (int)(sizeof e->irkeys / sizeof e->irkeys[0])) {
-      e->irkeys[e->nrefs] = p;
-      e->irids[e->nrefs] = e->nrefs + 1;
-      e->flags |= LFB_HASREFS;
-      return (e->nrefs++, 0);
-    }
-    if (refs_grow(e) != 0) return -1;
-  }
-  uint32_t i = find(e, p);
-  if (e->rkeys[i] == p) return e->rids[i];
-  if ((uint32_t)e->nrefs + 1 > e->rcap / 2) {
-    if (refs_grow(e) != 0) return -1;
-    i = find(e, p);
-  }
-  e->rkeys[i] = p;
-  e->rids[i] = ++e->nrefs;
-  e->flags |= LFB_HASREFS;
-  return 0;
-}
-
 static int enc(lfb_enc *e, lua_State *L, int idx);
 
 static int enc_named(lfb_enc *e, lua_State *L, int tag) {
@@ -339,7 +257,7 @@ static int enc_table(lfb_enc *e, lua_State *L, int idx) {
   if (lua_isstring(L, -1) && strlen(lua_tostring(L, -1)) == lua_rawlen(L, -1))
     return enc_named(e, L, T_NAMED);
   lua_pop(L, 1);
-  int id = cache_ref(e, L, idx);
+  int id = lfb_enc_ref(e, lua_topointer(L, idx));
   if (id < 0) return oom(e);
   if (id) {
     lfb_enc_u8(e, T_REF);
@@ -440,7 +358,7 @@ LFB_NOINLINE static int enc_function(lfb_enc *e, lua_State *L, int idx) {
   /* A function whose upvalues are all globals needs no reference number:
    * every receiver resolves it to the one function it loaded. */
   if (!allenv) {
-    int id = cache_ref(e, L, idx);
+    int id = lfb_enc_ref(e, lua_topointer(L, idx));
     if (id < 0) return oom(e);
     if (id) {
       lfb_enc_u8(e, T_REF);
@@ -649,7 +567,7 @@ int lfb_enc_value(lfb_enc *e, lua_State *L, int idx) {
 
 void lfb_enc_reset_refs(lfb_enc *e, lua_State *L) {
   (void)L;
-  refs_clear(e);
+  lfb_enc_refs_clear(e);
 }
 
 static void enc_release(lfb_enc *e, lua_State *L, int keep_objs) {
@@ -660,7 +578,7 @@ static void enc_release(lfb_enc *e, lua_State *L, int keep_objs) {
   e->buf = e->ibuf;
   e->objs = e->iobjs;
   e->nobjs = 0;
-  refs_clear(e);
+  lfb_enc_refs_clear(e);
   if (L && e->cache) lua_settop(L, e->cache - 1);
 }
 
