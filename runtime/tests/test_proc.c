@@ -421,9 +421,14 @@ static void test_fake_workers(void) {
     int err;
     lf_procpool *p = lf_procpool_new(&cfg, &hooks, NULL, &err);
     lf_future *f = submit(p, task_payload(OP_ADD1, 1, NULL), 0);
-    lf_future *queued = submit(p, task_payload(OP_ADD1, 2, NULL), 0);
+    /* The worker may break the pool before this second submit: then it
+     * is refused as broken, which is as right as failing it queued. */
+    lf_future *queued = lf_future_new();
+    lf_future_set_task(queued, task_payload(OP_ADD1, 2, NULL));
+    int rc = lf_procpool_submit(p, queued);
+    ASSERT(rc == 0 || rc == LF_EBROKEN);
     ASSERT_EQ(result(f), -cases[i].cause);
-    ASSERT_EQ(result(queued), -cases[i].cause);
+    if (rc == 0) ASSERT_EQ(result(queued), -cases[i].cause);
     char detail[200];
     lf_procpool_detail(p, detail, sizeof detail);
     if (strstr(detail, cases[i].detail) == NULL ||
