@@ -146,7 +146,8 @@ describe("ThreadPoolExecutor", function()
     s1:result() s2:result() gate:set_result(true) h1:result() h2:result()
     -- Two threads truly in parallel burn CPU time at twice the wall clock
     -- rate. The machine may be shared, so the ratio is compared with what
-    -- two independent processes get at the same time (best of three).
+    -- two independent processes get at the same time (best of six: the
+    -- second vCPU of a shared guest comes and goes between tries).
     local function threads()
       local c0, t0 = os.clock(), futures.now()
       local a, b = ex:submit(work, n), ex:submit(work, n)
@@ -167,7 +168,7 @@ describe("ThreadPoolExecutor", function()
       return
     end
     local ours, ceiling = 0, 0
-    for _ = 1, 3 do
+    for _ = 1, 6 do
       ours = math.max(ours, threads())
       if ours > 1.6 then break end
       ceiling = math.max(ceiling, processes())
