@@ -24,6 +24,7 @@
 #include <lua.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "../runtime/lf.h"
 
@@ -99,6 +100,11 @@ lf_payload *lfb_enc_finish(lfb_enc *e, lua_State *L);
 lf_payload *lfb_enc_finish_for(lfb_enc *e, lua_State *L, lf_future *f);
 lf_future *lfb_enc_finish_task(lfb_enc *e, lua_State *L);
 void lfb_enc_free(lfb_enc *e, lua_State *L);
+/* submit's short way (encfast.c): the task of the function at 2 with the
+ * arguments up to `top` as a new pending future, when that function is
+ * the context's last and its upvalues and arguments are scalars; else (or
+ * out of memory) NULL, and the full way encodes it. For this process. */
+lf_future *lfb_enc_task_fast(lua_State *L, struct lfb_ctx *ctx, int top);
 /* Pushes the TransferError for a failed encode. */
 void lfb_enc_pusherror(lfb_enc *e, lua_State *L);
 
@@ -168,6 +174,28 @@ enum {
  * worker, by reference: its id and the u32 length of its bytes, which the
  * worker asks its pool for the first time (the payload holds the object
  * in this process, so the pool can answer). */
+/* Writes the number at idx as its tag and 4 or 8 bytes (at most 9) at
+ * out; returns how many. Integers stay integers, small ones in 4 bytes. */
+static inline size_t lfb_put_number(lua_State *L, int idx, unsigned char *out) {
+  if (lua_isinteger(L, idx)) {
+    lua_Integer i = lua_tointeger(L, idx);
+    if (i >= INT32_MIN && i <= INT32_MAX) {
+      int32_t v = (int32_t)i;
+      out[0] = T_SMALLINT;
+      memcpy(out + 1, &v, 4);
+      return 5;
+    }
+    int64_t v = (int64_t)i;
+    out[0] = T_INT;
+    memcpy(out + 1, &v, 8);
+    return 9;
+  }
+  double d = (double)lua_tonumber(L, idx);
+  out[0] = T_FLT;
+  memcpy(out + 1, &d, 8);
+  return 9;
+}
+
 /* What follows a table's contents: no metatable, one by name, a copy. */
 enum { M_NONE, M_NAMED, M_COPY };
 

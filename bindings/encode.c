@@ -228,26 +228,7 @@ static int enc_named(lfb_enc *e, lua_State *L, int tag) {
 /* A number: a tag and 4 or 8 bytes, written in one step. */
 static int enc_number(lfb_enc *e, lua_State *L, int idx) {
   if (reserve(e, 9) != 0) return oom(e);
-  unsigned char *out = (unsigned char *)e->buf + e->len;
-  if (lua_isinteger(L, idx)) {
-    lua_Integer i = lua_tointeger(L, idx);
-    if (i >= INT32_MIN && i <= INT32_MAX) {
-      int32_t v = (int32_t)i;
-      out[0] = T_SMALLINT;
-      memcpy(out + 1, &v, 4);
-      e->len += 5;
-    } else {
-      int64_t v = (int64_t)i;
-      out[0] = T_INT;
-      memcpy(out + 1, &v, 8);
-      e->len += 9;
-    }
-  } else {
-    double d = (double)lua_tonumber(L, idx);
-    out[0] = T_FLT;
-    memcpy(out + 1, &d, 8);
-    e->len += 9;
-  }
+  e->len += lfb_put_number(L, idx, (unsigned char *)e->buf + e->len);
   return 0;
 }
 

@@ -118,7 +118,8 @@ static int e_submit(lua_State *L) {
   /* The Future object first, empty: made after the submit, a memory error
    * would leak the future (and what its task holds). */
   lfb_future *fu = push_new_future(L, ctx, NULL);
-  lf_future *f = task_future(L, ctx, ex->ops, top);
+  lf_future *f = ex->ops->handles_ok ? lfb_enc_task_fast(L, ctx, top) : NULL;
+  if (f == NULL) f = task_future(L, ctx, ex->ops, top);
   int rc = ex->ops->submit(ex->pool, f);
   if (rc != 0) {
     lf_future_unref(f);

@@ -70,10 +70,10 @@ static void tally(lf_future *f) {
 void lf_future_tally(lf_future *f, lf_tally *t) { f->tally = t; }
 
 void lf_future_set_mark(lf_future *f) {
-  atomic_store_explicit(&f->mark, 1, memory_order_relaxed);
+  atomic_fetch_or_explicit(&f->bits, LF__MARK, memory_order_relaxed);
 }
 int lf_future_mark(lf_future *f) {
-  return atomic_load_explicit(&f->mark, memory_order_relaxed);
+  return atomic_load_explicit(&f->bits, memory_order_relaxed) & LF__MARK;
 }
 
 static void future_destroy(lf_obj *o) {
@@ -198,6 +198,7 @@ void lf__future_complete_locked(lf_future *f, pthread_mutex_t *stripe) {
     n->linked = 0;
   }
   f->waiters = NULL;
+  atomic_fetch_or_explicit(&f->bits, LF__SETTLED, memory_order_release);
   lf__unlock(stripe);
   for (lf_hook *h = hooks, *next; h; h = next) {
     next = h->next;
@@ -206,6 +207,9 @@ void lf__future_complete_locked(lf_future *f, pthread_mutex_t *stripe) {
 }
 
 void lf_future_sync(lf_future *f) {
+  /* Settled: what completion did is seen through the bit's release. */
+  if (atomic_load_explicit(&f->bits, memory_order_acquire) & LF__SETTLED)
+    return;
   pthread_mutex_t *m = lf__stripe(f);
   lf__lock(m);
   lf__unlock(m);

@@ -118,7 +118,7 @@ struct lf_future {
   unsigned char failed;     /* finished with an error */
   unsigned char bound;      /* submitted to a pool (not a bare Future()) */
   unsigned char room_used;  /* roombuf holds a payload */
-  _Atomic unsigned char mark; /* the host's bit (lf_future_mark) */
+  _Atomic unsigned char bits; /* LF__MARK, LF__SETTLED */
   lf_payload *payload;      /* pending: the task; finished: the result */
   lf_wnode *waiters;        /* waiters watching it */
   lf_hook *hooks;           /* done hooks, in order added */
@@ -130,6 +130,12 @@ struct lf_future {
   lf_tally *tally;          /* counts how it ends (lf_future_tally) */
   _Alignas(8) char roombuf[]; /* LF_FUTURE_ROOM bytes: a 120-byte cell */
 };
+
+/* A future's bits: the host's mark (lf_future_mark), and settled: its
+ * completion has posted every hook and told every waiter, so
+ * lf_future_sync need not take the stripe. */
+#define LF__MARK 1u
+#define LF__SETTLED 2u
 
 /* A payload in a future's room is marked by the one runtime bit of its
  * flags; freeing it hands the room back instead of calling free(). */
