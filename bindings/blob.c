@@ -44,7 +44,8 @@ static lfb_blob **push_box(lua_State *L) {
   return box;
 }
 
-void lfb_blob_push_box(lua_State *L, lfb_blob *b) {
+/* Pushes a userdata that owns one reference to b. */
+static void blob_push_box(lua_State *L, lfb_blob *b) {
   lfb_blob **box = push_box(L);
   *box = b;
   lf_obj_ref(&b->obj);
@@ -131,4 +132,66 @@ LFB_NOINLINE lfb_blob *lfb_function_blob(lua_State *L, int idx) {
   lua_rawset(L, -3);
   lua_pop(L, 1);
   return b;
+}
+
+/* ---- a receiver's own functions ------------------------------------------ */
+
+/* Each state keeps the function it loaded from a blob in lfb_LOADED (blob
+ * -> its box, the function as the box's user value; bounded), and in front
+ * of it the one met last: the function at the registry slot ctx->loaded_ref
+ * and its box at the next one, so a worker that runs one function over and
+ * over finds it with one array read. The box keeps its blob alive, so the
+ * address it is compared by cannot be reused while it is cached. */
+
+static void remember_last(lua_State *L, lfb_ctx *ctx, lfb_blob *b) {
+  if (ctx->loaded_ref == 0) { /* two slots, once */
+    lua_pushboolean(L, 0);
+    lua_pushboolean(L, 0);
+    ctx->loaded_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    ctx->loaded_box_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+  lua_pushvalue(L, -1); /* the box */
+  lua_rawseti(L, LUA_REGISTRYINDEX, ctx->loaded_box_ref);
+  lua_getiuservalue(L, -1, 1);
+  lua_rawseti(L, LUA_REGISTRYINDEX, ctx->loaded_ref);
+  ctx->loaded_last = b;
+}
+
+int lfb_loaded_get(lua_State *L, lfb_ctx *ctx, lfb_blob *b) {
+  if (ctx && ctx->loaded_last == b) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->loaded_ref);
+    return 1;
+  }
+  lua_rawgetp(L, LUA_REGISTRYINDEX, lfb_LOADED); /* loaded */
+  int found = lua_rawgetp(L, -1, b) == LUA_TUSERDATA; /* loaded box */
+  lua_remove(L, -2);
+  if (!found) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  if (ctx) remember_last(L, ctx, b);
+  lua_getiuservalue(L, -1, 1);
+  lua_remove(L, -2);
+  return 1;
+}
+
+void lfb_loaded_put(lua_State *L, lfb_ctx *ctx, lfb_blob *b) {
+  if (ctx == NULL) {
+    ctx = lfb_ctx_push(L);
+    lua_pop(L, 1);
+  }
+  lua_rawgetp(L, LUA_REGISTRYINDEX, lfb_LOADED); /* fn loaded */
+  if (++ctx->nloaded > 1000) { /* bound the cache: start afresh */
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, lfb_LOADED);
+    ctx->nloaded = 1;
+  }
+  blob_push_box(L, b); /* fn loaded box: keeps the blob alive */
+  lua_pushvalue(L, -3);
+  lua_setiuservalue(L, -2, 1);
+  remember_last(L, ctx, b);
+  lua_rawsetp(L, -2, b);
+  lua_pop(L, 1);
 }

@@ -119,6 +119,7 @@ typedef struct lfb_dec {
   int bad;       /* a read went past the end (or skip met garbage) */
   int depth;     /* tables and functions being decoded */
   size_t budget; /* table slots that may still be pre-sized */
+  struct lfb_ctx *ctx; /* the state's context when the caller has it */
 } lfb_dec;
 
 /* A decoder of a payload made in this process, or (_remote) of bytes from
@@ -208,8 +209,11 @@ typedef struct lfb_blob {
   int allenv; /* all of them are named _ENV (fixed by the prototype) */
   char data[];
 } lfb_blob;
-/* Pushes a userdata that owns one reference to b. */
-void lfb_blob_push_box(lua_State *L, lfb_blob *b);
+/* A state's own function for blob b (blob.c; ctx the state's context or
+ * NULL): _get pushes it and returns 1, or returns 0 and pushes nothing;
+ * _put keeps the function on top as b's (it stays on top). */
+int lfb_loaded_get(lua_State *L, struct lfb_ctx *ctx, lfb_blob *b);
+void lfb_loaded_put(lua_State *L, struct lfb_ctx *ctx, lfb_blob *b);
 /* Whether o is a blob (the decoder checks the objects it is handed). */
 int lfb_blob_is(const lf_obj *o);
 

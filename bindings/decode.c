@@ -91,6 +91,7 @@ static void init(lfb_dec *d, const lf_payload *p, int remote) {
   d->bad = 0;
   d->depth = 0;
   d->budget = p->len;
+  d->ctx = NULL;
 }
 
 /* A payload that owns no objects may be bytes from another process (a
@@ -225,43 +226,11 @@ static void load_code(lua_State *L, const char *code, size_t len,
   if (ar.nups != nups) corrupt(L, "wrong upvalue count");
 }
 
-/* The state's own function for blob b (lfb_LOADED, bounded): pushes it
- * and returns 1, or returns 0 and pushes nothing. */
-static int loaded_get(lua_State *L, lfb_blob *b) {
-  lua_rawgetp(L, LUA_REGISTRYINDEX, lfb_LOADED);           /* loaded */
-  if (lua_rawgetp(L, -1, b) != LUA_TUSERDATA) {            /* loaded box */
-    lua_pop(L, 2);
-    return 0;
-  }
-  lua_getiuservalue(L, -1, 1);
-  lua_replace(L, -3);
-  lua_pop(L, 1);
-  return 1;
-}
-
-/* Keeps the function on top as the state's own for b; it stays on top. */
-static void loaded_put(lua_State *L, lfb_blob *b) {
-  lfb_ctx *ctx = lfb_ctx_push(L);
-  lua_pop(L, 1);
-  lua_rawgetp(L, LUA_REGISTRYINDEX, lfb_LOADED); /* fn loaded */
-  if (++ctx->nloaded > 1000) { /* bound the cache: start afresh */
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, lfb_LOADED);
-    ctx->nloaded = 1;
-  }
-  lfb_blob_push_box(L, b); /* loaded -> box keeps the blob alive while cached */
-  lua_pushvalue(L, -3);
-  lua_setiuservalue(L, -2, 1);
-  lua_rawsetp(L, -2, b);
-  lua_pop(L, 1);
-}
-
 /* A function whose upvalues are all _ENV, from a blob: the state's own copy,
  * loaded once. Pushes it. */
-static void dec_shared_function(lua_State *L, lfb_blob *b, unsigned nups) {
-  if (loaded_get(L, b)) return;
+static void dec_shared_function(lfb_dec *d, lua_State *L, lfb_blob *b,
+                                unsigned nups) {
+  if (lfb_loaded_get(L, d->ctx, b)) return;
   load_code(L, b->data, b->len, nups);
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
   for (unsigned i = 1; i <= nups; i++) {
@@ -269,17 +238,17 @@ static void dec_shared_function(lua_State *L, lfb_blob *b, unsigned nups) {
     lua_setupvalue(L, -3, (int)i);
   }
   lua_pop(L, 1);
-  loaded_put(L, b);
+  lfb_loaded_put(L, d->ctx, b);
 }
 
 /* A new closure of a blob's function with nil upvalues, from the state's
  * factory for it (closure.c): the prototype is loaded once. Returns 0 when
  * there is no factory, and the caller loads the code. */
-static int dec_closure(lua_State *L, lfb_blob *b, unsigned nups) {
+static int dec_closure(lfb_dec *d, lua_State *L, lfb_blob *b, unsigned nups) {
   if (nups != (unsigned)b->nups) return 0; /* load_code says it is corrupt */
-  if (!loaded_get(L, b)) {
+  if (!lfb_loaded_get(L, d->ctx, b)) {
     if (lfb_closure_factory(L, b) != 0) return 0;
-    loaded_put(L, b);
+    lfb_loaded_put(L, d->ctx, b);
   }
   lua_call(L, 0, 1);
   return 1;
@@ -307,10 +276,10 @@ static void dec_function(lfb_dec *d, lua_State *L) {
   unsigned nups = lfb_dec_u8(d);
   if (d->bad) corrupt(L, "truncated");
   if (allenv && b) {
-    dec_shared_function(L, b, nups);
+    dec_shared_function(d, L, b, nups);
     return;
   }
-  if (b && !allenv && dec_closure(L, b, nups)) {
+  if (b && !allenv && dec_closure(d, L, b, nups)) {
     ref_store(d, L);
     dec_upvalues(d, L, nups);
     return;

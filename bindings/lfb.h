@@ -42,6 +42,10 @@ typedef struct lfb_ctx {
   const void *iter_mt; /* the map iterator's metatable */
   const void *last_fn;
   struct lfb_blob *last_blob;
+  /* A worker's: the blob whose function it ran last, and the registry
+   * slots of that function and of the blob's box (lfb_loaded_get), or 0. */
+  struct lfb_blob *loaded_last;
+  int loaded_ref, loaded_box_ref;
 } lfb_ctx;
 
 /* Stack discipline, checked in debug builds (-DLFB_DEBUG, which the

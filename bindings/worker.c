@@ -62,6 +62,7 @@ typedef struct runargs {
   lfb_enc *out;
   int failed;
   int handles_ok; /* 0 in a worker process: results leave the process */
+  lfb_ctx *ctx;   /* the state's context */
 } runargs;
 
 /* Writes the error at err as a failed outcome with the traceback the
@@ -103,6 +104,7 @@ static int run_task(lua_State *L) {
   lua_pushcfunction(L, task_msgh); /* 1: msgh */
   lfb_dec d;
   (ra->handles_ok ? lfb_dec_init : lfb_dec_init_remote)(&d, ra->task);
+  d.ctx = ra->ctx;
   lua_pushnil(L); /* 2: refs */
   d.refs = 2;
   lfb_enc_init(out, L); /* 3, 4: its cache and names, in this frame */
@@ -132,13 +134,11 @@ _Thread_local const lf_payload *lfb_running_task
 /* The run stamp of a task (outcome.c): a thread worker by its thread's
  * name, a process worker (whose thread_name() is "MainThread") by its
  * process; a traced task with its times too. */
-static void stamp_start(lua_State *L, lfb_stamp *s, const lf_payload *task,
+static void stamp_start(lfb_ctx *ctx, lfb_stamp *s, const lf_payload *task,
                         int handles_ok) {
   s->timed = (task->flags & LFB_TRACED) != 0;
   if (handles_ok) {
-    lfb_ctx *ctx = lfb_ctx_push(L);
     memcpy(s->worker, ctx->name, sizeof s->worker);
-    lua_pop(L, 1);
   } else {
     static char name[32]; /* once per process: it never changes */
     static long named;
@@ -161,17 +161,26 @@ static void stamp_start(lua_State *L, lfb_stamp *s, const lf_payload *task,
   s->start = lf_now();
 }
 
+/* The context of the worker state this thread made last: a task need not
+ * look it up in the registry (lfb_worker_close forgets it). */
+static _Thread_local struct {
+  lua_State *L;
+  lfb_ctx *ctx;
+} own;
+
 lf_payload *lfb_worker_run(lua_State *L, lf_future *f, lf_payload *task,
                            int *failed, int handles_ok) {
   lfb_enc out;
   lfb_enc_init(&out, NULL); /* run_task sets it up in its own frame */
-  runargs ra = {.task = task, .out = &out, .handles_ok = handles_ok};
+  lfb_ctx *ctx = own.L == L ? own.ctx : lfb_ctx_find(L); /* never NULL */
+  runargs ra = {.task = task, .out = &out, .handles_ok = handles_ok,
+                .ctx = ctx};
   lua_pushcfunction(L, run_task);
   lua_pushlightuserdata(L, &ra);
   const lf_payload *outer = lfb_running_task; /* for the queue's deadlock check */
   lfb_running_task = task;
   lfb_stamp stamp;
-  stamp_start(L, &stamp, task, handles_ok);
+  stamp_start(ctx, &stamp, task, handles_ok);
   int st = lua_pcall(L, 1, 0, 0);
   if (stamp.timed) stamp.end = lf_now();
   lfb_running_task = outer;
@@ -335,7 +344,11 @@ int lfb_worker_setup(lua_State *L, const lfb_wconf *c) {
   int rc = lua_pcall(L, 1, 0, 0);
   lfb_worker_building = 0;
   lua_settop(L, 0);
-  if (rc == LUA_OK) return 0;
+  if (rc == LUA_OK) {
+    own.L = L;
+    own.ctx = lfb_ctx_find(L);
+    return 0;
+  }
   /* Before the initializer only memory can fail: say so, not that an
    * initializer failed when there may be none. */
   return sa.in_init ? LFB_W_INITFAILED : LFB_W_NOMEM;
@@ -357,6 +370,7 @@ lua_State *lfb_worker_new(lfb_wconf *c, int *why) {
 }
 
 void lfb_worker_close(lua_State *L) {
+  if (own.L == L) own.L = NULL, own.ctx = NULL;
   lfb_ctx *ctx = lfb_ctx_find(L);
   if (ctx && ctx->closing) ctx->closing(ctx->closing_ud, L);
   lua_close(L);
