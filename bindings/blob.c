@@ -31,6 +31,43 @@ static int blob_gc(lua_State *L) {
 
 int lfb_blob_is(const lf_obj *o) { return o->destroy == blob_destroy; }
 
+/* ---- the submitter's last function ---------------------------------------- */
+
+/* A submit's reference to its function's blob is taken LAST_CREDIT at a
+ * time: the workers drop theirs one per task, so the reference count's
+ * line sits in a worker's cache, and a submit that added to it each time
+ * would wait for that line on every task. */
+#define LAST_CREDIT 256
+
+void lfb_last_drop(lfb_ctx *ctx) {
+  lf_obj *o = ctx->last_blob ? &ctx->last_blob->obj : NULL;
+  int n = ctx->last_credit;
+  if (n > 0 &&
+      atomic_fetch_sub_explicit(&o->refs, n, memory_order_acq_rel) == n)
+    o->destroy(o);
+  ctx->last_credit = 0;
+  ctx->last_fn = NULL;
+  ctx->last_blob = NULL;
+}
+
+void lfb_last_set(lfb_ctx *ctx, const void *fp, lfb_blob *b) {
+  lfb_last_drop(ctx);
+  ctx->last_fn = fp;
+  ctx->last_blob = b;
+  ctx->last_nups = b->nups;
+  ctx->last_allenv = b->allenv;
+}
+
+lf_obj *lfb_last_ref(lfb_ctx *ctx) {
+  lf_obj *o = &ctx->last_blob->obj;
+  if (ctx->last_credit == 0) {
+    atomic_fetch_add_explicit(&o->refs, LAST_CREDIT, memory_order_relaxed);
+    ctx->last_credit = LAST_CREDIT;
+  }
+  ctx->last_credit--;
+  return o;
+}
+
 /* An empty box first (b NULL): a memory error while making it leaks
  * nothing, and once it has its metatable its __gc drops what it holds. */
 static lfb_blob **push_box(lua_State *L) {

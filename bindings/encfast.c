@@ -50,9 +50,9 @@ static size_t put_scalar(lua_State *L, int idx, unsigned char *out,
 
 /* The function's upvalues after its header: _ENV by name, the rest
  * scalars; 0 when one is not. */
-static size_t put_upvalues(lua_State *L, const lfb_blob *b,
-                           unsigned char *out, size_t at) {
-  for (int i = 1; at && i <= b->nups; i++) {
+static size_t put_upvalues(lua_State *L, int nups, unsigned char *out,
+                           size_t at) {
+  for (int i = 1; at && i <= nups; i++) {
     const char *name = lua_getupvalue(L, 2, i);
     if (name && strcmp(name, "_ENV") == 0)
       at = at + 1 > FAST_BYTES ? 0 : (out[at] = T_ENV, at + 1);
@@ -64,19 +64,18 @@ static size_t put_upvalues(lua_State *L, const lfb_blob *b,
 }
 
 lf_future *lfb_enc_task_fast(lua_State *L, lfb_ctx *ctx, int top) {
-  const lfb_blob *b = ctx->last_blob;
-  if (b == NULL || lua_type(L, 2) != LUA_TFUNCTION ||
+  if (ctx->last_blob == NULL || lua_type(L, 2) != LUA_TFUNCTION ||
       lua_topointer(L, 2) != ctx->last_fn || top - 2 > FAST_BYTES)
     return NULL;
   unsigned char out[FAST_BYTES];
   uint32_t one = 1, blob_index = 0, nargs = (uint32_t)(top - 2);
   memcpy(out, &one, 4);
   out[4] = T_FUNC;
-  out[5] = b->allenv ? 2u : 0u; /* bytecode by reference */
+  out[5] = ctx->last_allenv ? 2u : 0u; /* bytecode by reference */
   memcpy(out + 6, &blob_index, 4);
-  out[10] = (unsigned char)b->nups;
+  out[10] = (unsigned char)ctx->last_nups;
   size_t at = 11;
-  if (!b->allenv) at = put_upvalues(L, b, out, at);
+  if (!ctx->last_allenv) at = put_upvalues(L, ctx->last_nups, out, at);
   if (at == 0 || at + 4 > FAST_BYTES) return NULL;
   memcpy(out + at, &nargs, 4);
   at += 4;
@@ -84,11 +83,10 @@ lf_future *lfb_enc_task_fast(lua_State *L, lfb_ctx *ctx, int top) {
   if (at == 0) return NULL;
   /* A function with upvalues takes a reference number, as in the full
    * way, so the payload says it holds references. */
-  unsigned flags = (b->allenv ? 0u : LFB_HASREFS) |
+  unsigned flags = (ctx->last_allenv ? 0u : LFB_HASREFS) |
                    (lfb_tracing ? LFB_TRACED : 0u);
-  lf_obj *blob = (lf_obj *)&b->obj;
-  lf_obj_ref(blob);
+  lf_obj *blob = lfb_last_ref(ctx);
   lf_future *f = lf_future_new_task(out, at, &blob, 1, flags);
-  if (f == NULL) lf_obj_unref(blob); /* the full way reports it */
+  if (f == NULL) ctx->last_credit++; /* the full way reports it */
   return f;
 }

@@ -314,8 +314,7 @@ static lfb_blob *function_blob(lfb_enc *e, lua_State *L, int idx) {
   if (b && c) {
     lua_pushvalue(L, idx);
     lua_rawsetp(L, LUA_REGISTRYINDEX, lfb_LASTFN);
-    c->last_fn = fp;
-    c->last_blob = b;
+    lfb_last_set(c, fp, b);
   }
   return b;
 }
@@ -500,8 +499,8 @@ static int cannot_raise(lfb_enc *e, lua_State *L, int idx) {
   if (t != LUA_TFUNCTION || e->ctx == NULL || e->ctx->last_blob == NULL ||
       e->ctx->last_fn != lua_topointer(L, idx) || !lua_checkstack(L, 2))
     return 0;
-  const lfb_blob *b = e->ctx->last_blob;
-  for (int i = 1; !b->allenv && i <= b->nups; i++) { /* scalars or _ENV */
+  const lfb_ctx *c = e->ctx;
+  for (int i = 1; !c->last_allenv && i <= c->last_nups; i++) { /* scalars or _ENV */
     const char *name = lua_getupvalue(L, idx, i);
     int u = lua_type(L, -1);
     lua_pop(L, 1);

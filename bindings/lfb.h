@@ -42,11 +42,22 @@ typedef struct lfb_ctx {
   const void *iter_mt; /* the map iterator's metatable */
   const void *last_fn;
   struct lfb_blob *last_blob;
+  /* References to last_blob taken ahead (lfb_last_ref), and the blob's
+   * nups and allenv: a submit reads nothing on the blob's own line, which
+   * the workers write as they drop their references. */
+  int last_credit, last_nups, last_allenv;
   /* A worker's: the blob whose function it ran last, and the registry
    * slots of that function and of the blob's box (lfb_loaded_get), or 0. */
   struct lfb_blob *loaded_last;
   int loaded_ref, loaded_box_ref;
 } lfb_ctx;
+/* The context's last submitted function (blob.c): _set makes fp (its
+ * blob b) the last, _ref gives a reference to that blob for a payload (one no payload
+ * took goes back with ctx->last_credit++), _drop forgets the last and
+ * gives back the references taken ahead (the state closes). */
+void lfb_last_set(struct lfb_ctx *ctx, const void *fp, struct lfb_blob *b);
+lf_obj *lfb_last_ref(struct lfb_ctx *ctx);
+void lfb_last_drop(struct lfb_ctx *ctx);
 
 /* Stack discipline, checked in debug builds (-DLFB_DEBUG, which the
  * sanitizer builds set): a helper that promises to leave the stack `delta`
@@ -227,8 +238,13 @@ typedef struct lfb_stats {
  * it (a worker, cancel, a broken pool, shutdown). `started` and `ended`
  * are the kind's own, where it sees tasks run. */
 typedef struct lfb_counts {
-  _Atomic long submitted, started, ended;
+  /* Written by submits; the rest by workers on every task, so kept off
+   * this cache line (and the line after it off theirs). */
+  _Atomic long submitted;
+  char pad_submit[64];
+  _Atomic long started, ended;
   lf_tally ended_as;
+  char pad_end[64];
 } lfb_counts;
 /* A kind's submit: lfb_counts_submit(c, f, kind_submit(pool, f)) after
  * lf_future_tally(f, &c->ended_as), so that f is counted as it ends (the

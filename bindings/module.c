@@ -21,6 +21,7 @@ static int ctx_gc(lua_State *L) {
   lfb_ctx *ctx = lua_touserdata(L, 1);
   lfb_slot_give(ctx->slot);
   ctx->slot = NULL;
+  lfb_last_drop(ctx);
   if (ctx->inbox) {
     lf_inbox_close(ctx->inbox);
     lf_inbox_unref(ctx->inbox);

@@ -41,31 +41,41 @@
 
 #include "internal.h"
 
+/* The fields fall in three groups, each kept off the others' cache lines
+ * (the pool is only 16-byte aligned, so a 64-byte gap is what guarantees
+ * it): what every submit reads and almost nothing writes, what submits
+ * write, and what workers write on every task. A submit in the steady
+ * state then touches one line that moves (the incoming stack's). */
 struct lf_pool {
+  /* Read by every submit; written on a status change, a worker start and
+   * a sleep. */
   lf_obj obj;
+  _Atomic int status;
+  _Atomic size_t nworkers_a; /* nworkers, for submit's lock-free check */
+  size_t max;
+  _Atomic size_t nsleeping;
+  char *prefix;
+  lf_pool_hooks hooks;
+  void *ud;
+  char pad_read[64];
+  /* Written by every submit; the workers take the stack in one exchange.
+   * nsubmitting counts submits between their status check and their
+   * push: only submitters and status changes touch it. */
+  _Atomic(lf_future *) incoming; /* pushed by submits, newest first */
+  _Atomic size_t nqueued;   /* futures in both lists */
+  _Atomic int nsubmitting;
+  char pad_submit[64];
+  /* Written by the workers. */
+  _Atomic size_t nfree;     /* workers not running a task */
   pthread_mutex_t mu;
   pthread_cond_t cv; /* workers sleep here waiting for futures */
   pthread_mutex_t join_mu;
   lf_future *qhead, *qtail; /* ready queue, under mu */
-  _Atomic(lf_future *) incoming; /* pushed by submits, newest first */
-  _Atomic size_t nqueued;   /* futures in both lists */
   lf_worker **workers;
-  size_t nworkers, cap, max, nexited;
+  size_t nworkers, cap, nexited;
   size_t nstarting; /* workers started, not yet past init (under mu) */
   size_t nalive;    /* workers started, not yet past fini (under mu) */
   lf_future *stopped; /* lf_pool_stopped's, done when nalive drops to 0 */
-  _Atomic size_t nsleeping;
-  _Atomic size_t nfree;     /* workers not running a task */
-  _Atomic size_t nworkers_a; /* nworkers, for submit's lock-free check */
-  _Atomic int status;
-  char *prefix;
-  lf_pool_hooks hooks;
-  void *ud;
-  /* Submits between their status check and their push: only submitters
-   * and status changes touch it, so it is kept off the lines that spinning
-   * workers read. */
-  char pad[64];
-  _Atomic int nsubmitting;
 };
 
 static _Atomic long live_pools, live_threads;
@@ -379,7 +389,7 @@ int lf_pool_submit(lf_pool *p, lf_future *f) {
   int status = p->status;
   if (status != LF_POOL_RUNNING) return refused(status);
   /* Start a worker when more futures wait than workers are free. */
-  if (p->nqueued + 1 > p->nfree && p->nworkers_a < p->max) return submit_starting(p, f);
+  if (p->nworkers_a < p->max && p->nqueued + 1 > p->nfree) return submit_starting(p, f);
   atomic_fetch_add(&p->nsubmitting, 1);
   status = atomic_load(&p->status);
   if (status != LF_POOL_RUNNING) {

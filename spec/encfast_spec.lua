@@ -115,6 +115,42 @@ describe("submit's short way", function()
     assert.same({"a1", "b2", "a3", "b4", "a5", "b6"}, got)
   end)
 
+  -- A submit takes its references to the function's bytecode a few hundred
+  -- at a time and gives back the unused ones when another function comes
+  -- or the state closes (bindings/blob.c): the bytecode must outlive every
+  -- task that holds it, and no more (the sanitizer builds see a leak or a
+  -- use after free).
+  it("keeps a function's bytecode for every pending task, past the references taken ahead", function()
+    local gate = futures.Queue()
+    local f = function(x) if x == 1 then gate:get() end return x * 2 end
+    local fs = {}
+    for i = 1, 700 do fs[i] = ex:submit(f, i) end
+    -- Another function switches this state's last-function cache and
+    -- gives back the references taken ahead; any executor does it, and a
+    -- second one keeps the blocked worker out of the way.
+    local ex2 <close> = futures.ThreadPoolExecutor(1)
+    assert.equal(-5, ex2:submit(function(x) return -x end, 5):result())
+    ex2:shutdown()
+    f = nil
+    support.collect()
+    gate:put(true)
+    for i = 1, 700 do assert.equal(i * 2, fs[i]:result()) end
+  end)
+
+  it("gives back the references a worker state took ahead when it closes", function()
+    local outer <close> = futures.ThreadPoolExecutor(1)
+    local got = outer:submit(function()
+      local fut = require "concurrent.futures"
+      local inner <close> = fut.ThreadPoolExecutor(1)
+      local inc = function(x) return x + 1 end
+      local total = 0
+      for i = 1, 300 do total = total + inner:submit(inc, i):result() end
+      return total
+    end):result()
+    assert.equal(300 * 301 // 2 + 300, got)
+    outer:shutdown()
+  end)
+
   it("is used by a process pool's executor only through the full way", function()
     local px <close> = futures.ProcessPoolExecutor(1)
     local inc = function(x) return x + 1 end
