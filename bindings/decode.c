@@ -344,6 +344,29 @@ static void dec_metatable(lfb_dec *d, lua_State *L, int t) {
   lua_setmetatable(L, t);
 }
 
+/* An array's number, the common element, without lfb_dec_value's checks:
+ * the table's own level made room on the stack for it. 0 when the next
+ * value is not a whole number (lfb_dec_value then reads it). */
+static int dec_number(lfb_dec *d, lua_State *L) {
+  if (d->bad || d->pos > d->p->len || left(d) < 9) return 0;
+  const unsigned char *s = (const unsigned char *)d->p->data + d->pos;
+  if (s[0] == T_FLT) {
+    double v;
+    memcpy(&v, s + 1, 8);
+    lua_pushnumber(L, v);
+    d->pos += 9;
+    return 1;
+  }
+  if (s[0] == T_SMALLINT) {
+    int32_t v;
+    memcpy(&v, s + 1, 4);
+    lua_pushinteger(L, v);
+    d->pos += 5;
+    return 1;
+  }
+  return 0;
+}
+
 static void dec_table(lfb_dec *d, lua_State *L) {
   uint32_t narr = count_or_raise(L, d, 1), nhash = count_or_raise(L, d, 2);
   /* Pre-size from the counts, but all tables together by no more than the
@@ -357,7 +380,7 @@ static void dec_table(lfb_dec *d, lua_State *L) {
   ref_store(d, L);
   int t = lua_gettop(L);
   for (uint32_t i = 1; i <= narr; i++) {
-    lfb_dec_value(d, L);
+    if (!dec_number(d, L)) lfb_dec_value(d, L);
     lua_rawseti(L, t, (lua_Integer)i);
   }
   for (uint32_t i = 0; i < nhash; i++) {

@@ -232,6 +232,27 @@ static int enc_number(lfb_enc *e, lua_State *L, int idx) {
   return 0;
 }
 
+/* The value on top as the table's element i. */
+static int enc_index(lfb_enc *e, lua_State *L, lua_Unsigned i) {
+  if (lua_type(L, -1) == LUA_TNUMBER) return enc_number(e, L, -1);
+  path_push(e, P_INDEX, (int)i);
+  if (enc(e, L, lua_gettop(L)) != 0) return -1;
+  e->npath--;
+  return 0;
+}
+
+/* Elements from..narr of the table at idx, read by index. */
+static int enc_indices(lfb_enc *e, lua_State *L, int idx, lua_Unsigned from,
+                       lua_Unsigned narr) {
+  for (lua_Unsigned i = from; i <= narr; i++) {
+    lua_rawgeti(L, idx, (lua_Integer)i);
+    int rc = enc_index(e, L, i);
+    lua_pop(L, 1);
+    if (rc != 0) return rc;
+  }
+  return 0;
+}
+
 static int enc_table(lfb_enc *e, lua_State *L, int idx) {
   /* A module goes by name (and takes no reference number). */
   push_name(e, L, idx, 0);
@@ -251,28 +272,32 @@ static int enc_table(lfb_enc *e, lua_State *L, int idx) {
   lfb_enc_u32(e, (uint32_t)narr);
   size_t at = e->len;
   lfb_enc_u32(e, 0);
-  for (lua_Unsigned i = 1; i <= narr; i++) {
-    if (lua_rawgeti(L, idx, (lua_Integer)i) == LUA_TNUMBER) { /* arrays of */
-      int rc = enc_number(e, L, -1);                        /* numbers */
-      lua_pop(L, 1);
-      if (rc != 0) return rc;
-      continue;
-    }
-    path_push(e, P_INDEX, (int)i);
-    if (enc(e, L, lua_gettop(L)) != 0) return -1;
-    e->npath--;
-    lua_pop(L, 1);
-  }
+  /* One traversal writes 1..narr and then the other pairs. lua_next gives
+   * the array part first, in order, so while its keys run 1, 2, 3 ... the
+   * values are written as they come; at the first key out of that run the
+   * indices not yet written are read by index, and the rest of the
+   * traversal writes only the pairs outside 1..narr. */
+  lua_Unsigned next = 1; /* the first index not written; past narr: all */
+  int inrun = 1;
   uint32_t nhash = 0;
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     int k = lua_gettop(L) - 1;
-    if (lua_isinteger(L, k)) {
-      lua_Integer i = lua_tointeger(L, k);
-      if (i >= 1 && (lua_Unsigned)i <= narr) {
+    int isint = lua_isinteger(L, k);
+    lua_Unsigned ki = isint ? (lua_Unsigned)lua_tointeger(L, k) : 0;
+    if (inrun) {
+      if (isint && ki == next && next <= narr) {
+        int rc = enc_index(e, L, next++);
         lua_pop(L, 1);
+        if (rc != 0) return rc;
         continue;
       }
+      inrun = 0;
+      if (enc_indices(e, L, idx, next, narr) != 0) return -1;
+    }
+    if (isint && ki >= 1 && ki <= narr) {
+      lua_pop(L, 1);
+      continue;
     }
     path_push(e, P_KEY, 0);
     if (enc(e, L, k) != 0) return -1;
@@ -283,6 +308,7 @@ static int enc_table(lfb_enc *e, lua_State *L, int idx) {
     nhash++;
     lua_pop(L, 1);
   }
+  if (inrun && enc_indices(e, L, idx, next, narr) != 0) return -1;
   if (e->len >= at + 4) memcpy(e->buf + at, &nhash, 4);
   if (!lua_getmetatable(L, idx)) {
     lfb_enc_u8(e, M_NONE);

@@ -43,6 +43,28 @@ describe("values between states", function()
     assert.equal("integer", math.type(next({[10] = 1})))
   end)
 
+  -- The encoder writes the array as lua_next gives it while the keys run
+  -- 1, 2, 3 ... and reads the rest by index (bindings/encode.c): each
+  -- shape below leaves that run in another place.
+  it("copies tables whose elements live in the hash part, with holes and odd keys", function()
+    local back = {x = 1, y = 2, z = 3}
+    for i = 6, 1, -1 do back[i] = i * 10 end -- built downwards: the hash part
+    local holes = {1, 2, nil, 4, nil, nil, 7}
+    local mixed = {"a", "b", "c", ["1"] = "string one", [-1] = "minus", [0] = "zero",
+                   [2.5] = "half", [100] = "far"}
+    local grown = {}
+    for i = 1, 40 do grown[i] = i end
+    grown.tag = "t"
+    for i = 41, 45 do grown[i] = i end -- past the array part, after a hash key
+    for _, t in ipairs{back, holes, mixed, grown} do
+      local r = echo(t)
+      assert.same(t, r)
+      assert.equal(#t, #r)
+    end
+    assert.equal("string one", echo(mixed)["1"])
+    assert.equal("a", echo(mixed)[1])
+  end)
+
   it("keeps shared references and cycles within one submit", function()
     local shared = {}
     local t = {a = shared, b = shared}
