@@ -177,6 +177,7 @@ static int finished(lua_State *L, int idx, lfb_future *fu, int want) {
   if (!(p->flags & LFB_HASREFS) && want == WANT_VALUES) {
     /* Only set_result caches plain values: most futures skip the lookup. */
     int mark = lf_future_mark(fu->f);
+    if (!mark && lfb_outcome_push_scalar(L, p)) return 1;
     int cached = mark && get_cached(L, idx) == LUA_TTABLE;
     if (mark) lua_pop(L, 1);
     if (!cached) {

@@ -147,6 +147,9 @@ uint32_t lfb_outcome_open(lfb_dec *d, const lf_payload *p);
  * returns how many), or its error and, with with_tb, its traceback
  * (*ok = 0, returns 1 or 2). Raises on a corrupt payload. */
 int lfb_outcome_push(lua_State *L, lfb_dec *d, int with_tb, int *ok);
+/* Pushes the one value of a payload whose only outcome returned one
+ * number or boolean and returns 1; 0 (nothing pushed) for any other. */
+int lfb_outcome_push_scalar(lua_State *L, const lf_payload *p);
 /* Moves d past the outcome at d without decoding it (garbage: d->bad). */
 void lfb_outcome_skip(lfb_dec *d);
 /* For tostring: whether the first outcome returned, and the type of its

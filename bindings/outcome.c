@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <string.h>
 
+#define LFB_CODEC_PARTS
 #include "lfb.h"
 
 void lfb_checkstack(lua_State *L, size_t n, const char *what) {
@@ -182,12 +183,21 @@ void lfb_outcome_stamp(lfb_enc *e, const lfb_stamp *s) {
   e->flags |= LFB_STAMPED;
 }
 
-int lfb_outcome_stamp_read(const lf_payload *p, lfb_stamp *s) {
+/* The bytes of p's stamp, or 0 when it has none that adds up. */
+static size_t stamp_len(const lf_payload *p) {
   if (p == NULL || !(p->flags & LFB_STAMPED) || p->len < 4 + 2) return 0;
   const unsigned char *end = (const unsigned char *)p->data + p->len;
   size_t n = end[-2], timed = end[-1];
   size_t tail = 2 + n + (timed ? TIMES : 0);
   if (n >= LFB_STAMP_NAME || timed > 1 || p->len < 4 + tail) return 0;
+  return tail;
+}
+
+int lfb_outcome_stamp_read(const lf_payload *p, lfb_stamp *s) {
+  size_t tail = stamp_len(p);
+  if (tail == 0) return 0;
+  const unsigned char *end = (const unsigned char *)p->data + p->len;
+  size_t n = end[-2], timed = end[-1];
   const unsigned char *at = end - tail;
   memcpy(s->worker, at, n);
   s->worker[n] = '\0';
@@ -206,4 +216,50 @@ int lfb_outcome_stamp_read(const lf_payload *p, lfb_stamp *s) {
   if (!(0 <= s->start && s->start <= s->end && s->end <= CLOCK_LIMIT))
     s->timed = 0;
   return 1;
+}
+
+/* ---- the common result --------------------------------------------------- */
+
+/* One scalar: the payload is exactly u32 1, u8 1, u32 1 and the value
+ * (and the stamp, if any), read without a decoder. */
+int lfb_outcome_push_scalar(lua_State *L, const lf_payload *p) {
+  const unsigned char *s = (const unsigned char *)p->data;
+  uint32_t count, n;
+  size_t len = p->len - stamp_len(p);
+  if (len < 10) return 0;
+  memcpy(&count, s, 4);
+  memcpy(&n, s + 5, 4);
+  if (count != 1 || s[4] != 1 || n != 1) return 0;
+  size_t rest = len - 10;
+  const unsigned char *v = s + 10;
+  switch (s[9]) {
+    case T_SMALLINT: {
+      int32_t i;
+      if (rest != 4) return 0;
+      memcpy(&i, v, 4);
+      lua_pushinteger(L, i);
+      return 1;
+    }
+    case T_INT: {
+      int64_t i;
+      if (rest != 8) return 0;
+      memcpy(&i, v, 8);
+      lua_pushinteger(L, (lua_Integer)i);
+      return 1;
+    }
+    case T_FLT: {
+      double d;
+      if (rest != 8) return 0;
+      memcpy(&d, v, 8);
+      lua_pushnumber(L, d);
+      return 1;
+    }
+    case T_TRUE:
+    case T_FALSE:
+      if (rest != 0) return 0;
+      lua_pushboolean(L, s[9] == T_TRUE);
+      return 1;
+    default:
+      return 0;
+  }
 }

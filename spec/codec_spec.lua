@@ -21,6 +21,33 @@ describe("values between states", function()
     assert.equal(math.huge, (echo(math.huge)))
   end)
 
+  -- One number or boolean is the common result and is read without the
+  -- decoder (bindings/outcome.c); its stamp (who ran it, and when under a
+  -- trace) follows it in the payload.
+  it("returns one scalar result with its type kept, traced or not", function()
+    local values = {42, -7, math.maxinteger, math.mininteger, 2^40 // 1, 1.5, 3.0,
+                    -0.0, math.huge, true, false}
+    local px <close> = futures.ProcessPoolExecutor(1)
+    local trace = os.tmpname()
+    for round = 1, 2 do
+      if round == 2 then futures.trace(trace) end
+      for _, pool in ipairs{ex, px} do
+        for _, v in ipairs(values) do
+          local r = pool:submit(function(x) return x end, v):result()
+          assert.equal(v, r)
+          assert.equal(math.type(v), math.type(r))
+          if v == 0 then assert.equal(1 / v, 1 / r) end -- the sign of -0.0
+        end
+        assert.equal(1, select("#", pool:submit(function() return 5 end):result()))
+        assert.is_nil(pool:submit(function() return nil end):result())
+        assert.equal(0, select("#", pool:submit(function() end):result()))
+      end
+    end
+    futures.trace(false)
+    os.remove(trace)
+    px:shutdown()
+  end)
+
   it("keeps trailing nils in argument and result counts", function()
     local n = ex:submit(function(...) return select("#", ...) end, 1, nil, nil):result()
     assert.equal(3, n)
