@@ -87,6 +87,9 @@ void lfb_enc_refs_clear(lfb_enc *e); /* frees the hash, forgets every one */
  * lfb_enc_value appends the value at `idx`: 0 on success, else -1 with
  * e->err set; it leaves the stack as it was. */
 int lfb_enc_value(lfb_enc *e, lua_State *L, int idx);
+/* The same for a number, the common map input: no type dispatch, no
+ * frame (only memory can fail it). */
+int lfb_enc_number(lfb_enc *e, lua_State *L, int idx);
 void lfb_enc_u32(lfb_enc *e, uint32_t v);
 void lfb_enc_u8(lfb_enc *e, unsigned v);
 void lfb_enc_raw(lfb_enc *e, const void *p, size_t n); /* bytes as they are */

@@ -537,6 +537,10 @@ static int cannot_raise(lfb_enc *e, lua_State *L, int idx) {
   return 1;
 }
 
+int lfb_enc_number(lfb_enc *e, lua_State *L, int idx) {
+  return enc_number(e, L, idx);
+}
+
 int lfb_enc_value(lfb_enc *e, lua_State *L, int idx) {
   idx = lua_absindex(L, idx);
   e->npath = 0;

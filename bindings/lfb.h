@@ -39,7 +39,6 @@ typedef struct lfb_ctx {
    * cannot be reused and its weakly keyed blob stays. */
   const void *future_mt;
   int future_mt_ref; /* the same metatable, at this registry index */
-  const void *iter_mt; /* the map iterator's metatable */
   const void *last_fn;
   struct lfb_blob *last_blob;
   /* References to last_blob taken ahead (lfb_last_ref), and the blob's
@@ -150,6 +149,9 @@ int lfb_outcome_push(lua_State *L, lfb_dec *d, int with_tb, int *ok);
 /* Pushes the one value of a payload whose only outcome returned one
  * number or boolean and returns 1; 0 (nothing pushed) for any other. */
 int lfb_outcome_push_scalar(lua_State *L, const lf_payload *p);
+/* The same for the outcome at d (a map chunk's): pushed, d moved past it,
+ * 1; or 0, nothing pushed, d as it was. */
+int lfb_outcome_next_scalar(lua_State *L, lfb_dec *d);
 /* Moves d past the outcome at d without decoding it (garbage: d->bad). */
 void lfb_outcome_skip(lfb_dec *d);
 /* For tostring: whether the first outcome returned, and the type of its

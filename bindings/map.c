@@ -18,6 +18,7 @@
 #define LFB_MAPITER "MapIterator"
 
 typedef struct mapiter {
+  const void *tag;  /* &ITER_MT once its metatable is set */
   lf_future **chunks;
   size_t nchunks;
   size_t n;         /* calls */
@@ -49,13 +50,15 @@ static const char ITER_MT = 0; /* its address keys the metatable */
 /* The iterator at idx of one of its methods (context at upvalue 1): per
  * item, so the metatable is compared with the context's pointer. */
 static mapiter *check_iter(lua_State *L, int idx) {
-  mapiter *it = NULL;
-  if (lua_type(L, idx) == LUA_TUSERDATA && lua_getmetatable(L, idx)) {
-    if (lua_topointer(L, -1) == lfb_ctx_of(L)->iter_mt)
-      it = lua_touserdata(L, idx);
-    lua_pop(L, 1);
+  /* A full userdata of our size whose first word is our tag: only this
+   * file writes that address (Lua code cannot fill a userdata), so the
+   * per-item call skips the metatable lookup; anything else is checked
+   * the full way, which raises in lauxlib's words. */
+  if (lua_type(L, idx) == LUA_TUSERDATA && lua_rawlen(L, idx) == sizeof(mapiter)) {
+    mapiter *it = lua_touserdata(L, idx);
+    if (it->tag == &ITER_MT) return it;
   }
-  return it ? it : luaL_checkudata(L, idx, LFB_MAPITER);
+  return luaL_checkudata(L, idx, LFB_MAPITER);
 }
 
 /* Pushes `i, values...` of the next call, or raises its error. */
@@ -110,6 +113,18 @@ static int step(lua_State *L, mapiter *it) {
    * decoding: a decode that raises (a module this state cannot load, no
    * memory) must not leave the cursor on this outcome for the next step. */
   int last = k + 1 == it->chunksize || it->pos == it->n;
+  if (it->noutcomes != 1) { /* the common call: one scalar, one step */
+    lua_pushinteger(L, (lua_Integer)it->pos);
+    if (lfb_outcome_next_scalar(L, &d)) {
+      it->cursor = d.pos;
+      if (last) {
+        lf_future_unref(f);
+        it->chunks[c] = NULL;
+      }
+      return 2;
+    }
+    lua_pop(L, 1);
+  }
   if (!last && it->noutcomes != 1) {
     lfb_dec next = d;
     lfb_outcome_skip(&next);
@@ -270,9 +285,10 @@ static lf_future *encode_chunk(lua_State *L, mapiter *it, size_t c, int base,
   for (size_t i = first; i < first + k && rc == 0; i++) {
     lfb_enc_u32(&e, (uint32_t)niter);
     for (int j = 0; j < niter && rc == 0; j++) {
-      lua_rawgeti(L, base + 1 + j, (lua_Integer)i);
+      int t = lua_rawgeti(L, base + 1 + j, (lua_Integer)i);
       e.argno = j + 2;
-      rc = lfb_enc_value(&e, L, -1);
+      rc = t == LUA_TNUMBER ? lfb_enc_number(&e, L, -1)
+                            : lfb_enc_value(&e, L, -1);
       lua_pop(L, 1);
     }
   }
@@ -312,6 +328,7 @@ int lfb_map_on(lua_State *L, const lfb_exec_ops *ops, void *pool) {
   memset(it, 0, sizeof *it);
   it->finished = 1;
   luaL_setmetatable(L, LFB_MAPITER);
+  it->tag = &ITER_MT;
   int itidx = lua_gettop(L);
   it->n = (size_t)n;
   it->chunksize = (size_t)o.chunksize;
@@ -382,8 +399,6 @@ void lfb_open_map(lua_State *L) {
   luaL_newmetatable(L, LFB_MAPITER);
   lua_pushvalue(L, -1);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &ITER_MT);
-  lfb_ctx_push(L)->iter_mt = lua_topointer(L, -2);
-  lua_pop(L, 1);
   lfb_setfuncs(L, meta);
   lua_newtable(L);
   lfb_setfuncs(L, methods);

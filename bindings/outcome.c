@@ -220,46 +220,67 @@ int lfb_outcome_stamp_read(const lf_payload *p, lfb_stamp *s) {
 
 /* ---- the common result --------------------------------------------------- */
 
-/* One scalar: the payload is exactly u32 1, u8 1, u32 1 and the value
- * (and the stamp, if any), read without a decoder. */
-int lfb_outcome_push_scalar(lua_State *L, const lf_payload *p) {
-  const unsigned char *s = (const unsigned char *)p->data;
-  uint32_t count, n;
-  size_t len = p->len - stamp_len(p);
-  if (len < 10) return 0;
-  memcpy(&count, s, 4);
-  memcpy(&n, s + 5, 4);
-  if (count != 1 || s[4] != 1 || n != 1) return 0;
-  size_t rest = len - 10;
-  const unsigned char *v = s + 10;
-  switch (s[9]) {
+/* The outcome at s (len bytes to the end) if it returned one number or
+ * boolean: pushes it and returns the outcome's length; else 0, nothing
+ * pushed. An outcome is u8 ok, u32 count, then the values. */
+static size_t push_scalar_at(lua_State *L, const unsigned char *s, size_t len) {
+  uint32_t n;
+  if (len < 6) return 0;
+  memcpy(&n, s + 1, 4);
+  if (s[0] != 1 || n != 1) return 0;
+  const unsigned char *v = s + 6;
+  size_t rest = len - 6;
+  switch (s[5]) {
     case T_SMALLINT: {
       int32_t i;
-      if (rest != 4) return 0;
+      if (rest < 4) return 0;
       memcpy(&i, v, 4);
       lua_pushinteger(L, i);
-      return 1;
+      return 6 + 4;
     }
     case T_INT: {
       int64_t i;
-      if (rest != 8) return 0;
+      if (rest < 8) return 0;
       memcpy(&i, v, 8);
       lua_pushinteger(L, (lua_Integer)i);
-      return 1;
+      return 6 + 8;
     }
     case T_FLT: {
       double d;
-      if (rest != 8) return 0;
+      if (rest < 8) return 0;
       memcpy(&d, v, 8);
       lua_pushnumber(L, d);
-      return 1;
+      return 6 + 8;
     }
     case T_TRUE:
     case T_FALSE:
-      if (rest != 0) return 0;
-      lua_pushboolean(L, s[9] == T_TRUE);
-      return 1;
+      lua_pushboolean(L, s[5] == T_TRUE);
+      return 6;
     default:
       return 0;
   }
+}
+
+/* A future's: the payload is exactly u32 1 and one such outcome (and the
+ * stamp, if any). */
+int lfb_outcome_push_scalar(lua_State *L, const lf_payload *p) {
+  const unsigned char *s = (const unsigned char *)p->data;
+  uint32_t count;
+  size_t len = p->len - stamp_len(p);
+  if (len < 4 + 6) return 0;
+  memcpy(&count, s, 4);
+  if (count != 1) return 0;
+  size_t used = push_scalar_at(L, s + 4, len - 4);
+  if (used == len - 4) return 1;
+  if (used) lua_pop(L, 1); /* more bytes than one value: the full way */
+  return 0;
+}
+
+/* A map chunk's: the outcome at d, which is then past it. */
+int lfb_outcome_next_scalar(lua_State *L, lfb_dec *d) {
+  if (d->bad || d->pos >= d->p->len) return 0;
+  size_t used = push_scalar_at(L, (const unsigned char *)d->p->data + d->pos,
+                               d->p->len - d->pos);
+  d->pos += used;
+  return used != 0;
 }

@@ -39,6 +39,33 @@ describe("map", function()
     end
   end)
 
+  -- One number or boolean is read in one step (bindings/outcome.c), any
+  -- other outcome by the decoder: in one chunk they alternate.
+  it("mixes one-scalar results with every other kind in one chunk", function()
+    local function f(x)
+      local k = x % 8
+      if k == 0 then return x elseif k == 1 then return x + 0.5
+      elseif k == 2 then return x % 3 == 0 elseif k == 3 then return "s" .. x
+      elseif k == 4 then return {x} elseif k == 5 then return x, x
+      elseif k == 6 then return nil end
+      return 2^40 // 1 + x
+    end
+    local input = {}
+    for i = 1, 200 do input[i] = i end
+    for _, pool in ipairs{ex, futures.ProcessPoolExecutor(1)} do
+      local n = 0
+      for i, a, b in pool:map(f, input, {chunksize = 64}) do
+        n = n + 1
+        local ea, eb = f(i)
+        if type(ea) == "table" then assert.same(ea, a) else assert.equal(ea, a) end
+        assert.equal(math.type(ea), math.type(a))
+        assert.equal(eb, b)
+      end
+      assert.equal(200, n)
+      pool:shutdown()
+    end
+  end)
+
   it("raises a task error at its turn and then goes on", function()
     local it = ex:map(function(x) if x == 2 then error("two", 0) end return x end, {1, 2, 3}, {chunksize = 2})
     local i, v = it()

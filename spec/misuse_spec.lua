@@ -147,6 +147,21 @@ describe("misuse", function()
     assert.same({60, 60, n = 2}, sum)
   end)
 
+  -- The iterator's per-item self check reads a tag in the userdata
+  -- (bindings/map.c); whatever else comes is refused the full way.
+  it("refuses anything but a map iterator as the iterator's self", function()
+    local it = ex:map(function(x) return x end, {1})
+    local call = getmetatable(it).__call
+    for _, bad in ipairs{{}, io.stdout, f, 5, ex} do
+      for _, method in ipairs{it.collect, it.close, call} do
+        local ok, err = pcall(method, bad)
+        assert.is_false(ok)
+        assert.matches("bad argument #1 to '.-' %(MapIterator expected, got ", err)
+      end
+    end
+    assert.same({1, n = 1}, it:collect())
+  end)
+
   it("leaves no future pending after a refused submit", function()
     local before = collectgarbage("count")
     for _ = 1, 100 do pcall(ex.submit, ex, print, coroutine.create(print)) end
