@@ -69,6 +69,7 @@ typedef struct lfb_enc {
   const char *what; /* "argument", "result", ... */
   int argno;        /* its number, or 0 */
   char err[320];    /* the message when encoding failed */
+  int nomem;        /* ... because memory ran out */
   struct { int kind; int idx; } path[16];
   int npath;
   char ibuf[192];

@@ -57,6 +57,7 @@ void lfb_enc_init(lfb_enc *e, lua_State *L) {
   e->what = "argument";
   e->argno = 0;
   e->err[0] = '\0';
+  e->nomem = 0;
   e->npath = 0;
   e->cache = e->names = 0;
   e->err[0] = '\0';
@@ -69,18 +70,45 @@ void lfb_enc_init(lfb_enc *e, lua_State *L) {
 }
 
 static int oom(lfb_enc *e) {
+  e->nomem = 1;
   snprintf(e->err, sizeof e->err, "not enough memory");
   return -1;
+}
+
+/* A buffer of its own starts LF_PAYLOAD_HEAD bytes into its block. Past
+ * LF_BIG_MIN the block is a big one (lf_big_take: its pages are likely
+ * mapped already), and it becomes the payload where it lies (finish). */
+#define HEAD LF_PAYLOAD_HEAD
+
+static char *block_of(lfb_enc *e) { return e->buf - HEAD; }
+static int is_big(lfb_enc *e) {
+  return e->buf != e->ibuf && HEAD + e->cap >= LF_BIG_MIN;
+}
+
+static void free_buf(lfb_enc *e) {
+  if (is_big(e)) lf_big_give(block_of(e));
+  else if (e->buf != e->ibuf) free(block_of(e));
+  e->buf = e->ibuf;
 }
 
 static int reserve(lfb_enc *e, size_t n) {
   if (e->len + n <= e->cap) return 0;
   size_t cap = e->cap * 2;
   while (cap < e->len + n) cap *= 2;
-  char *nb = e->buf == e->ibuf ? malloc(cap) : realloc(e->buf, cap);
-  if (nb == NULL) return -1;
-  if (e->buf == e->ibuf) memcpy(nb, e->ibuf, e->len);
-  e->buf = nb;
+  char *nb;
+  if (HEAD + cap >= LF_BIG_MIN) {
+    size_t got;
+    if ((nb = lf_big_take(HEAD + cap, &got)) == NULL) return -1;
+    memcpy(nb + HEAD, e->buf, e->len);
+    free_buf(e);
+    cap = got - HEAD;
+  } else if (e->buf == e->ibuf) {
+    if ((nb = malloc(HEAD + cap)) == NULL) return -1;
+    memcpy(nb + HEAD, e->ibuf, e->len);
+  } else if ((nb = realloc(block_of(e), HEAD + cap)) == NULL) {
+    return -1;
+  }
+  e->buf = nb + HEAD;
   e->cap = cap;
   return 0;
 }
@@ -280,9 +308,12 @@ static int enc_table(lfb_enc *e, lua_State *L, int idx) {
   lua_Unsigned next = 1; /* the first index not written; past narr: all */
   int inrun = 1;
   uint32_t nhash = 0;
+  /* A long array is written in one buffer, sized for numbers, not grown
+   * and copied on the way (failing here only means growing as it goes). */
+  if (narr >= 1024 && narr < UINT32_MAX / 9) reserve(e, 9 * (size_t)narr);
+  int k = lua_gettop(L) + 1; /* where lua_next leaves each key */
   lua_pushnil(L);
   while (lua_next(L, idx)) {
-    int k = lua_gettop(L) - 1;
     int isint = lua_isinteger(L, k);
     lua_Unsigned ki = isint ? (lua_Unsigned)lua_tointeger(L, k) : 0;
     if (inrun) {
@@ -583,9 +614,8 @@ void lfb_enc_reset_refs(lfb_enc *e, lua_State *L) {
 static void enc_release(lfb_enc *e, lua_State *L, int keep_objs) {
   if (!keep_objs)
     for (uint32_t i = 0; i < e->nobjs; i++) lf_obj_unref(e->objs[i]);
-  if (e->buf != e->ibuf) free(e->buf);
+  free_buf(e);
   if (e->objs != e->iobjs) free(e->objs);
-  e->buf = e->ibuf;
   e->objs = e->iobjs;
   e->nobjs = 0;
   lfb_enc_refs_clear(e);
@@ -596,17 +626,37 @@ lf_payload *lfb_enc_finish(lfb_enc *e, lua_State *L) {
   return lfb_enc_finish_for(e, L, NULL);
 }
 
-lf_payload *lfb_enc_finish_for(lfb_enc *e, lua_State *L, lf_future *f) {
+/* A big buffer as the payload itself, or NULL (then it is copied). */
+static lf_payload *adopt(lfb_enc *e) {
+  if (!is_big(e)) return NULL;
   lf_payload *p =
-      f ? lf_future_payload_new(f, e->buf, e->len, e->objs, e->nobjs, e->flags)
-        : lf_payload_new(e->buf, e->len, e->objs, e->nobjs, e->flags);
+      lf_payload_adopt(block_of(e), e->len, e->objs, e->nobjs, e->flags);
+  if (p) e->buf = e->ibuf; /* the payload's now */
+  return p;
+}
+
+lf_payload *lfb_enc_finish_for(lfb_enc *e, lua_State *L, lf_future *f) {
+  lf_payload *p = adopt(e);
+  if (p == NULL)
+    p = f ? lf_future_payload_new(f, e->buf, e->len, e->objs, e->nobjs,
+                                  e->flags)
+          : lf_payload_new(e->buf, e->len, e->objs, e->nobjs, e->flags);
   enc_release(e, L, p != NULL);
   return p;
 }
 
 lf_future *lfb_enc_finish_task(lfb_enc *e, lua_State *L) {
-  lf_future *f =
-      lf_future_new_task(e->buf, e->len, e->objs, e->nobjs, e->flags);
+  lf_payload *p = adopt(e);
+  lf_future *f;
+  if (p) {
+    f = lf_future_new_with(p);
+    if (f == NULL) { /* the references go back to the encoder to drop */
+      p->nobjs = 0;
+      lf_payload_free(p);
+    }
+  } else {
+    f = lf_future_new_task(e->buf, e->len, e->objs, e->nobjs, e->flags);
+  }
   enc_release(e, L, f != NULL);
   return f;
 }

@@ -88,9 +88,12 @@ static void run_call(lua_State *L, runargs *ra, lfb_dec *d) {
     ra->failed = 1;
     put_failure(L, out, lua_gettop(L));
   } else if (lfb_outcome_values(out, L, 6, lua_gettop(L) - 5) != 0) {
-    /* A result that cannot be copied fails its call, saying why. */
-    lfb_enc_pusherror(out, L);
+    /* A result that cannot be copied fails its call, saying why; one
+     * that found no memory, as Lua's own memory error does. */
+    if (out->nomem) lua_pushliteral(L, "not enough memory");
+    else lfb_enc_pusherror(out, L);
     out->err[0] = '\0';
+    out->nomem = 0;
     ra->failed = 1;
     put_failure(L, out, lua_gettop(L));
   }

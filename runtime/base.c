@@ -8,6 +8,8 @@
  */
 
 #include <errno.h>
+#include <malloc.h>
+#include <stdint.h>
 #include <math.h>
 #include <sched.h>
 #include <stdio.h>
@@ -163,15 +165,88 @@ void lf__free(void *p) {
   free(p);
 }
 
+/* ---- big blocks ----------------------------------------------------------- */
+
+/* A big round trip holds two or three at once (the task's, the result's,
+ * an encoder's), so a few are kept, BIG_KEEP bytes in all. Sizes are
+ * powers of two, so that one payload's block fits the next of about its
+ * size, and an encoder's, which doubles. */
+#define BIG_SLOTS 4
+#define BIG_KEEP ((size_t)64 << 20)
+
+static pthread_mutex_t big_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *big_slot[BIG_SLOTS];
+static size_t big_cap[BIG_SLOTS], big_kept;
+
+void *lf_big_take(size_t n, size_t *cap) {
+  size_t want = LF_BIG_MIN;
+  while (want < n && want < SIZE_MAX / 2) want *= 2;
+  n = want >= n ? want : n;
+  int best = -1;
+  lf__lock(&big_lock);
+  for (int i = 0; i < BIG_SLOTS; i++)
+    if (big_slot[i] && big_cap[i] >= n &&
+        (best < 0 || big_cap[i] < big_cap[best]))
+      best = i;
+  void *p = NULL;
+  if (best >= 0) {
+    p = big_slot[best];
+    *cap = big_cap[best];
+    big_slot[best] = NULL;
+    big_kept -= *cap;
+  }
+  lf__unlock(&big_lock);
+  if (p) return p;
+  if ((p = malloc(n)) != NULL) *cap = malloc_usable_size(p);
+  return p;
+}
+
+void lf_big_give(void *block) {
+  if (block == NULL) return;
+  size_t cap = malloc_usable_size(block);
+  void *out = block; /* what is freed */
+  lf__lock(&big_lock);
+  int at = -1;
+  for (int i = 0; i < BIG_SLOTS && at < 0; i++)
+    if (big_slot[i] == NULL) at = i;
+  if (at >= 0 && cap >= LF_BIG_MIN && big_kept + cap <= BIG_KEEP) {
+    big_slot[at] = block;
+    big_cap[at] = cap;
+    big_kept += cap;
+    out = NULL;
+  }
+  lf__unlock(&big_lock);
+  free(out);
+}
+
 /* ---- payloads ------------------------------------------------------------- */
 
 lf_payload *lf_payload_new(const void *data, size_t len, lf_obj *const *objs,
                            uint32_t nobjs, uint32_t flags) {
   if (len > UINT32_MAX || nobjs > UINT16_MAX) return NULL;
-  size_t head = LF__ALIGN(sizeof(lf_payload) + len);
-  lf_payload *p = lf__malloc(head + nobjs * sizeof(lf_obj *));
+  size_t size = lf__payload_size(len, nobjs), cap;
+  lf_payload *p = size < LF_BIG_MIN ? lf__malloc(size)
+                  : lf__alloc_refused() ? NULL
+                                        : lf_big_take(size, &cap);
   if (p == NULL) return NULL;
+  if (size >= LF_BIG_MIN) lf__alloc_count(p, +1);
   lf__payload_fill(p, data, len, objs, nobjs, flags & LF_PAYLOAD_HOSTFLAGS);
+  return p;
+}
+
+lf_payload *lf_payload_adopt(void *block, size_t len, lf_obj *const *objs,
+                             uint32_t nobjs, uint32_t flags) {
+  if (len > UINT32_MAX || nobjs > UINT16_MAX || lf__alloc_refused())
+    return NULL;
+  size_t size = lf__payload_size(len, nobjs);
+  lf_payload *p = block;
+  if (malloc_usable_size(block) < size && (p = realloc(block, size)) == NULL)
+    return NULL;
+  lf__alloc_count(p, +1);
+  p->len = (uint32_t)len;
+  p->nobjs = (uint16_t)nobjs;
+  p->flags = (uint16_t)(flags & LF_PAYLOAD_HOSTFLAGS);
+  if (nobjs) memcpy(lf_payload_objs(p), objs, nobjs * sizeof(lf_obj *));
   return p;
 }
 
@@ -201,6 +276,9 @@ void lf_payload_free(lf_payload *p) {
   if (p->flags & LF__PAYLOAD_INROOM) {
     lf_future *f = (lf_future *)((char *)p - offsetof(lf_future, roombuf));
     f->room_used = 0;
+  } else if (p->len >= LF_BIG_MIN / 2) {
+    lf__alloc_count(p, -1);
+    lf_big_give(p);
   } else {
     lf__free(p);
   }

@@ -129,6 +129,12 @@ lf_future *lf_future_new_task(const void *data, size_t len,
   return f;
 }
 
+lf_future *lf_future_new_with(lf_payload *task) {
+  lf_future *f = lf_future_new();
+  if (f) f->payload = task;
+  return f;
+}
+
 void lf_future_ref(lf_future *f) { lf_obj_ref(&f->obj); }
 void lf_future_unref(lf_future *f) {
   if (f) lf_obj_unref(&f->obj);

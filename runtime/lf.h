@@ -79,6 +79,23 @@ lf_payload *lf_payload_new(const void *data, size_t len, lf_obj *const *objs,
                            uint32_t nobjs, uint32_t flags);
 /* NULL too when len >= 4 GiB or nobjs >= 65536. */
 void lf_payload_free(lf_payload *p); /* NULL and lf_payload_oom() ignored */
+/* A big payload without a copy: `block`, from malloc, holds LF_PAYLOAD_HEAD
+ * spare bytes and then the `len` bytes; the payload takes it over, resized
+ * to the bytes and the object pointers. NULL as lf_payload_new(), and then
+ * the block is still the caller's. */
+#define LF_PAYLOAD_HEAD sizeof(lf_payload)
+/* Big blocks, of LF_BIG_MIN bytes or more: lf_big_take() gives one of at
+ * least n usable bytes (*cap: how many), from malloc; NULL when out of
+ * memory. lf_big_give() takes back one that malloc gave, or frees it. A
+ * few given back are kept for the next take, their pages still mapped: a
+ * fresh block costs a page fault every 4 KiB it is written, which is most
+ * of the time of a big payload's round trip. Payloads of that size come
+ * from them and go back to them (lf_payload_free). */
+#define LF_BIG_MIN ((size_t)1 << 20)
+void *lf_big_take(size_t n, size_t *cap);
+void lf_big_give(void *block);
+lf_payload *lf_payload_adopt(void *block, size_t len, lf_obj *const *objs,
+                             uint32_t nobjs, uint32_t flags);
 
 /* The outcome of a task that could not run or report for want of memory: a
  * static, empty payload that is never freed, so it can always be had. A
@@ -120,6 +137,10 @@ lf_future *lf_future_new_task(const void *data, size_t len,
 lf_payload *lf_future_payload_new(lf_future *f, const void *data, size_t len,
                                   lf_obj *const *objs, uint32_t nobjs,
                                   uint32_t flags);
+/* A new pending future that takes over `task` (a payload of its own, from
+ * lf_payload_new() or lf_payload_adopt()); NULL when out of memory, and
+ * then the payload is still the caller's. */
+lf_future *lf_future_new_with(lf_payload *task);
 #define lf_future_obj(f) ((lf_obj *)(f))
 void lf_future_ref(lf_future *f);
 void lf_future_unref(lf_future *f);

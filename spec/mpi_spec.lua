@@ -174,29 +174,20 @@ describe("concurrent.futures.mpi", function()
 
   it_mpi("fails a task whose result finds no memory on its rank as the process pool does", function()
     -- The task limits its own rank's address space to what it uses now
-    -- plus 128 MiB and returns a 64 MiB string: encoding it fits (a buffer
-    -- that doubles up to 64 MiB), the result's copy does not. The task
-    -- fails with Lua's own memory error, a string, as a process worker's
-    -- does, not with an error table, and the rank goes on serving.
+    -- plus 32 MiB and returns a 64 MiB string: the buffer its bytes are
+    -- written in does not fit. The task fails with Lua's own memory
+    -- error, a string, as a process worker's does, not with an error
+    -- table, and the rank goes on serving.
     -- AddressSanitizer aborts where malloc would return NULL.
     if support.sanitizer then pending("out of memory aborts under a sanitizer") end
     if os.execute("command -v prlimit >/dev/null 2>&1") ~= true then pending("no prlimit") end
-    local path = script [[
-      local futures = require "concurrent.futures"
+    local path = script(support.SHORT_RESULT .. [[
       local mpi = require "concurrent.futures.mpi"
       local ex <close> = mpi.MPIPoolExecutor{max_workers = 1}
-      local function short()
-        local s = string.rep("x", (1 << 26) - 4096)
-        collectgarbage() collectgarbage()
-        local vm
-        for l in io.lines("/proc/self/status") do vm = vm or tonumber(l:match("^VmSize:%s*(%d+)")) end
-        assert(os.execute(("prlimit --pid %d --as=%d"):format(futures.getpid(), (vm + 128 * 1024) * 1024)))
-        return s
-      end
       local ok, e = pcall(function() return ex:submit(short):result() end)
       print(ok, type(e), e == "not enough memory" and e or "other")
       print(ex:submit(function() return 2 end):result(), tostring(ex):match("state=%a+"))
-    ]]
+    ]])
     local out, err, status = mpirun(2, POOL .. path)
     os.remove(path)
     assert.equal(0, status, err)

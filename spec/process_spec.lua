@@ -529,6 +529,23 @@ describe("ProcessPoolExecutor", function()
                    .. "start%)\n$", out, nil, err)
   end)
 
+  it("fails a task whose result finds no memory with Lua's memory error, and goes on", function()
+    -- The task limits its own worker's address space to what it uses now
+    -- plus 32 MiB and returns a 64 MiB string: the buffer its bytes are
+    -- written in cannot be had. The task fails with the string Lua's own
+    -- memory error carries (not a TransferError table) and the worker
+    -- serves the next task.
+    if support.sanitizer then pending("out of memory aborts under a sanitizer") end
+    if os.execute("command -v prlimit >/dev/null 2>&1") ~= true then pending("no prlimit") end
+    local out, err = run_script(support.SHORT_RESULT .. [[
+      local ex <close> = futures.ProcessPoolExecutor{max_workers = 1}
+      local ok, e = pcall(function() return ex:submit(short):result() end)
+      print(ok, type(e), e == "not enough memory" and e or tostring(e))
+      print(ex:submit(function() return 2 end):result())
+    ]])
+    assert.equal("false\tstring\tnot enough memory\n2\n", out, err)
+  end)
+
   it("breaks, never hangs, when the worker executable dies at once", function()
     local ex <close> = futures.ProcessPoolExecutor{worker = "/bin/false", max_workers = 1}
     local ok, err = pcall(function() return ex:submit(print):result() end)

@@ -25,6 +25,21 @@ support.sanitizer = os.getenv("LUAFUTURES_SANITIZE")
 -- fork_ok says whether such a child may be forked here; FORK_LIMIT is the
 -- reason a spec that needs one is pending.
 support.fork_ok = support.sanitizer == nil
+
+-- The head of a child script whose task `short` limits its own process's
+-- address space to what it uses now plus 32 MiB and then returns a 64 MiB
+-- string, whose bytes cannot be had (needs prlimit).
+support.SHORT_RESULT = [[
+local futures = require "concurrent.futures"
+local function short()
+  local s = string.rep("x", (1 << 26) - 4096)
+  collectgarbage() collectgarbage()
+  local vm
+  for l in io.lines("/proc/self/status") do vm = vm or tonumber(l:match("^VmSize:%s*(%d+)")) end
+  assert(os.execute(("prlimit --pid %d --as=%d"):format(futures.getpid(), (vm + 32 * 1024) * 1024)))
+  return s
+end
+]]
 support.FORK_LIMIT = "a forked child running Lua can hang in the "
   .. (support.sanitizer == "thread" and "ThreadSanitizer" or "AddressSanitizer")
   .. "'s allocator, which is not fork-safe: the plain run covers it"

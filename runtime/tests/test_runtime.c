@@ -336,6 +336,41 @@ static void test_payload_refs(void) {
   ASSERT(strcmp(lf_err_name(LF_EDEADLK), "LF_EDEADLK") == 0);
 }
 
+/* A big payload's block is kept when freed and serves the next big one
+ * (its pages stay mapped); an adopted block becomes the payload in place,
+ * objects appended; more than the cache keeps is freed. */
+static void test_big_blocks(void) {
+  size_t n = 3 * LF_BIG_MIN, cap;
+  char *bytes = malloc(n);
+  ASSERT(bytes != NULL);
+  memset(bytes, 'x', n);
+  lf_payload *p = lf_payload_new(bytes, n, NULL, 0, 0);
+  ASSERT(p != NULL && p->len == n && p->data[n - 1] == 'x');
+  void *at = p;
+  lf_payload_free(p);
+  lf_payload *q = lf_payload_new(bytes, n - 100, NULL, 0, 0);
+  ASSERT(q == at); /* the same block, again */
+  lf_payload_free(q);
+  char *block = lf_big_take(LF_PAYLOAD_HEAD + n, &cap);
+  ASSERT(block == at && cap >= LF_PAYLOAD_HEAD + n);
+  memcpy(block + LF_PAYLOAD_HEAD, bytes, n);
+  lf_future *f = lf_future_new();
+  lf_obj *o = lf_future_obj(f);
+  lf_future_ref(f);
+  lf_payload *a = lf_payload_adopt(block, n, &o, 1, 3);
+  ASSERT((void *)a == block && a->len == n && a->flags == 3);
+  ASSERT(a->data[0] == 'x' && lf_payload_objs(a)[0] == o);
+  lf_future *g = lf_future_new_with(a);
+  ASSERT(g != NULL);
+  lf_future_unref(g); /* frees the task: its reference to f goes */
+  lf_future_unref(f);
+  void *many[8];
+  for (int i = 0; i < 8; i++) many[i] = lf_big_take(32 * LF_BIG_MIN, &cap);
+  for (int i = 0; i < 8; i++) lf_big_give(many[i]); /* 2 kept, 6 freed */
+  lf_big_give(NULL);
+  free(bytes);
+}
+
 static int in_cell(const lf_future *f, const void *p) {
   return (const char *)p >= (const char *)f &&
          (const char *)p < (const char *)f + LF__CELL_SIZE;
@@ -549,6 +584,7 @@ static const test tests[] = {
     {"deadlock_described", test_deadlock_described},
     {"no_deadlock_with_room", test_no_deadlock_with_room},
     {"payload_refs", test_payload_refs},
+    {"big_blocks", test_big_blocks},
     {"future_room", test_future_room},
     {"slab_cells", test_slab_cells},
     {"slab_threads", test_slab_threads},
