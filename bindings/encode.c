@@ -97,8 +97,10 @@ static int reserve(lfb_enc *e, size_t n) {
   while (cap < e->len + n) cap *= 2;
   char *nb;
   if (HEAD + cap >= LF_BIG_MIN) {
+    /* Big blocks are powers of two: asking for what is needed (more than
+     * the block holds) doubles it; a doubled cap would ask past one. */
     size_t got;
-    if ((nb = lf_big_take(HEAD + cap, &got)) == NULL) return -1;
+    if ((nb = lf_big_take(HEAD + e->len + n, &got)) == NULL) return -1;
     memcpy(nb + HEAD, e->buf, e->len);
     free_buf(e);
     cap = got - HEAD;
@@ -626,9 +628,11 @@ lf_payload *lfb_enc_finish(lfb_enc *e, lua_State *L) {
   return lfb_enc_finish_for(e, L, NULL);
 }
 
-/* A big buffer as the payload itself, or NULL (then it is copied). */
+/* A big buffer as the payload itself, or NULL (then it is copied): one
+ * that is at least half full, so a short payload (an error written over a
+ * big result, booleans in a buffer sized for numbers) holds no big block. */
 static lf_payload *adopt(lfb_enc *e) {
-  if (!is_big(e)) return NULL;
+  if (!is_big(e) || e->len < (HEAD + e->cap) / 2) return NULL;
   lf_payload *p =
       lf_payload_adopt(block_of(e), e->len, e->objs, e->nobjs, e->flags);
   if (p) e->buf = e->ibuf; /* the payload's now */

@@ -177,13 +177,25 @@ void lf__free(void *p) {
 static pthread_mutex_t big_lock = PTHREAD_MUTEX_INITIALIZER;
 static void *big_slot[BIG_SLOTS];
 static size_t big_cap[BIG_SLOTS], big_kept;
+static pthread_once_t big_once = PTHREAD_ONCE_INIT;
+
+/* A forked worker finds the cache whole: the lock is held across fork(). */
+static void big_lock_fork(void) { lf__lock(&big_lock); }
+static void big_unlock_fork(void) { lf__unlock(&big_lock); }
+static void big_init(void) {
+  LF__CHECK(pthread_atfork(big_lock_fork, big_unlock_fork, big_unlock_fork));
+}
+static void big_enter(void) {
+  pthread_once(&big_once, big_init);
+  lf__lock(&big_lock);
+}
 
 void *lf_big_take(size_t n, size_t *cap) {
   size_t want = LF_BIG_MIN;
   while (want < n && want < SIZE_MAX / 2) want *= 2;
   n = want >= n ? want : n;
   int best = -1;
-  lf__lock(&big_lock);
+  big_enter();
   for (int i = 0; i < BIG_SLOTS; i++)
     if (big_slot[i] && big_cap[i] >= n &&
         (best < 0 || big_cap[i] < big_cap[best]))
@@ -205,7 +217,7 @@ void lf_big_give(void *block) {
   if (block == NULL) return;
   size_t cap = malloc_usable_size(block);
   void *out = block; /* what is freed */
-  lf__lock(&big_lock);
+  big_enter();
   int at = -1;
   for (int i = 0; i < BIG_SLOTS && at < 0; i++)
     if (big_slot[i] == NULL) at = i;
@@ -276,8 +288,8 @@ void lf_payload_free(lf_payload *p) {
   if (p->flags & LF__PAYLOAD_INROOM) {
     lf_future *f = (lf_future *)((char *)p - offsetof(lf_future, roombuf));
     f->room_used = 0;
-  } else if (p->len >= LF_BIG_MIN / 2) {
-    lf__alloc_count(p, -1);
+  } else if (p->len >= LF_BIG_MIN / 2) { /* every big block's is: made */
+    lf__alloc_count(p, -1);                /* big, or adopted half full */
     lf_big_give(p);
   } else {
     lf__free(p);
