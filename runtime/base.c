@@ -235,6 +235,12 @@ void lf_big_give(void *block) {
 
 lf_payload *lf_payload_new(const void *data, size_t len, lf_obj *const *objs,
                            uint32_t nobjs, uint32_t flags) {
+  lf_payload *p = lf__payload_blank(len, nobjs);
+  if (p) lf__payload_fill(p, data, len, objs, nobjs, flags & LF_PAYLOAD_HOSTFLAGS);
+  return p;
+}
+
+lf_payload *lf__payload_blank(size_t len, uint32_t nobjs) {
   if (len > UINT32_MAX || nobjs > UINT16_MAX) return NULL;
   size_t size = lf__payload_size(len, nobjs), cap;
   lf_payload *p = size < LF_BIG_MIN ? lf__malloc(size)
@@ -242,7 +248,9 @@ lf_payload *lf_payload_new(const void *data, size_t len, lf_obj *const *objs,
                                         : lf_big_take(size, &cap);
   if (p == NULL) return NULL;
   if (size >= LF_BIG_MIN) lf__alloc_count(p, +1);
-  lf__payload_fill(p, data, len, objs, nobjs, flags & LF_PAYLOAD_HOSTFLAGS);
+  p->len = (uint32_t)len;
+  p->nobjs = 0;
+  p->flags = 0;
   return p;
 }
 

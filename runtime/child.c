@@ -12,10 +12,10 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "internal.h"
 #include "lf_proc.h"
 #include "wire.h"
 
@@ -53,14 +53,34 @@ int lf_proc_child_start(int qfd, int cfd, char **hello, size_t *len,
   return lf__wire_say(cfd, LF__K_READY, 0);
 }
 
+/* The len bytes of a memfd, which it closes, read straight into a payload
+ * (a mapping would fault its pages in one at a time); NULL when out of
+ * memory or when the file is shorter than its header said. */
+static lf_payload *read_memfd(int xfd, uint32_t len, uint32_t flags) {
+  lf_payload *p = lf__payload_blank(len, 0);
+  size_t got = 0;
+  while (p && got < len) {
+    ssize_t k = pread(xfd, p->data + got, len - got, (off_t)got);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) break;
+    got += (size_t)k;
+  }
+  close(xfd);
+  if (p == NULL || got < len) {
+    lf_payload_free(p);
+    return NULL;
+  }
+  p->flags = (uint16_t)(flags & LF_PAYLOAD_HOSTFLAGS);
+  return p;
+}
+
 /* The task of a TASK_FD message: the bytes of the memfd. */
 static int task_from_fd(int xfd, const lf__hdr *h, lf_payload **task) {
-  void *map = h->len ? mmap(NULL, h->len, PROT_READ, MAP_PRIVATE, xfd, 0)
-                     : MAP_FAILED;
-  close(xfd);
-  if (map == MAP_FAILED) return -1;
-  *task = lf_payload_new(map, h->len, NULL, 0, h->flags);
-  munmap(map, h->len);
+  if (h->len == 0) {
+    close(xfd);
+    return -1;
+  }
+  *task = read_memfd(xfd, h->len, h->flags);
   return *task ? 0 : -1;
 }
 
@@ -155,11 +175,7 @@ int lf_proc_child_need(int cfd, uint32_t id, uint64_t blob,
     *bytes = lf_payload_new("", 0, NULL, 0, 0);
     return *bytes ? 0 : 1;
   }
-  void *map = mmap(NULL, h.len, PROT_READ, MAP_PRIVATE, xfd, 0);
-  close(xfd);
-  if (map == MAP_FAILED) return 1;
-  *bytes = lf_payload_new(map, h.len, NULL, 0, 0);
-  munmap(map, h.len);
+  *bytes = read_memfd(xfd, h.len, 0);
   return *bytes ? 0 : 1;
 }
 

@@ -143,6 +143,9 @@ struct lf_future {
 size_t lf__payload_size(size_t len, uint32_t nobjs);
 void lf__payload_fill(lf_payload *p, const void *data, size_t len,
                       lf_obj *const *objs, uint32_t nobjs, uint32_t flags);
+/* A payload with room for len bytes and nobjs objects, its bytes still to
+ * be written (len set, no objects, no flags); NULL as lf_payload_new. */
+lf_payload *lf__payload_blank(size_t len, uint32_t nobjs);
 
 /* Slabs of equal cells (slab.c): thread-safe; NULL when out of memory. */
 typedef struct lf__slab lf__slab;

@@ -92,35 +92,6 @@ static void close_fd(int *fd) {
 
 /* ---- sending -------------------------------------------------------------- */
 
-/* One task message, non-blocking: 0 sent, 1 the socket is full, -1 error. */
-static int send_msg(int fd, lf__hdr *h, const void *data, size_t len,
-                    int xfd) {
-  struct iovec iov[2] = {{h, sizeof *h}, {(void *)data, len}};
-  struct msghdr m = {0};
-  m.msg_iov = iov;
-  m.msg_iovlen = len ? 2 : 1;
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } u;
-  if (xfd >= 0) {
-    memset(&u, 0, sizeof u);
-    m.msg_control = u.buf;
-    m.msg_controllen = sizeof u.buf;
-    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &xfd, sizeof xfd);
-  }
-  for (;;) {
-    if (sendmsg(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0) return 0;
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) return 1;
-    return -1;
-  }
-}
-
 /* A task too big for one message goes in a memfd (and so does a Shared
  * value's bytes, u_give); -1 when none can be made. */
 static int task_memfd(const lf_payload *t) {
@@ -175,7 +146,7 @@ static int u_send(lf__tp *tp, lf__tw *to, uint32_t id, lf_payload *task) {
     h.kind = LF__K_TASK_FD;
   }
   int rc = t->qfd[0] < 0 ? -1
-           : send_msg(t->qfd[0], &h, xfd >= 0 ? NULL : task->data,
+           : lf__wire_send_msg(t->qfd[0], &h, xfd >= 0 ? NULL : task->data,
                       xfd >= 0 ? 0 : task->len, xfd);
   if (rc == 1) { /* full: it goes first when the socket has room */
     t->held = 1;
@@ -194,8 +165,8 @@ static int u_send(lf__tp *tp, lf__tw *to, uint32_t id, lf_payload *task) {
 static int send_held(utp *t) {
   if (!t->held || t->qfd[0] < 0) return 0;
   int rc = t->held_fd >= 0
-               ? send_msg(t->qfd[0], &t->held_hdr, NULL, 0, t->held_fd)
-               : send_msg(t->qfd[0], &t->held_hdr, t->held_task->data,
+               ? lf__wire_send_msg(t->qfd[0], &t->held_hdr, NULL, 0, t->held_fd)
+               : lf__wire_send_msg(t->qfd[0], &t->held_hdr, t->held_task->data,
                           t->held_task->len, -1);
   if (rc == 1) return 0;
   drop_held(t);
@@ -297,7 +268,7 @@ static int u_give(lf__tp *tp, lf__tw *w, const lf_payload *bytes) {
   (void)tp;
   int xfd = bytes ? task_memfd(bytes) : -1;
   lf__hdr h = {xfd >= 0 ? bytes->len : 0, LF__K_SHARED, 0, 0};
-  int rc = w->fd >= 0 ? send_msg(w->fd, &h, NULL, 0, xfd) : -1;
+  int rc = w->fd >= 0 ? lf__wire_send_msg(w->fd, &h, NULL, 0, xfd) : -1;
   if (xfd >= 0) close(xfd);
   return rc == 0 ? 0 : -1;
 }

@@ -228,3 +228,31 @@ int lf__wire_say(int fd, uint32_t kind, uint32_t id) {
   struct iovec iov = {&h, sizeof h};
   return lf__wire_send_all(fd, &iov, 1);
 }
+
+int lf__wire_send_msg(int fd, lf__hdr *h, const void *data, size_t len,
+                      int xfd) {
+  struct iovec iov[2] = {{h, sizeof *h}, {(void *)data, len}};
+  struct msghdr m = {0};
+  m.msg_iov = iov;
+  m.msg_iovlen = len ? 2 : 1;
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  if (xfd >= 0) {
+    memset(&u, 0, sizeof u);
+    m.msg_control = u.buf;
+    m.msg_controllen = sizeof u.buf;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &xfd, sizeof xfd);
+  }
+  for (;;) {
+    if (sendmsg(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0) return 0;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) return 1;
+    return -1;
+  }
+}

@@ -93,5 +93,9 @@ int lf__wire_send_all(int fd, struct iovec *iov, int n);
 int lf__wire_read_all(int fd, void *buf, size_t len);
 /* A control frame (no bytes) of `kind` carrying `id`. */
 int lf__wire_say(int fd, uint32_t kind, uint32_t id);
+/* One message of a header, `len` bytes and, when xfd >= 0, that descriptor
+ * (SCM_RIGHTS), not blocking: 0 sent, 1 the socket is full, -1 error. */
+int lf__wire_send_msg(int fd, lf__hdr *h, const void *data, size_t len,
+                      int xfd);
 
 #endif

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -279,6 +281,33 @@ static void test_big_payload(void) {
   ASSERT_EQ(result(f), (int)n);
   lf_future_unref(f);
   lf_procpool_unref(p);
+}
+
+/* A TASK_FD message with a memfd, as the pool sends one. */
+static void send_task_fd(int fd, uint32_t len, const char *bytes, size_t n) {
+  int xfd = memfd_create("test-task", MFD_CLOEXEC);
+  ASSERT(xfd >= 0);
+  ASSERT_EQ(write(xfd, bytes, n), (ssize_t)n);
+  lf__hdr h = {len, LF__K_TASK_FD, 9, 0};
+  ASSERT_EQ(lf__wire_send_msg(fd, &h, NULL, 0, xfd), 0);
+  close(xfd);
+}
+
+/* A worker reads a task's memfd whole, and refuses one shorter than its
+ * header says (a mapping gave the missing bytes as zeros). */
+static void test_child_reads_memfd(void) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+  lf_payload *p = NULL;
+  uint32_t id = 0;
+  send_task_fd(sv[0], 5, "hello", 5);
+  ASSERT_EQ(lf_proc_child_next(sv[1], &p, &id), 0);
+  ASSERT(p->len == 5 && memcmp(p->data, "hello", 5) == 0 && id == 9);
+  lf_payload_free(p);
+  send_task_fd(sv[0], 100, "abc", 3);
+  ASSERT_EQ(lf_proc_child_next(sv[1], &p, &id), -1);
+  close(sv[0]);
+  close(sv[1]);
 }
 
 static void test_spawn_missing_executable(void) {
@@ -596,6 +625,7 @@ static const test tests[] = {
     {"proc_shutdown_cancels_unsent", test_shutdown_cancels_unsent},
     {"proc_shutdown_cancels_without_memory", test_shutdown_cancels_without_memory},
     {"proc_big_payload", test_big_payload},
+    {"proc_child_reads_memfd", test_child_reads_memfd},
     {"proc_spawn_missing_executable", test_spawn_missing_executable},
     {"proc_nomem_payload", test_nomem_payload},
     {"proc_wire_frames", test_wire_frames},
