@@ -3,7 +3,8 @@
  * Lua splits ldump.c and lundump.c:
  *
  *   encode.c   the encoder; blob.c the function blobs it makes (bytecode
- *              dumped once per closure);
+ *              dumped once per closure); encbuf.c its buffer, and the
+ *              payload that buffer becomes;
  *   decode.c   the decoder, which trusts no byte it reads;
  *   names.c    the index of values reachable from package.loaded, and
  *              resolving such a name in the receiving state;
@@ -91,6 +92,9 @@ int lfb_enc_value(lfb_enc *e, lua_State *L, int idx);
 /* The same for a number, the common map input: no type dispatch, no
  * frame (only memory can fail it). */
 int lfb_enc_number(lfb_enc *e, lua_State *L, int idx);
+/* Makes room for n more bytes, which the buffer lacks (encbuf.c): 0, or
+ * -1 when out of memory. */
+int lfb_enc_grow(lfb_enc *e, size_t n);
 void lfb_enc_u32(lfb_enc *e, uint32_t v);
 void lfb_enc_u8(lfb_enc *e, unsigned v);
 void lfb_enc_raw(lfb_enc *e, const void *p, size_t n); /* bytes as they are */

@@ -9,9 +9,9 @@
 
 #include <errno.h>
 #include <malloc.h>
-#include <stdint.h>
 #include <math.h>
 #include <sched.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -236,7 +236,8 @@ void lf_big_give(void *block) {
 lf_payload *lf_payload_new(const void *data, size_t len, lf_obj *const *objs,
                            uint32_t nobjs, uint32_t flags) {
   lf_payload *p = lf__payload_blank(len, nobjs);
-  if (p) lf__payload_fill(p, data, len, objs, nobjs, flags & LF_PAYLOAD_HOSTFLAGS);
+  if (p)
+    lf__payload_fill(p, data, len, objs, nobjs, flags & LF_PAYLOAD_HOSTFLAGS);
   return p;
 }
 
@@ -296,8 +297,10 @@ void lf_payload_free(lf_payload *p) {
   if (p->flags & LF__PAYLOAD_INROOM) {
     lf_future *f = (lf_future *)((char *)p - offsetof(lf_future, roombuf));
     f->room_used = 0;
-  } else if (p->len >= LF_BIG_MIN / 2) { /* every big block's is: made */
-    lf__alloc_count(p, -1);                /* big, or adopted half full */
+  } else if (p->len >= LF_BIG_MIN / 2) {
+    /* Made in a big block, or adopted from one at least half full: back
+     * to the cache (lf_big_give frees what is not big after all). */
+    lf__alloc_count(p, -1);
     lf_big_give(p);
   } else {
     lf__free(p);

@@ -170,11 +170,6 @@ int lf_proc_child_need(int cfd, uint32_t id, uint64_t blob,
     return -1;
   }
   if (xfd < 0) return 1; /* the pool had no memfd for it */
-  if (h.len == 0) {
-    close(xfd);
-    *bytes = lf_payload_new("", 0, NULL, 0, 0);
-    return *bytes ? 0 : 1;
-  }
   *bytes = read_memfd(xfd, h.len, 0);
   return *bytes ? 0 : 1;
 }

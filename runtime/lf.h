@@ -80,10 +80,12 @@ lf_payload *lf_payload_new(const void *data, size_t len, lf_obj *const *objs,
 /* NULL too when len >= 4 GiB or nobjs >= 65536. */
 void lf_payload_free(lf_payload *p); /* NULL and lf_payload_oom() ignored */
 /* A big payload without a copy: `block`, from malloc, holds LF_PAYLOAD_HEAD
- * spare bytes and then the `len` bytes; the payload takes it over, resized
- * to the bytes and the object pointers. NULL as lf_payload_new(), and then
- * the block is still the caller's. */
+ * spare bytes and then the `len` bytes; the payload takes it over, grown
+ * where the object pointers do not fit after the bytes. NULL as
+ * lf_payload_new(), and then the block is still the caller's. */
 #define LF_PAYLOAD_HEAD sizeof(lf_payload)
+lf_payload *lf_payload_adopt(void *block, size_t len, lf_obj *const *objs,
+                             uint32_t nobjs, uint32_t flags);
 /* Big blocks, of LF_BIG_MIN bytes or more: lf_big_take() gives one of at
  * least n usable bytes (*cap: how many), from malloc; NULL when out of
  * memory. lf_big_give() takes back one that malloc gave, or frees it. A
@@ -94,8 +96,6 @@ void lf_payload_free(lf_payload *p); /* NULL and lf_payload_oom() ignored */
 #define LF_BIG_MIN ((size_t)1 << 20)
 void *lf_big_take(size_t n, size_t *cap);
 void lf_big_give(void *block);
-lf_payload *lf_payload_adopt(void *block, size_t len, lf_obj *const *objs,
-                             uint32_t nobjs, uint32_t flags);
 
 /* The outcome of a task that could not run or report for want of memory: a
  * static, empty payload that is never freed, so it can always be had. A

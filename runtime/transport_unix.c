@@ -147,7 +147,7 @@ static int u_send(lf__tp *tp, lf__tw *to, uint32_t id, lf_payload *task) {
   }
   int rc = t->qfd[0] < 0 ? -1
            : lf__wire_send_msg(t->qfd[0], &h, xfd >= 0 ? NULL : task->data,
-                      xfd >= 0 ? 0 : task->len, xfd);
+                               xfd >= 0 ? 0 : task->len, xfd);
   if (rc == 1) { /* full: it goes first when the socket has room */
     t->held = 1;
     t->held_hdr = h;
@@ -164,10 +164,11 @@ static int u_send(lf__tp *tp, lf__tw *to, uint32_t id, lf_payload *task) {
 /* Sends the held message if the socket takes it now: 0, or -1 error. */
 static int send_held(utp *t) {
   if (!t->held || t->qfd[0] < 0) return 0;
+  lf__hdr *h = &t->held_hdr;
   int rc = t->held_fd >= 0
-               ? lf__wire_send_msg(t->qfd[0], &t->held_hdr, NULL, 0, t->held_fd)
-               : lf__wire_send_msg(t->qfd[0], &t->held_hdr, t->held_task->data,
-                          t->held_task->len, -1);
+               ? lf__wire_send_msg(t->qfd[0], h, NULL, 0, t->held_fd)
+               : lf__wire_send_msg(t->qfd[0], h, t->held_task->data,
+                                   t->held_task->len, -1);
   if (rc == 1) return 0;
   drop_held(t);
   return rc;
