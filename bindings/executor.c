@@ -35,20 +35,18 @@ static lfb_executor *self(lua_State *L) {
   return luaL_checkudata(L, 1, ops_of(L)->name);
 }
 
-/* The executor at 1 of a method users call: without one, the likely slip
- * is ex.submit(f) for ex:submit(f), and the message says so. */
+/* The executor at 1 of a method users call, by its tag (lfb.h) and kind:
+ * without one, the likely slip is ex.submit(f) for ex:submit(f), and the
+ * message says so. */
 static lfb_executor *self_of(lua_State *L, const char *method) {
-  const char *name = ops_of(L)->name;
-  lfb_executor *ex = NULL; /* the kind's metatable is upvalue 3 */
-  if (lua_type(L, 1) == LUA_TUSERDATA && lua_getmetatable(L, 1)) {
-    if (lua_rawequal(L, -1, lua_upvalueindex(3))) ex = lua_touserdata(L, 1);
-    lua_pop(L, 1);
-  }
-  if (ex == NULL && lua_type(L, 1) != LUA_TUSERDATA)
+  const lfb_exec_ops *ops = ops_of(L);
+  lfb_executor *ex = LFB_TAGGED(L, 1, lfb_executor);
+  if (ex != NULL && ex->ops == ops) return ex;
+  if (lua_type(L, 1) != LUA_TUSERDATA)
     luaL_argerror(L, 1, lua_pushfstring(L, "%s expected, got %s; use ex:%s, "
-                                        "not ex.%s", name, luaL_typename(L, 1),
-                                        method, method));
-  return ex ? ex : self(L);
+                                        "not ex.%s", ops->name,
+                                        luaL_typename(L, 1), method, method));
+  return self(L);
 }
 
 int lfb_exec_refused(lua_State *L, const lfb_exec_ops *ops, void *pool,
@@ -100,6 +98,7 @@ lfb_executor *lfb_exec_new(lua_State *L, const lfb_exec_ops *ops) {
   memset(ex, 0, sizeof *ex);
   ex->ops = ops;
   ex->owner = 1;
+  ex->tag = LFB_TAG(ex);
   luaL_setmetatable(L, ops->name);
   return ex;
 }
@@ -241,26 +240,24 @@ static const luaL_Reg methods[] = {
     {NULL, NULL},
 };
 
-/* The functions of l with upvalues context, ops and the kind's metatable
- * (at mt), into the table below them. */
+/* The functions of l with upvalues context and ops, into the table on
+ * top. */
 static void setfuncs_of(lua_State *L, const lfb_exec_ops *ops,
-                        const luaL_Reg *l, int mt) {
-  mt = lua_absindex(L, mt);
+                        const luaL_Reg *l) {
   lfb_ctx_push(L);
   lua_pushlightuserdata(L, (void *)ops);
-  lua_pushvalue(L, mt);
-  luaL_setfuncs(L, l, 3);
+  luaL_setfuncs(L, l, 2);
 }
 
 void lfb_exec_open(lua_State *L, const lfb_exec_ops *ops,
                    const luaL_Reg *ctors) {
   luaL_newmetatable(L, ops->name); /* mod mt */
-  setfuncs_of(L, ops, meta, -1);
+  setfuncs_of(L, ops, meta);
   lua_newtable(L);
-  setfuncs_of(L, ops, methods, -2);
+  setfuncs_of(L, ops, methods);
   lua_setfield(L, -2, "__index");
   lua_pushvalue(L, -2); /* mod mt mod */
-  setfuncs_of(L, ops, ctors, -2);
+  setfuncs_of(L, ops, ctors);
   lua_pop(L, 2);
 }
 

@@ -61,7 +61,10 @@ static lfb_future *checked(lua_State *L, int idx, lfb_future *fu) {
 }
 
 /* The Future at 1 of a method (its context is upvalue 1): the metatable
- * compared with the context's pointer, no registry lookup. */
+ * compared with the context's pointer, no registry lookup. A Future has
+ * no room for the executors' tag (lfb.h): it would take each Future's
+ * block from 48 to 64 bytes, and 100,000 pending futures from 19.1 to
+ * 20.7 MiB, past M1's 20. */
 static lfb_future *self_of_gc(lua_State *L) {
   lfb_future *fu = NULL;
   if (lua_type(L, 1) == LUA_TUSERDATA && lua_getmetatable(L, 1)) {

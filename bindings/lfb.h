@@ -12,6 +12,8 @@
 #include <lua.h>
 #include <lualib.h>
 #include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "../runtime/lf.h"
 /* luaopen_concurrent_futures and the rest of the public API. */
@@ -77,6 +79,28 @@ void lfb_stack_fail(const char *file, int line, int want, int got);
 
 /* The context of the running function (upvalue 1). */
 #define lfb_ctx_of(L) ((lfb_ctx *)lua_touserdata(L, lua_upvalueindex(1)))
+
+/* The self check of the executors, which every submit makes. Their
+ * objects end with a tag, their own address mixed with a key drawn once a
+ * process from the kernel's random bytes, so a check reads the block's
+ * length and one word: no metatable, no upvalue, no registry. A light
+ * userdata, a table or another library's userdata fails it (a Lua program
+ * cannot learn the key), and the caller falls back to lauxlib's check,
+ * which raises in lauxlib's words. The tag is the struct's last member. */
+extern uintptr_t lfb_tag_key; /* drawn by luaopen, once a process */
+#define LFB_TAG(p) ((uintptr_t)(const void *)(p) ^ lfb_tag_key)
+static inline void *lfb_tagged(lua_State *L, int idx, size_t size) {
+  void *u = lua_touserdata(L, idx);
+  uintptr_t tag;
+  if (u == NULL || lua_rawlen(L, idx) != size) return NULL;
+  memcpy(&tag, (char *)u + size - sizeof tag, sizeof tag);
+  return tag == LFB_TAG(u) ? u : NULL;
+}
+#define LFB_TAGGED(L, idx, type) ((type *)lfb_tagged(L, idx, sizeof(type)))
+
+/* The type name of the value at idx as lauxlib's errors give it: the
+ * metatable's __name where it is a string. Valid while the value is. */
+const char *lfb_typename(lua_State *L, int idx);
 /* Creates this state's context (or finds it) and leaves it on the stack. */
 lfb_ctx *lfb_ctx_push(lua_State *L);
 /* The context of a state that loaded the module, or NULL; nothing pushed,
@@ -303,6 +327,7 @@ typedef struct lfb_executor {
   int owner;  /* this object shuts the pool down when collected */
   void *held;
   void (*held_free)(void *);
+  uintptr_t tag; /* LFB_TAG */
 } lfb_executor;
 #define LFB_THREADPOOL "ThreadPoolExecutor"
 #define LFB_PROCPOOL "ProcessPoolExecutor" /* never crosses states */

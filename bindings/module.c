@@ -8,10 +8,15 @@
  * afterwards are dropped. It is created before any executor, so during
  * lua_close it is finalised after them.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/auxv.h>
+#endif
 
 #include "lfb.h"
 
@@ -88,6 +93,16 @@ lfb_ctx *lfb_ctx_push(lua_State *L) {
 void lfb_setfuncs(lua_State *L, const luaL_Reg *l) {
   lfb_ctx_push(L);
   luaL_setfuncs(L, l, 1);
+}
+
+const char *lfb_typename(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  int t = luaL_getmetafield(L, idx, "__name"); /* pushed only if found */
+  const char *name = t == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+  if (t != LUA_TNIL) lua_pop(L, 1); /* a string stays in the metatable */
+  if (name != NULL) return name;
+  if (lua_type(L, idx) == LUA_TLIGHTUSERDATA) return "light userdata";
+  return luaL_typename(L, idx);
 }
 
 void *lfb_toclass(lua_State *L, int idx, const void *key) {
@@ -169,7 +184,31 @@ static const luaL_Reg funcs[] = {
     {NULL, NULL},
 };
 
+uintptr_t lfb_tag_key;
+
+/* The kernel's 16 random bytes of this process where it has them (Linux's
+ * AT_RANDOM), else the clock and an address; never 0. */
+static void draw_tag_key(void) {
+  uintptr_t k = 0;
+#ifdef AT_RANDOM
+  const void *rnd = (const void *)getauxval(AT_RANDOM);
+  if (rnd) memcpy(&k, (const char *)rnd + 8, sizeof k);
+#endif
+  if (k == 0) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    k = ((uintptr_t)ts.tv_nsec * 0x9e3779b97f4a7c15u) ^ (uintptr_t)&ts;
+  }
+  lfb_tag_key = k | 1;
+}
+
+static void tag_init(void) {
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, draw_tag_key);
+}
+
 int luaopen_concurrent_futures(lua_State *L) {
+  tag_init();
   lfb_ctx_push(L);
   lua_pop(L, 1);
   lfb_push_weak(L, lfb_PROXIES, "v");

@@ -310,7 +310,7 @@ static void watch_input(lua_State *L, progress *p) {
       lfb_future *fu = lfb_future_test(L, -1);
       if (fu == NULL || fu->f == NULL)
         luaL_argerror(L, 1, lua_pushfstring(L, "Future expected at index %d, got %s",
-                                            (int)i, luaL_typename(L, -1)));
+                                            (int)i, lfb_typename(L, -1)));
       lua_pop(L, 1);
     }
     for (long i = 1; i <= n; i++) {

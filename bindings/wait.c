@@ -85,7 +85,7 @@ static int collect(lua_State *L, int idx, const char *fname) {
         return luaL_error(L,
                           "bad argument #1 to '%s' (Future expected at index "
                           "%d, got %s)",
-                          fname, (int)i, luaL_typename(L, -1));
+                          fname, (int)i, lfb_typename(L, -1));
       lua_rawseti(L, list, ++n);
     }
   } else {

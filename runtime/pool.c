@@ -3,23 +3,24 @@
  * workers that run them through the host's hooks.
  *
  * A submit in the common case takes no lock: it pushes its future on the
- * incoming stack (a compare-and-swap), the only thing it touches; `mu`
+ * incoming stack (one compare-and-swap), the only thing it writes; `mu`
  * guards the ready queue, the worker list and the status. A worker whose
  * ready queue is empty takes the whole stack at once (an exchange, inside
- * mu) and appends it reversed, so order is kept and a submit never waits
- * for a worker. A submit counts itself in `nsubmitting` before it reads the
- * status, and whoever changes the status waits for that count to drop to
- * zero before taking the queues (both sides sequentially consistent), so
- * no future slips in after shutdown took them. A worker sleeping on
- * `cv` is counted in `nsleeping`; it re-checks `nqueued` after counting
- * itself and a submit reads `nsleeping` after counting its future (both
+ * mu) and appends it reversed, so order is kept, a submit never waits for
+ * a worker, and the stack's cache line moves to a worker once a batch,
+ * not once a task. Whoever stops the pool (under mu) swaps the stack for
+ * CLOSED and queues what it held: a submit whose swap finds CLOSED is
+ * refused, so no future slips in after shutdown took the queues. A worker
+ * sleeping on `cv` is counted in `nsleeping`; it re-reads the stack after
+ * counting itself and a submit reads `nsleeping` after its push (both
  * sequentially consistent), so no wake-up is lost.
  *
  * A worker takes a future from the queue, runs it with no lock held, marks
  * itself free *before* publishing the result (so a submit that follows a
  * result() finds it free and starts no second worker), then publishes.
- * `nfree` counts workers not running a task; a submit starts a worker when
- * the queue holds more futures than there are free workers. It is atomic so
+ * `nfree` counts workers not running a task; until the pool has all its
+ * workers a submit queues under mu, and starts a worker when the queue
+ * then holds more futures than there are free workers. `nfree` is atomic so
  * that a worker can count itself free without the lock. A worker whose
  * queue is empty spins a few microseconds before it sleeps: a round trip
  * then costs no futex calls on either side.
@@ -58,15 +59,12 @@ struct lf_pool {
   lf_pool_hooks hooks;
   void *ud;
   char pad_read[64];
-  /* Written by every submit; the workers take the stack in one exchange.
-   * nsubmitting counts submits between their status check and their
-   * push: only submitters and status changes touch it. */
-  _Atomic(lf_future *) incoming; /* pushed by submits, newest first */
-  _Atomic size_t nqueued;   /* futures in both lists */
-  _Atomic int nsubmitting;
+  /* Written by every submit; the workers take the stack in one exchange. */
+  _Atomic(lf_future *) incoming; /* newest first; CLOSED once stopped */
   char pad_submit[64];
   /* Written by the workers. */
-  _Atomic size_t nfree;     /* workers not running a task */
+  _Atomic size_t nfree;  /* workers not running a task */
+  _Atomic size_t nready; /* futures in the ready queue (written under mu) */
   pthread_mutex_t mu;
   pthread_cond_t cv; /* workers sleep here waiting for futures */
   pthread_mutex_t join_mu;
@@ -118,25 +116,48 @@ void lf_pool_unref(lf_pool *p) {
   if (p) lf_obj_unref(&p->obj);
 }
 
-/* Moves the incoming stack to the end of the ready queue, oldest first
- * (mu held). */
-static void take_incoming_locked(lf_pool *p) {
-  if (atomic_load_explicit(&p->incoming, memory_order_relaxed) == NULL) return;
-  lf_future *f = atomic_exchange_explicit(&p->incoming, NULL,
-                                          memory_order_acquire);
-  lf_future *h = NULL, *t = f;
-  while (f) { /* reverse: the stack is newest first */
-    lf_future *next = f->next;
-    f->next = h;
-    h = f;
-    f = next;
-  }
-  if (h == NULL) return;
+/* What the incoming stack holds once the pool takes no more work. Only a
+ * holder of mu puts it there, and nothing takes it away. */
+static char closed_mark;
+#define CLOSED ((lf_future *)(void *)&closed_mark)
+
+/* Appends the list h..t of n futures to the ready queue (mu held). */
+static void append_ready_locked(lf_pool *p, lf_future *h, lf_future *t,
+                                size_t n) {
   if (p->qtail)
     p->qtail->next = h;
   else
     p->qhead = h;
   p->qtail = t;
+  p->nready += n;
+}
+
+/* Swaps the incoming stack for `with` and moves what it held to the end of
+ * the ready queue, oldest first (mu held). */
+static void take_incoming_as(lf_pool *p, lf_future *with) {
+  lf_future *f = atomic_exchange_explicit(&p->incoming, with,
+                                          memory_order_acquire);
+  if (f == CLOSED) return; /* closed before: a broken pool after a shutdown */
+  lf_future *h = NULL, *t = f;
+  size_t n = 0;
+  for (; f; n++) { /* reverse: the stack is newest first */
+    lf_future *next = f->next;
+    f->next = h;
+    h = f;
+    f = next;
+  }
+  if (h != NULL) append_ready_locked(p, h, t, n);
+}
+
+static void take_incoming_locked(lf_pool *p) {
+  lf_future *f = atomic_load_explicit(&p->incoming, memory_order_relaxed);
+  if (f != NULL && f != CLOSED) take_incoming_as(p, NULL);
+}
+
+/* Whether the incoming stack holds a future (read without mu). */
+static int incoming_waits(lf_pool *p) {
+  lf_future *f = atomic_load(&p->incoming);
+  return f != NULL && f != CLOSED;
 }
 
 /* Takes every queued future (mu held); the caller owns their references. */
@@ -144,18 +165,15 @@ static lf_future *take_queue_locked(lf_pool *p) {
   take_incoming_locked(p);
   lf_future *q = p->qhead;
   p->qhead = p->qtail = NULL;
-  p->nqueued = 0;
+  p->nready = 0;
   return q;
 }
 
-/* Sets the status (mu held), then waits out the submits that read the old
- * one: they push in a few instructions, with no lock to wait for. */
+/* Sets the status (mu held) and closes the incoming stack: a submit that
+ * read the old status and pushes after this is refused. */
 static void set_status_locked(lf_pool *p, int status) {
   atomic_store(&p->status, status);
-  for (unsigned i = 1; atomic_load(&p->nsubmitting) != 0; i++) {
-    lf__relax();
-    if ((i & 63) == 0) sched_yield();
-  }
+  take_incoming_as(p, CLOSED);
 }
 
 /* Fails every future of a taken queue with the pool's broken error. */
@@ -192,7 +210,7 @@ static void break_locked(lf_pool *p, lf_future *taken) {
 static int spin_for_work(lf_pool *p) {
   double end = lf_now() + LF__SPIN_SECONDS;
   for (unsigned i = 1;; i++) {
-    if (p->nqueued != 0) return 1;
+    if (p->nready != 0 || incoming_waits(p)) return 1;
     if (p->status != LF_POOL_RUNNING) return 0;
     if ((i & 63) == 0) {
       sched_yield();
@@ -246,7 +264,8 @@ static void *worker_main(void *arg) {
       lf__lock(&p->mu);
       if (more) continue;
       p->nsleeping++;
-      if (p->nqueued == 0 && p->status == LF_POOL_RUNNING)
+      if (p->qhead == NULL && !incoming_waits(p) &&
+          p->status == LF_POOL_RUNNING)
         lf__cond_wait(&p->cv, &p->mu);
       p->nsleeping--;
     }
@@ -254,7 +273,7 @@ static void *worker_main(void *arg) {
     if (f == NULL || p->status == LF_POOL_BROKEN) break;
     p->qhead = f->next;
     if (p->qhead == NULL) p->qtail = NULL;
-    p->nqueued--;
+    p->nready--;
     p->nfree--;
     lf__unlock(&p->mu);
     f->next = NULL;
@@ -329,24 +348,39 @@ static int refused(int status) {
   return status == LF_POOL_BROKEN ? LF_EBROKEN : LF_ESHUTDOWN;
 }
 
-/* Pushes f on the incoming stack (status seen running, by a submit
- * counted in nsubmitting or under mu). */
-static void push_incoming(lf_pool *p, lf_future *f) {
+/* Makes f the pool's, with a reference for the queue, before any other
+ * thread can see it; unbind undoes it. */
+static void bind(lf_pool *p, lf_future *f) {
   lf_future_ref(f);
-  f->bound = 1; /* not yet visible to any other thread */
+  f->bound = 1;
   f->at.pool = p;
-  p->nqueued++; /* before it is visible: a worker that takes it at once
-                   must not take the count below zero */
-  lf_future *head = atomic_load_explicit(&p->incoming, memory_order_relaxed);
-  do f->next = head;
-  while (!atomic_compare_exchange_weak_explicit(
-      &p->incoming, &head, f, memory_order_release, memory_order_relaxed));
 }
 
-/* Takes f back out of the queues (mu held, no worker exists, so no one
- * else can have taken it). */
-static void unlink_incoming_locked(lf_pool *p, lf_future *f) {
-  take_incoming_locked(p);
+static void unbind(lf_future *f) {
+  f->next = NULL;
+  f->at.pool = NULL;
+  f->bound = 0;
+  lf_future_unref(f);
+}
+
+/* Pushes f on the incoming stack; 0 when the stack is closed. The swap is
+ * sequentially consistent, for the wake-up check after it. */
+static int push_incoming(lf_pool *p, lf_future *f) {
+  bind(p, f);
+  lf_future *head = atomic_load_explicit(&p->incoming, memory_order_relaxed);
+  do {
+    if (head == CLOSED) {
+      unbind(f);
+      return 0;
+    }
+    f->next = head;
+  } while (!atomic_compare_exchange_weak(&p->incoming, &head, f));
+  return 1;
+}
+
+/* Takes f, the ready queue's last, back out (mu held, no worker exists, so
+ * no one else can have taken it). */
+static void unlink_last_locked(lf_pool *p, lf_future *f) {
   lf_future **at = &p->qhead, *prev = NULL;
   while (*at != f) {
     prev = *at;
@@ -354,11 +388,8 @@ static void unlink_incoming_locked(lf_pool *p, lf_future *f) {
   }
   *at = f->next;
   if (p->qtail == f) p->qtail = prev;
-  p->nqueued--;
-  f->next = NULL;
-  f->at.pool = NULL;
-  f->bound = 0;
-  lf_future_unref(f);
+  p->nready--;
+  unbind(f);
 }
 
 /* The slow path of a submit that may have to start a worker. As in
@@ -372,11 +403,14 @@ static int submit_starting(lf_pool *p, lf_future *f) {
     lf__unlock(&p->mu);
     return refused(status);
   }
-  push_incoming(p, f);
+  take_incoming_locked(p); /* a submit that saw the pool full: none yet */
+  bind(p, f);
+  f->next = NULL;
+  append_ready_locked(p, f, f, 1);
   int rc = 0;
-  if (p->nqueued > p->nfree && p->nworkers < p->max) rc = start_worker_locked(p);
+  if (p->nready > p->nfree && p->nworkers < p->max) rc = start_worker_locked(p);
   if (rc != 0 && p->nworkers == 0) {
-    unlink_incoming_locked(p, f);
+    unlink_last_locked(p, f);
     lf__unlock(&p->mu);
     return rc;
   }
@@ -388,16 +422,9 @@ static int submit_starting(lf_pool *p, lf_future *f) {
 int lf_pool_submit(lf_pool *p, lf_future *f) {
   int status = p->status;
   if (status != LF_POOL_RUNNING) return refused(status);
-  /* Start a worker when more futures wait than workers are free. */
-  if (p->nworkers_a < p->max && p->nqueued + 1 > p->nfree) return submit_starting(p, f);
-  atomic_fetch_add(&p->nsubmitting, 1);
-  status = atomic_load(&p->status);
-  if (status != LF_POOL_RUNNING) {
-    atomic_fetch_sub(&p->nsubmitting, 1);
-    return refused(status);
-  }
-  push_incoming(p, f);
-  atomic_fetch_sub(&p->nsubmitting, 1);
+  /* Until every worker is started, a submit may have to start one. */
+  if (p->nworkers_a < p->max) return submit_starting(p, f);
+  if (!push_incoming(p, f)) return refused(atomic_load(&p->status));
   if (p->nsleeping > 0) {
     lf__lock(&p->mu);
     lf__signal(&p->cv);
@@ -436,12 +463,7 @@ int lf_pool_shutdown(lf_pool *p, int wait, int cancel_futures) {
     lf_future *f = q;
     q = f->next;
     f->next = NULL;
-    if (p->qtail)
-      p->qtail->next = f;
-    else
-      p->qhead = f;
-    p->qtail = f;
-    p->nqueued++;
+    append_ready_locked(p, f, f, 1);
   }
   lf__broadcast(&p->cv);
   lf__unlock(&p->mu);

@@ -5,6 +5,7 @@
  * no worker thread is left.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -470,6 +471,70 @@ static void test_slab_threads(void) {
   lf__slab_free(shared_slab);
 }
 
+/* Submits racing a shutdown, on the lock-free way (the pool has all its
+ * workers): each submitter goes on until it is refused, and every future
+ * taken must end done, run or cancelled, none left pending in a closed
+ * stack. A submitter that fills its array waits for the shutdown. */
+enum { RACERS = 4, RACE_MAX = 20000 };
+static lf_pool *race_pool;
+static _Atomic int race_accepted;
+typedef struct racer {
+  lf_future *fs[RACE_MAX];
+  int n, refused;
+} racer;
+static racer racers[RACERS];
+
+static void *race_submits(void *arg) {
+  racer *r = arg;
+  for (;;) {
+    if (r->n == RACE_MAX) /* full: the next submit after the shutdown */
+      while (lf_pool_status(race_pool) == LF_POOL_RUNNING) sched_yield();
+    lf_future *f = lf_future_new();
+    lf_future_set_task(f, task_payload(OP_ADD1, r->n));
+    int rc = lf_pool_submit(race_pool, f);
+    if (rc != 0) {
+      ASSERT_EQ(rc, LF_ESHUTDOWN);
+      ASSERT_EQ(lf_future_state(f), LF_PENDING);
+      lf_future_unref(f);
+      r->refused = 1;
+      break;
+    }
+    r->fs[r->n++] = f;
+    race_accepted++;
+  }
+  return NULL;
+}
+
+static void test_submit_races_shutdown(void) {
+  int err;
+  race_pool = lf_pool_new(2, "T", &hooks, NULL, &err);
+  for (int i = 0; i < 4; i++) { /* two at once start both workers */
+    lf_future *a = submit(race_pool, OP_ADD1, i), *b = submit(race_pool, OP_ADD1, i);
+    wait_done(a);
+    wait_done(b);
+    lf_future_unref(a);
+    lf_future_unref(b);
+  }
+  ASSERT_EQ(lf_pool_nworkers(race_pool), 2);
+  pthread_t t[RACERS];
+  for (int i = 0; i < RACERS; i++)
+    pthread_create(&t[i], NULL, race_submits, &racers[i]);
+  while (race_accepted < 1000) sched_yield();
+  ASSERT_EQ(lf_pool_shutdown(race_pool, 1, 1), 0);
+  int refused = 0;
+  for (int i = 0; i < RACERS; i++) {
+    pthread_join(t[i], NULL);
+    refused += racers[i].refused;
+    for (int k = 0; k < racers[i].n; k++) {
+      int st = lf_future_state(racers[i].fs[k]);
+      ASSERT(st == LF_FINISHED || st == LF_CANCELLED);
+      lf_future_unref(racers[i].fs[k]);
+    }
+  }
+  ASSERT_EQ(refused, RACERS);
+  lf_pool_unref(race_pool);
+}
+
 static void count_hook(void *arg, lf_future *f) { ++*(int *)arg; }
 
 /* A future finished with no result (its maker ran out of memory) holds the
@@ -578,6 +643,7 @@ static const test tests[] = {
     {"waiter_order_and_timeout", test_waiter_order_and_timeout},
     {"pool_runs_fifo_lazily", test_pool_runs_fifo_lazily},
     {"shutdown_cancels_queued", test_shutdown_cancels_queued},
+    {"submit_races_shutdown", test_submit_races_shutdown},
     {"stopped_future", test_stopped_future},
     {"broken_initializer", test_broken_initializer},
     {"deadlock_own_pool", test_deadlock_own_pool},
