@@ -64,15 +64,22 @@ static int drop_duplicates(lua_State *L, int list, int n) {
   return m;
 }
 
-/* The live Future at idx, or NULL. */
-static lfb_future *future_at(lua_State *L, int idx) {
-  lfb_future *fu = lfb_future_test(L, idx);
-  return fu && fu->f ? fu : NULL;
+/* The live Future at idx, or NULL: its metatable compared with the
+ * context's pointer, no registry lookup (a wait checks every future it is
+ * given, on every call of a drain loop). */
+static lfb_future *future_at(lua_State *L, const lfb_ctx *ctx, int idx) {
+  lfb_future *fu = lua_touserdata(L, idx);
+  if (lua_type(L, idx) != LUA_TUSERDATA || !lua_getmetatable(L, idx))
+    return NULL;
+  int ours = lua_topointer(L, -1) == ctx->future_mt;
+  lua_pop(L, 1);
+  return ours && fu->f ? fu : NULL;
 }
 
 /* Collects the futures of the table at idx (an array, else its keys) into
  * a new array, pushed, without duplicates and in order. Returns how many. */
-static int collect(lua_State *L, int idx, const char *fname) {
+static int collect(lua_State *L, const lfb_ctx *ctx, int idx,
+                   const char *fname) {
   luaL_checktype(L, idx, LUA_TTABLE);
   lua_Integer len = (lua_Integer)lua_rawlen(L, idx);
   lua_createtable(L, len > 0 && len < INT_MAX ? (int)len : 0, 0); /* list */
@@ -80,7 +87,7 @@ static int collect(lua_State *L, int idx, const char *fname) {
   if (len > 0) {
     for (lua_Integer i = 1; i <= len; i++) {
       lua_rawgeti(L, idx, i);
-      lfb_future *fu = future_at(L, -1);
+      lfb_future *fu = future_at(L, ctx, -1);
       if (fu == NULL)
         return luaL_error(L,
                           "bad argument #1 to '%s' (Future expected at index "
@@ -91,7 +98,7 @@ static int collect(lua_State *L, int idx, const char *fname) {
   } else {
     lua_pushnil(L);
     while (lua_next(L, idx)) {
-      lfb_future *fu = future_at(L, -2);
+      lfb_future *fu = future_at(L, ctx, -2);
       if (fu == NULL)
         return luaL_error(L,
                           "bad argument #1 to '%s' (Future expected as key, "
@@ -311,7 +318,7 @@ static int m_wait(lua_State *L) {
   wstate ws = {0};
   wait_args(L, &timeout, &ws.mode);
   lua_settop(L, 1);
-  ws.n = collect(L, 1, "wait"); /* fs list */
+  ws.n = collect(L, ctx, 1, "wait"); /* fs list */
   lfb_poll(L, ctx);
   wbox *b = wbox_new(L); /* fs list box */
   b->deadline = timeout >= 0 ? lf_now() + timeout : -1;
@@ -458,8 +465,9 @@ long lfb_as_completed_track(lua_State *L, int idx, lfb_track_fn fn, void *ud,
 static int m_as_completed(lua_State *L) {
   double timeout = lfb_opt_timeout(L, 2, "as_completed");
   lua_settop(L, 1);
-  int n = collect(L, 1, "as_completed"); /* fs list */
-  lfb_poll(L, lfb_ctx_of(L));
+  lfb_ctx *ctx = lfb_ctx_of(L);
+  int n = collect(L, ctx, 1, "as_completed"); /* fs list */
+  lfb_poll(L, ctx);
   wbox *b = wbox_new(L); /* fs list box */
   b->deadline = timeout >= 0 ? lf_now() + timeout : -1;
   b->total = b->left = n;
