@@ -179,6 +179,7 @@ static int e_close(lua_State *L) {
  * luafutures_shutdown_all let go (owner cleared) is not waited for. */
 static int e_gc(lua_State *L) {
   lfb_executor *ex = self(L);
+  ex->tag = 0; /* a block Lua reuses for another userdata keeps its bytes */
   lfb_exec_hold(ex, NULL, NULL);
   if (ex->pool == NULL) return 0;
   if (ex->owner) ex->ops->shutdown(ex->pool, 1, 0);

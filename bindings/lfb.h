@@ -12,6 +12,7 @@
 #include <lua.h>
 #include <lualib.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -82,7 +83,7 @@ void lfb_stack_fail(const char *file, int line, int want, int got);
 
 /* The self check of the executors, which every submit makes. Their
  * objects end with a tag, their own address mixed with a key drawn once a
- * process from the kernel's random bytes, so a check reads the block's
+ * process from the kernel's random source, so a check reads the block's
  * length and one word: no metatable, no upvalue, no registry. A light
  * userdata, a table or another library's userdata fails it (a Lua program
  * cannot learn the key), and the caller falls back to lauxlib's check,
@@ -327,8 +328,11 @@ typedef struct lfb_executor {
   int owner;  /* this object shuts the pool down when collected */
   void *held;
   void (*held_free)(void *);
-  uintptr_t tag; /* LFB_TAG */
+  uintptr_t tag; /* LFB_TAG; 0 once collected (the memory may be reused) */
 } lfb_executor;
+_Static_assert(offsetof(lfb_executor, tag) + sizeof(uintptr_t) ==
+                   sizeof(lfb_executor),
+               "the tag is an executor's last word");
 #define LFB_THREADPOOL "ThreadPoolExecutor"
 #define LFB_PROCPOOL "ProcessPoolExecutor" /* never crosses states */
 

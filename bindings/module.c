@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 #ifdef __linux__
-#include <sys/auxv.h>
+#include <sys/random.h>
 #endif
 
 #include "lfb.h"
@@ -186,13 +186,13 @@ static const luaL_Reg funcs[] = {
 
 uintptr_t lfb_tag_key;
 
-/* The kernel's 16 random bytes of this process where it has them (Linux's
- * AT_RANDOM), else the clock and an address; never 0. */
+/* Bytes of the kernel's random source of its own (not AT_RANDOM's, which
+ * glibc uses for its stack guard and pointer guard), else the clock and an
+ * address; never 0. */
 static void draw_tag_key(void) {
   uintptr_t k = 0;
-#ifdef AT_RANDOM
-  const void *rnd = (const void *)getauxval(AT_RANDOM);
-  if (rnd) memcpy(&k, (const char *)rnd + 8, sizeof k);
+#ifdef __linux__
+  if (getrandom(&k, sizeof k, GRND_NONBLOCK) != (ssize_t)sizeof k) k = 0;
 #endif
   if (k == 0) {
     struct timespec ts;

@@ -103,7 +103,7 @@ static int collect(lua_State *L, const lfb_ctx *ctx, int idx,
         return luaL_error(L,
                           "bad argument #1 to '%s' (Future expected as key, "
                           "got %s)",
-                          fname, luaL_typename(L, -2));
+                          fname, lfb_typename(L, -2));
       lua_pop(L, 1);
       lua_pushvalue(L, -1);
       lua_rawseti(L, list, ++n);

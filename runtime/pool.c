@@ -2,7 +2,7 @@
  * pool.c -- the thread pool: a FIFO of pending futures and lazily started
  * workers that run them through the host's hooks.
  *
- * A submit in the common case takes no lock: it pushes its future on the
+ * Once the pool has all its workers a submit takes no lock: it pushes on the
  * incoming stack (one compare-and-swap), the only thing it writes; `mu`
  * guards the ready queue, the worker list and the status. A worker whose
  * ready queue is empty takes the whole stack at once (an exchange, inside
@@ -135,8 +135,9 @@ static void append_ready_locked(lf_pool *p, lf_future *h, lf_future *t,
 /* Swaps the incoming stack for `with` and moves what it held to the end of
  * the ready queue, oldest first (mu held). */
 static void take_incoming_as(lf_pool *p, lf_future *with) {
+  /* acq_rel: a submit that finds CLOSED then reads the new status */
   lf_future *f = atomic_exchange_explicit(&p->incoming, with,
-                                          memory_order_acquire);
+                                          memory_order_acq_rel);
   if (f == CLOSED) return; /* closed before: a broken pool after a shutdown */
   lf_future *h = NULL, *t = f;
   size_t n = 0;
@@ -403,7 +404,9 @@ static int submit_starting(lf_pool *p, lf_future *f) {
     lf__unlock(&p->mu);
     return refused(status);
   }
-  take_incoming_locked(p); /* a submit that saw the pool full: none yet */
+  /* Pushed by submits that found the pool full: another thread may have
+   * started its last worker since this one read the count. */
+  take_incoming_locked(p);
   bind(p, f);
   f->next = NULL;
   append_ready_locked(p, f, f, 1);

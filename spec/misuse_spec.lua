@@ -93,10 +93,11 @@ describe("misuse", function()
     {function() futures.as_completed({"x"}) end, "bad argument #1 to 'as_completed' (Future expected at index 1, got string)"},
     {function() futures.sleep(-1) end, "bad argument #1 to 'sleep' (non-negative number expected)"},
     {function() f.result(ex) end, "bad argument #1 to 'result' (Future expected, got ThreadPoolExecutor)"},
-    -- a userdata of a Future's size that is not one: the check reads a tag
+    -- another library's userdata (an executor's self check reads a tag)
     {function() f.result(io.stdout) end, "bad argument #1 to 'result' (Future expected, got FILE*)"},
     {function() getmetatable(f).__gc(io.stdout) end, "bad argument #1 to '__gc' (Future expected, got FILE*)"},
     {function() futures.wait({f, io.stdout}) end, "bad argument #1 to 'wait' (Future expected at index 2, got FILE*)"},
+    {function() futures.wait({[io.stdout] = true}) end, "bad argument #1 to 'wait' (Future expected as key, got FILE*)"},
     {function() ex.submit(io.stdout, print) end, "bad argument #1 to 'submit' (ThreadPoolExecutor expected, got FILE*)"},
     -- C would cut these strings at the zero byte and use what is left
     {function() futures.ProcessPoolExecutor{start_method = "fork\0x"} end, "bad argument #1 to 'ProcessPoolExecutor' ('start_method' contains a zero byte)"},
